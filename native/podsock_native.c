@@ -1,0 +1,875 @@
+/*
+ * podsock_native: the few socket operations core Node cannot do.
+ *
+ * - unix datagram sockets (NOTIFY_SOCKET is SOCK_DGRAM, often abstract '@name'); Node's dgram module only
+ *   knows udp4/udp6 and net.connect() to a datagram path fails with EPROTOTYPE;
+ * - receiving datagrams WITH the sender's credentials (SO_PASSCRED / SCM_CREDENTIALS, unix(7)), which is how
+ *   the notify relay knows which process spoke, and closing fds passed with SCM_RIGHTS (sd_notify_barrier(3));
+ * - duplicating, closing and inspecting raw fds inherited through socket activation (sd_listen_fds(3)), and
+ *   creating listening sockets without Node adopting them (adoption sets O_NONBLOCK on the shared open file
+ *   description and shrinks the backlog to 511).
+ *
+ * Everything is synchronous and non-blocking except receiving, which watches the fd with a uv_poll_t on
+ * Node's own loop: no thread pool, no thread blocked in recvmsg(2).
+ *
+ * Errors are thrown as JS Errors carrying `code` (the errno name, e.g. 'ENOENT'), `errno` and `syscall`;
+ * src/sd/native.ts turns them into PodsockError('PODSOCK_ERR_NATIVE'). Arguments are validated there too;
+ * the checks here only keep a wrong call from crashing the process.
+ */
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* systemd's NOTIFY_BUFFER_MAX (= PIPE_BUF, src/basic/constants.h). One byte more is read so that a larger
+ * datagram is seen as too large even when the kernel does not report MSG_TRUNC for it. */
+#define NOTIFY_MAX_BYTES 4096
+/* Datagrams read per wake-up: a flood yields to the event loop after this many (timers, I/O keep running). */
+#define RECV_BATCH_MAX 64
+/* Receive queue bound in bytes (the kernel doubles it, socket(7) SO_RCVBUF). */
+#define RCVBUF_BYTES (256 * 1024)
+/* SCM_MAX_FD: the most fds one message can carry (unix(7)). */
+#define SCM_FDS_MAX 253
+/* Longest string argument accepted at all (addresses are far shorter; this only bounds the copy). */
+#define STRING_ARG_MAX 1024
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Errors                                                                                            */
+
+/* Build an Error for errno `err` from `syscall`: message "syscall: ENAME (description)". */
+static napi_value errno_error(napi_env env, const char *syscall, int err) {
+  char name[64];
+  char desc[256];
+  char message[400];
+  napi_value code_v, message_v, error, errno_v, syscall_v;
+
+  uv_err_name_r(-err, name, sizeof name);
+  uv_strerror_r(-err, desc, sizeof desc);
+  snprintf(message, sizeof message, "%s: %s (%s)", syscall, name, desc);
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_v) != napi_ok ||
+      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_v) != napi_ok ||
+      napi_create_error(env, code_v, message_v, &error) != napi_ok)
+    return NULL;
+  if (napi_create_int32(env, err, &errno_v) == napi_ok) napi_set_named_property(env, error, "errno", errno_v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v) == napi_ok)
+    napi_set_named_property(env, error, "syscall", syscall_v);
+  return error;
+}
+
+static void throw_errno(napi_env env, const char *syscall, int err) {
+  napi_value error = errno_error(env, syscall, err);
+  if (error != NULL) napi_throw(env, error);
+}
+
+/* Fail a call whose napi_* step failed: make sure an exception is pending and return NULL to JS. */
+#define NAPI_CALL(env, call)                                                                             \
+  do {                                                                                                   \
+    if ((call) != napi_ok) {                                                                             \
+      bool pending_ = false;                                                                             \
+      napi_is_exception_pending((env), &pending_);                                                       \
+      if (!pending_) napi_throw_error((env), "EINVAL", "podsock_native: Node-API call failed: " #call); \
+      return NULL;                                                                                       \
+    }                                                                                                    \
+  } while (0)
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Argument helpers                                                                                  */
+
+static int arg_int32(napi_env env, napi_value v, const char *what, int32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_int32(env, v, out) != napi_ok) {
+    char message[128];
+    snprintf(message, sizeof message, "podsock_native: %s must be a number", what);
+    napi_throw_type_error(env, "EINVAL", message);
+    return -1;
+  }
+  return 0;
+}
+
+/* Copy a JS string into buf (NUL-terminated); *len gets its UTF-8 length. Too long is ENAMETOOLONG. */
+static int arg_string(napi_env env, napi_value v, const char *syscall, char *buf, size_t cap, size_t *len) {
+  napi_valuetype t;
+  size_t full;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: expected a string");
+    return -1;
+  }
+  if (full >= cap) {
+    throw_errno(env, syscall, ENAMETOOLONG);
+    return -1;
+  }
+  if (napi_get_value_string_utf8(env, v, buf, cap, len) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: expected a string");
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * Fill a sockaddr_un from "/path" (or any non-'@' path) or "@abstract" (unix(7): an abstract name is a
+ * leading NUL followed by the name; its length is given by addrlen, not by a terminating NUL, which is why
+ * addrlen is computed exactly and nothing is padded). Returns 0 or a negative errno.
+ */
+static int fill_sockaddr_un(const char *addr, size_t len, struct sockaddr_un *sun, socklen_t *sun_len) {
+  memset(sun, 0, sizeof *sun);
+  sun->sun_family = AF_UNIX;
+  if (len == 0 || memchr(addr, '\0', len) != NULL) return -EINVAL;
+  if (addr[0] == '@') {
+    size_t name_len = len - 1;
+    if (name_len == 0) return -EINVAL;
+    if (name_len > sizeof sun->sun_path - 1) return -ENAMETOOLONG;
+    memcpy(sun->sun_path + 1, addr + 1, name_len);
+    *sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + name_len);
+  } else {
+    /* Keep room for the terminating NUL: not required by Linux, but other readers of the path expect it. */
+    if (len > sizeof sun->sun_path - 1) return -ENAMETOOLONG;
+    memcpy(sun->sun_path, addr, len);
+    *sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Raw fds                                                                                           */
+
+/* dupFd(fd): fcntl(F_DUPFD_CLOEXEC, 3) so a copy never lands on 0-2 and is not inherited by accident. */
+static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, copy, &result));
+  return result;
+}
+
+/* closeFd(fd). EINTR counts as closed: on Linux the fd is released before close(2) can be interrupted
+ * (close(2), "Dealing with error returns"), so retrying could close an fd another thread just got. */
+static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  if (close(fd) < 0 && errno != EINTR) throw_errno(env, "close", errno);
+  return NULL;
+}
+
+/* setCloexec(fd, on): toggles FD_CLOEXEC (fcntl(2) F_GETFD/F_SETFD), leaving the other fd flags alone. */
+static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  bool on;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) {
+    throw_errno(env, "fcntl(F_GETFD)", errno);
+    return NULL;
+  }
+  int wanted = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  if (wanted != flags && fcntl(fd, F_SETFD, wanted) < 0) throw_errno(env, "fcntl(F_SETFD)", errno);
+  return NULL;
+}
+
+static int set_string(napi_env env, napi_value obj, const char *key, const char *value, size_t len) {
+  napi_value v;
+  if (napi_create_string_utf8(env, value, len, &v) != napi_ok) return -1;
+  return napi_set_named_property(env, obj, key, v) == napi_ok ? 0 : -1;
+}
+
+/*
+ * inspectFd(fd) -> { fd, family, type, listening, host?, port?, path? }
+ * SO_DOMAIN, SO_TYPE and SO_ACCEPTCONN are read with getsockopt (socket(7)); the local address with
+ * getsockname(2). ENOTSOCK means "not a socket" (pipe, file, tty) and is an answer, not an error;
+ * EBADF (closed fd) is an error, detected first with F_GETFD so it is not mistaken for ENOTSOCK.
+ */
+static napi_value js_inspect_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, v;
+  int32_t fd;
+  int domain = -1, type = -1, accepting = 0;
+  socklen_t optlen;
+  const char *family_s = "other", *type_s = "other";
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  if (fcntl(fd, F_GETFD) < 0) {
+    throw_errno(env, "fcntl(F_GETFD)", errno);
+    return NULL;
+  }
+
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_int32(env, fd, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "fd", v));
+
+  optlen = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) < 0) {
+    if (errno != ENOTSOCK) {
+      throw_errno(env, "getsockopt(SO_TYPE)", errno);
+      return NULL;
+    }
+    NAPI_CALL(env, set_string(env, result, "family", "other", NAPI_AUTO_LENGTH) == 0 ? napi_ok : napi_generic_failure);
+    NAPI_CALL(env, set_string(env, result, "type", "other", NAPI_AUTO_LENGTH) == 0 ? napi_ok : napi_generic_failure);
+    NAPI_CALL(env, napi_get_boolean(env, false, &v));
+    NAPI_CALL(env, napi_set_named_property(env, result, "listening", v));
+    return result;
+  }
+  optlen = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen) < 0) {
+    throw_errno(env, "getsockopt(SO_DOMAIN)", errno);
+    return NULL;
+  }
+  optlen = sizeof accepting;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &optlen) < 0) {
+    throw_errno(env, "getsockopt(SO_ACCEPTCONN)", errno);
+    return NULL;
+  }
+
+  switch (domain) {
+    case AF_INET: family_s = "inet"; break;
+    case AF_INET6: family_s = "inet6"; break;
+    case AF_UNIX: family_s = "unix"; break;
+    default: break;
+  }
+  switch (type) {
+    case SOCK_STREAM: type_s = "stream"; break;
+    case SOCK_DGRAM: type_s = "dgram"; break;
+    case SOCK_SEQPACKET: type_s = "seqpacket"; break;
+    default: break;
+  }
+  NAPI_CALL(env, set_string(env, result, "family", family_s, NAPI_AUTO_LENGTH) == 0 ? napi_ok : napi_generic_failure);
+  NAPI_CALL(env, set_string(env, result, "type", type_s, NAPI_AUTO_LENGTH) == 0 ? napi_ok : napi_generic_failure);
+  NAPI_CALL(env, napi_get_boolean(env, accepting != 0, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "listening", v));
+
+  if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) return result;
+
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+    throw_errno(env, "getsockname", errno);
+    return NULL;
+  }
+  if (domain == AF_INET || domain == AF_INET6) {
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    if (domain == AF_INET) {
+      struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+      inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+      port = ntohs(sin->sin_port);
+    } else {
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+      inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      port = ntohs(sin6->sin6_port);
+    }
+    NAPI_CALL(env, set_string(env, result, "host", host, NAPI_AUTO_LENGTH) == 0 ? napi_ok : napi_generic_failure);
+    NAPI_CALL(env, napi_create_int32(env, port, &v));
+    NAPI_CALL(env, napi_set_named_property(env, result, "port", v));
+  } else {
+    /* unix(7): unnamed sockets have addrlen == sizeof(sa_family_t); abstract ones start with a NUL and
+     * their name is exactly the remaining addrlen bytes; pathnames are NUL-terminated (usually). */
+    struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+    size_t base = offsetof(struct sockaddr_un, sun_path);
+    char path[sizeof sun->sun_path + 1];
+    size_t len = 0;
+    if (sslen > base) {
+      size_t n = sslen - base;
+      if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
+      if (sun->sun_path[0] == '\0') {
+        path[0] = '@';
+        memcpy(path + 1, sun->sun_path + 1, n - 1);
+        len = n;
+      } else {
+        len = strnlen(sun->sun_path, n);
+        memcpy(path, sun->sun_path, len);
+      }
+    }
+    NAPI_CALL(env, set_string(env, result, "path", path, len) == 0 ? napi_ok : napi_generic_failure);
+  }
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Listening stream sockets                                                                          */
+
+/*
+ * listenTcp(host, port, backlog, ipv6Only) -> fd. host is a numeric IPv4/IPv6 literal (AI_NUMERICHOST:
+ * no name lookups, which would block). ipv6Only is 1, 0, or -1 to keep the kernel default
+ * (net.ipv6.bindv6only). SO_REUSEADDR lets a restarted service rebind while old connections sit in
+ * TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
+ */
+static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  char host[STRING_ARG_MAX];
+  char service[16];
+  size_t host_len;
+  int32_t port, backlog, v6only;
+  struct addrinfo hints, *res = NULL;
+  int fd = -1, one = 1, rc, err;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4 || arg_string(env, argv[0], "getaddrinfo", host, sizeof host, &host_len) < 0 ||
+      arg_int32(env, argv[1], "port", &port) < 0 || arg_int32(env, argv[2], "backlog", &backlog) < 0 ||
+      arg_int32(env, argv[3], "ipv6Only", &v6only) < 0)
+    return NULL;
+  if (port < 0 || port > 65535) {
+    throw_errno(env, "bind", EINVAL);
+    return NULL;
+  }
+  snprintf(service, sizeof service, "%d", (int)port);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    throw_errno(env, "getaddrinfo", rc == EAI_SYSTEM ? errno : EINVAL);
+    return NULL;
+  }
+
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) failed = "socket";
+  else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "setsockopt(SO_REUSEADDR)";
+  else if (res->ai_family == AF_INET6 && v6only >= 0 &&
+           setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+    failed = "setsockopt(IPV6_V6ONLY)";
+  else if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) failed = "bind";
+  else if (listen(fd, backlog) < 0) failed = "listen";
+
+  err = errno;
+  freeaddrinfo(res);
+  if (failed != NULL) {
+    if (fd >= 0) close(fd);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
+/* listenUnix(path, backlog) -> fd. '@name' binds in the abstract namespace. An existing socket file is
+ * not removed: that belongs to whoever created it (and systemd's own sockets must never be unlinked). */
+static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  char path[STRING_ARG_MAX];
+  size_t path_len;
+  int32_t backlog;
+  struct sockaddr_un sun;
+  socklen_t sun_len;
+  int fd, rc, err;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || arg_string(env, argv[0], "bind", path, sizeof path, &path_len) < 0 ||
+      arg_int32(env, argv[1], "backlog", &backlog) < 0)
+    return NULL;
+  rc = fill_sockaddr_un(path, path_len, &sun, &sun_len);
+  if (rc < 0) {
+    throw_errno(env, "bind", -rc);
+    return NULL;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) failed = "socket";
+  else if (bind(fd, (struct sockaddr *)&sun, sun_len) < 0) failed = "bind";
+  else if (listen(fd, backlog) < 0) failed = "listen";
+  if (failed != NULL) {
+    err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Datagram sockets                                                                                  */
+
+/*
+ * Lifetime: the struct is shared by the JS wrapper object (napi_wrap) and, once receiving started, by the
+ * uv_poll_t, whose memory must stay valid until its uv_close() callback. `owners` counts both; the last one
+ * to let go frees it. While receiving, a strong reference to the wrapper keeps it from being collected
+ * (like any active Node handle), so a finalizer only ever meets an idle socket, except at environment
+ * teardown, where the cleanup hook has already stopped everything.
+ */
+typedef struct {
+  napi_env env;
+  int fd;                   /* -1 once closed */
+  int owners;               /* wrapper + poll handle (until its close callback) */
+  bool polling;             /* uv_poll_init done and uv_close not yet called */
+  bool want_ref;            /* keep the loop alive while receiving */
+  bool cleanup_hook;        /* env cleanup hook registered */
+  bool in_callback;         /* onBatch is running (close() may be called from inside it) */
+  bool release_pending;     /* close() ran inside onBatch: drop the references once it returns */
+  napi_ref callback;        /* onBatch, while receiving */
+  napi_ref self;            /* the wrapper, while receiving */
+  napi_async_context actx;  /* for napi_make_callback (async_hooks, microtask draining) */
+  uv_poll_t poll;
+} dgram_t;
+
+static void dgram_release(dgram_t *d) {
+  if (--d->owners == 0) free(d);
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  dgram_release((dgram_t *)handle->data);
+}
+
+static void on_env_cleanup(void *arg);
+
+/* Drop the callback, the strong wrapper reference and the async context taken by dgramStart. */
+static void dgram_release_js(dgram_t *d) {
+  if (d->callback != NULL) napi_delete_reference(d->env, d->callback);
+  if (d->self != NULL) napi_delete_reference(d->env, d->self);
+  if (d->actx != NULL) napi_async_destroy(d->env, d->actx);
+  d->callback = NULL;
+  d->self = NULL;
+  d->actx = NULL;
+  d->release_pending = false;
+}
+
+/* Stop receiving and close the fd. Idempotent. `js` says whether Node-API references may be released
+ * here (false from the GC finalizer and the teardown hook, where the environment may be half gone). */
+static void dgram_shutdown(dgram_t *d, bool js) {
+  if (d->polling) {
+    uv_poll_stop(&d->poll);
+    uv_close((uv_handle_t *)&d->poll, on_poll_closed);
+    d->polling = false;
+  }
+  if (d->fd >= 0) {
+    close(d->fd);
+    d->fd = -1;
+  }
+  if (js) {
+    /* The async context must outlive the napi_make_callback that may be running it right now. */
+    if (d->in_callback) d->release_pending = true;
+    else dgram_release_js(d);
+  }
+  if (d->cleanup_hook) {
+    napi_remove_env_cleanup_hook(d->env, on_env_cleanup, d);
+    d->cleanup_hook = false;
+  }
+}
+
+/* Environment teardown (process exit, worker end): release the fd and the poll handle. */
+static void on_env_cleanup(void *arg) {
+  dgram_t *d = arg;
+  d->cleanup_hook = false; /* being run now; Node drops it itself */
+  dgram_shutdown(d, false);
+}
+
+static void dgram_finalize(napi_env env, void *data, void *hint) {
+  dgram_t *d = data;
+  dgram_shutdown(d, false);
+  dgram_release(d);
+}
+
+static dgram_t *unwrap_dgram(napi_env env, napi_value obj) {
+  void *data = NULL;
+  if (napi_unwrap(env, obj, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: not a datagram socket handle");
+    return NULL;
+  }
+  return data;
+}
+
+/*
+ * dgramOpen(bindAddress | null) -> handle. socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK).
+ * With an address: SO_PASSCRED is set BEFORE bind so that no datagram can arrive without credentials
+ * (unix(7): with SO_PASSCRED every received message carries SCM_CREDENTIALS; systemd ignores a notify
+ * message lacking them), and SO_RCVBUF is bounded so a peer cannot queue unbounded memory.
+ */
+static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], handle;
+  napi_valuetype t;
+  char addr[STRING_ARG_MAX];
+  size_t addr_len = 0;
+  struct sockaddr_un sun;
+  socklen_t sun_len = 0;
+  bool bind_it;
+  int fd, one = 1, rcvbuf = RCVBUF_BYTES, rc, err;
+  const char *failed = NULL;
+  dgram_t *d;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: dgramOpen needs an address or null");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  bind_it = t != napi_null && t != napi_undefined;
+  if (bind_it) {
+    if (arg_string(env, argv[0], "bind", addr, sizeof addr, &addr_len) < 0) return NULL;
+    rc = fill_sockaddr_un(addr, addr_len, &sun, &sun_len);
+    if (rc < 0) {
+      throw_errno(env, "bind", -rc);
+      return NULL;
+    }
+  }
+
+  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) failed = "socket";
+  else if (bind_it && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+    failed = "setsockopt(SO_PASSCRED)";
+  else if (bind_it && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+    failed = "setsockopt(SO_RCVBUF)";
+  else if (bind_it && bind(fd, (struct sockaddr *)&sun, sun_len) < 0)
+    failed = "bind";
+  if (failed != NULL) {
+    err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+
+  d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    close(fd);
+    throw_errno(env, "calloc", ENOMEM);
+    return NULL;
+  }
+  d->env = env;
+  d->fd = fd;
+  d->owners = 1;
+  d->want_ref = true;
+  d->poll.data = d;
+  if (napi_create_object(env, &handle) != napi_ok ||
+      napi_wrap(env, handle, d, dgram_finalize, NULL, NULL) != napi_ok) {
+    close(fd);
+    free(d);
+    NAPI_CALL(env, napi_generic_failure);
+  }
+  if (napi_add_env_cleanup_hook(env, on_env_cleanup, d) == napi_ok) d->cleanup_hook = true;
+  return handle;
+}
+
+/* dgramSend(handle, address, buffer). MSG_DONTWAIT: a full receiver queue is EAGAIN, never a blocked
+ * event loop. MSG_NOSIGNAL: no SIGPIPE if the peer went away. */
+static napi_value js_dgram_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char addr[STRING_ARG_MAX];
+  size_t addr_len, data_len;
+  void *data;
+  bool is_buffer;
+  struct sockaddr_un sun;
+  socklen_t sun_len;
+  dgram_t *d;
+  int rc;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || (d = unwrap_dgram(env, argv[0])) == NULL ||
+      arg_string(env, argv[1], "sendto", addr, sizeof addr, &addr_len) < 0)
+    return NULL;
+  NAPI_CALL(env, napi_is_buffer(env, argv[2], &is_buffer));
+  if (!is_buffer) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: data must be a Buffer");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[2], &data, &data_len));
+  if (d->fd < 0) {
+    throw_errno(env, "sendto", EBADF);
+    return NULL;
+  }
+  rc = fill_sockaddr_un(addr, addr_len, &sun, &sun_len);
+  if (rc < 0) {
+    throw_errno(env, "sendto", -rc);
+    return NULL;
+  }
+  for (;;) {
+    ssize_t n = sendto(d->fd, data, data_len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sun, sun_len);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    throw_errno(env, "sendto", errno);
+    break;
+  }
+  return NULL;
+}
+
+/* One received datagram's facts (pid/uid/gid are -1 when no SCM_CREDENTIALS came with it). */
+typedef struct {
+  ssize_t len;
+  int32_t pid;
+  int64_t uid, gid;
+  bool truncated;
+  uint32_t fd_count;
+} received_t;
+
+/* One recvmsg(2) into buf/r. Returns 1 for a datagram, 0 for "nothing more queued", or a negative errno.
+ * Every fd that came with SCM_RIGHTS is closed at once: the relay never keeps passed fds, and closing
+ * the write end of a sender's pipe is exactly how sd_notify_barrier(3) learns BARRIER=1 was processed. */
+static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SCM_FDS_MAX)];
+  } control;
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr mh;
+  ssize_t n;
+
+  for (;;) {
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control.space;
+    mh.msg_controllen = sizeof control.space;
+    /* MSG_CMSG_CLOEXEC: passed fds must not leak into a child spawned before we close them. */
+    n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -errno;
+  }
+
+  r->len = n;
+  r->pid = -1;
+  r->uid = -1;
+  r->gid = -1;
+  r->fd_count = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      r->pid = cred.pid;
+      r->uid = cred.uid;
+      r->gid = cred.gid;
+    } else if (c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0)) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int passed;
+        memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+        close(passed);
+      }
+      r->fd_count += (uint32_t)count;
+    }
+  }
+  /* MSG_TRUNC: payload larger than the buffer; MSG_CTRUNC: control data (credentials or fds) cut off,
+   * the kernel discards the fds that did not fit (unix(7)). A payload over NOTIFY_MAX_BYTES is too
+   * large for systemd either way (it drops it, "exceeded maximum size"). */
+  r->truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || (size_t)n > NOTIFY_MAX_BYTES;
+  return 1;
+}
+
+static napi_value make_message(napi_env env, const char *buf, const received_t *r) {
+  napi_value obj, v;
+  if (napi_create_object(env, &obj) != napi_ok) return NULL;
+  if (napi_create_buffer_copy(env, (size_t)r->len, buf, NULL, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "data", v) != napi_ok)
+    return NULL;
+  if (napi_create_int32(env, r->pid, &v) != napi_ok || napi_set_named_property(env, obj, "pid", v) != napi_ok)
+    return NULL;
+  if (napi_create_int64(env, r->uid, &v) != napi_ok || napi_set_named_property(env, obj, "uid", v) != napi_ok)
+    return NULL;
+  if (napi_create_int64(env, r->gid, &v) != napi_ok || napi_set_named_property(env, obj, "gid", v) != napi_ok)
+    return NULL;
+  if (napi_get_boolean(env, r->truncated, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "truncated", v) != napi_ok)
+    return NULL;
+  if (napi_create_uint32(env, r->fd_count, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "fdCount", v) != napi_ok)
+    return NULL;
+  return obj;
+}
+
+/*
+ * The fd is readable: read at most RECV_BATCH_MAX datagrams, then hand them to JS in ONE call
+ * onBatch(messages, error). uv_poll is level-triggered, so whatever is left is picked up on the next loop
+ * iteration, after timers and other I/O had their turn. A receive error stops polling and is passed as
+ * the second argument (the owner decides what to do; it still has to close()).
+ */
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  dgram_t *d = handle->data;
+  napi_env env = d->env;
+  napi_handle_scope scope;
+  napi_value batch, argv[2], callback, self, undefined;
+  char buf[NOTIFY_MAX_BYTES + 1];
+  uint32_t count = 0;
+  int err = 0;
+  const char *failed = NULL;
+
+  if (d->callback == NULL || d->self == NULL || d->fd < 0) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_create_array(env, &batch) != napi_ok || napi_get_undefined(env, &undefined) != napi_ok) goto out;
+
+  if (status < 0) {
+    err = -status;
+    failed = "uv_poll";
+  } else {
+    while (count < RECV_BATCH_MAX) {
+      received_t r = {0};
+      int rc = recv_one(d->fd, buf, sizeof buf, &r);
+      if (rc == 0) break;
+      if (rc < 0) {
+        err = -rc;
+        failed = "recvmsg";
+        break;
+      }
+      napi_value message = make_message(env, buf, &r);
+      if (message == NULL || napi_set_element(env, batch, count, message) != napi_ok) {
+        err = ENOMEM;
+        failed = "recvmsg";
+        break;
+      }
+      count++;
+    }
+  }
+  if (failed != NULL) uv_poll_stop(&d->poll);
+  if (count == 0 && failed == NULL) goto out;
+
+  argv[0] = batch;
+  argv[1] = failed != NULL ? errno_error(env, failed, err) : undefined;
+  if (argv[1] == NULL) argv[1] = undefined;
+  if (napi_get_reference_value(env, d->callback, &callback) != napi_ok ||
+      napi_get_reference_value(env, d->self, &self) != napi_ok)
+    goto out;
+  d->in_callback = true;
+  napi_status called = napi_make_callback(env, d->actx, self, callback, 2, argv, NULL);
+  d->in_callback = false;
+  if (d->release_pending) dgram_release_js(d);
+  if (called == napi_pending_exception) {
+    /* Nobody up the stack can catch it: report it as an uncaught exception, like Node's own handles do,
+     * and leave no pending exception behind (it would make every later Node-API call fail). */
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  }
+out:
+  napi_close_handle_scope(env, scope);
+}
+
+/* dgramStart(handle, onBatch): begin watching the fd. Once per socket. */
+static napi_value js_dgram_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
+  napi_valuetype t;
+  uv_loop_t *loop;
+  dgram_t *d;
+  int rc;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || (d = unwrap_dgram(env, argv[0])) == NULL) return NULL;
+  NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: onBatch must be a function");
+    return NULL;
+  }
+  if (d->fd < 0) {
+    throw_errno(env, "uv_poll_start", EBADF);
+    return NULL;
+  }
+  if (d->callback != NULL || d->polling) {
+    throw_errno(env, "uv_poll_start", EALREADY);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  rc = uv_poll_init(loop, &d->poll, d->fd);
+  if (rc < 0) {
+    throw_errno(env, "uv_poll_init", -rc);
+    return NULL;
+  }
+  d->poll.data = d;
+  d->polling = true;
+  d->owners++;
+  if (!d->want_ref) uv_unref((uv_handle_t *)&d->poll);
+
+  if (napi_create_reference(env, argv[1], 1, &d->callback) != napi_ok ||
+      napi_create_reference(env, argv[0], 1, &d->self) != napi_ok ||
+      napi_create_string_utf8(env, "PodsockDgramSocket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, argv[0], name, &d->actx) != napi_ok) {
+    dgram_shutdown(d, true);
+    NAPI_CALL(env, napi_generic_failure);
+  }
+  rc = uv_poll_start(&d->poll, UV_READABLE, on_readable);
+  if (rc < 0) {
+    dgram_shutdown(d, true);
+    throw_errno(env, "uv_poll_start", -rc);
+  }
+  return NULL;
+}
+
+/* dgramClose(handle): stop receiving, close the fd, drop the references. Idempotent. */
+static napi_value js_dgram_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  dgram_t *d;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (d = unwrap_dgram(env, argv[0])) == NULL) return NULL;
+  dgram_shutdown(d, true);
+  return NULL;
+}
+
+/* dgramSetRef(handle, on): whether a receiving socket keeps the event loop (and so the process) alive. */
+static napi_value js_dgram_set_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool on;
+  dgram_t *d;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || (d = unwrap_dgram(env, argv[0])) == NULL) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  d->want_ref = on;
+  if (d->polling) {
+    if (on) uv_ref((uv_handle_t *)&d->poll);
+    else uv_unref((uv_handle_t *)&d->poll);
+  }
+  return NULL;
+}
+
+/* dgramFd(handle) -> fd, or -1 once closed. */
+static napi_value js_dgram_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  dgram_t *d;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (d = unwrap_dgram(env, argv[0])) == NULL) return NULL;
+  NAPI_CALL(env, napi_create_int32(env, d->fd, &result));
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"dupFd", NULL, js_dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"inspectFd", NULL, js_inspect_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramSend", NULL, js_dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramStart", NULL, js_dgram_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramClose", NULL, js_dgram_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramSetRef", NULL, js_dgram_set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramFd", NULL, js_dgram_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,310 @@
+/**
+ * The one module that loads the native addon (native/podsock_native.c). It wraps every native call in a
+ * typed function, validates arguments before they reach C, and turns errno failures into
+ * PodsockError('PODSOCK_ERR_NATIVE') naming the operation, the address and the errno name.
+ *
+ * Why an addon at all: core Node cannot open unix datagram sockets (dgram knows only udp4/udp6, and
+ * net.connect() to a datagram path fails with EPROTOTYPE), cannot receive SCM_CREDENTIALS, and cannot
+ * duplicate or inspect a raw fd. See reference/protocols.md §5.6.
+ */
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { PodsockError, q } from '../errors.js';
+
+/** What a file descriptor is, as far as podsock cares (from SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, getsockname). */
+export interface FdInfo {
+  fd: number;
+  family: 'inet' | 'inet6' | 'unix' | 'other';
+  type: 'stream' | 'dgram' | 'seqpacket' | 'other';
+  listening: boolean;
+  /** inet/inet6: the local address, e.g. '127.0.0.1' or '::'. */
+  host?: string;
+  /** inet/inet6: the local port (the real one after binding port 0). */
+  port?: number;
+  /** unix: the bound path, '@name' for an abstract name, '' when unnamed. */
+  path?: string;
+}
+
+/** What listenSocket() creates: a TCP listener on a numeric host, or a unix stream listener. */
+export type ListenSpec =
+  | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
+  | { kind: 'unix'; path: string; backlog: number };
+
+/** One datagram as received. pid/uid/gid are -1 when the datagram carried no SCM_CREDENTIALS. */
+export interface ReceivedDatagram {
+  data: Buffer;
+  pid: number;
+  uid: number;
+  gid: number;
+  /** MSG_TRUNC or MSG_CTRUNC was set, or the payload is over 4096 bytes (systemd's NOTIFY_BUFFER_MAX). */
+  truncated: boolean;
+  /** How many fds came with it via SCM_RIGHTS. They are already closed. */
+  fdCount: number;
+}
+
+/** sizeof(sockaddr_un.sun_path) on Linux (unix(7)). */
+export const UNIX_PATH_MAX = 108;
+
+declare const dgramHandleBrand: unique symbol;
+type DgramHandle = { readonly [dgramHandleBrand]: true };
+
+interface RawError extends Error {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+}
+
+interface Binding {
+  dupFd(fd: number): number;
+  closeFd(fd: number): void;
+  setCloexec(fd: number, on: boolean): void;
+  inspectFd(fd: number): FdInfo;
+  listenTcp(host: string, port: number, backlog: number, ipv6Only: number): number;
+  listenUnix(path: string, backlog: number): number;
+  dgramOpen(bindAddress: string | null): DgramHandle;
+  dgramSend(handle: DgramHandle, address: string, data: Buffer): void;
+  dgramStart(handle: DgramHandle, onBatch: (msgs: ReceivedDatagram[], err: RawError | undefined) => void): void;
+  dgramClose(handle: DgramHandle): void;
+  dgramSetRef(handle: DgramHandle, on: boolean): void;
+  dgramFd(handle: DgramHandle): number;
+}
+
+// Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
+const ADDON_PATH = '../../build/Release/podsock_native.node';
+let binding: Binding | undefined;
+
+/** Load the addon on first use, so importing this module never fails by itself. */
+function native(): Binding {
+  if (binding === undefined) {
+    try {
+      binding = createRequire(import.meta.url)(ADDON_PATH) as Binding;
+    } catch (err) {
+      throw new PodsockError(
+        'PODSOCK_ERR_NATIVE',
+        `Failed to load the native addon ${q(ADDON_PATH)}: ${(err as Error).message} (build it with 'npx node-gyp rebuild')`,
+        { cause: err, details: { operation: 'load addon' } },
+      );
+    }
+  }
+  return binding;
+}
+
+/** Turn what the addon threw into a PodsockError naming the operation, the address and the errno. */
+function nativeError(operation: string, address: string | undefined, err: unknown): PodsockError {
+  const raw = err as RawError;
+  const where = address === undefined ? '' : ` ${q(address)}`;
+  return new PodsockError('PODSOCK_ERR_NATIVE', `Failed to ${operation}${where}: ${raw.message}`, {
+    cause: err,
+    details: { operation, address, errno: raw.code, syscall: raw.syscall },
+  });
+}
+
+function invalid(operation: string, address: string | undefined, reason: string): PodsockError {
+  const where = address === undefined ? '' : ` ${q(address)}`;
+  return new PodsockError('PODSOCK_ERR_NATIVE', `Failed to ${operation}${where}: ${reason}`, {
+    details: { operation, address, errno: 'EINVAL' },
+  });
+}
+
+function call<T>(operation: string, address: string | undefined, fn: (b: Binding) => T): T {
+  const b = native();
+  try {
+    return fn(b);
+  } catch (err) {
+    throw nativeError(operation, address, err);
+  }
+}
+
+function checkFd(operation: string, fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+    throw invalid(operation, String(fd), 'expected a non-negative integer file descriptor');
+  }
+}
+
+function checkInt(operation: string, address: string, name: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw invalid(operation, address, `expected ${name} to be an integer from 0 to ${max}, got ${q(value)}`);
+  }
+}
+
+/** The errno name ('ENOENT', 'EAGAIN'…) of a PODSOCK_ERR_NATIVE error, for callers that branch on it. */
+export function nativeErrno(err: unknown): string | undefined {
+  if (err instanceof PodsockError && err.code === 'PODSOCK_ERR_NATIVE') {
+    const errno = err.details.errno;
+    return typeof errno === 'string' ? errno : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Why `address` cannot be used as a unix socket address, or undefined if it can. '/path' (or a relative
+ * path) must fit sun_path with its terminating NUL (at most 107 bytes); '@name' is an abstract name of
+ * 1 to 107 bytes. Embedded NULs are refused. Pure; used by the notify client and server for early,
+ * specific error messages.
+ */
+export function unixAddressProblem(address: string): string | undefined {
+  if (address.length === 0) return 'the address is empty';
+  if (address.includes('\0')) return 'the address contains a NUL byte';
+  const bytes = Buffer.byteLength(address);
+  if (address.startsWith('@')) {
+    if (bytes === 1) return 'the abstract name after \'@\' is empty';
+    if (bytes - 1 > UNIX_PATH_MAX - 1) {
+      return `the abstract name is ${bytes - 1} bytes, longer than the ${UNIX_PATH_MAX - 1} a unix socket address holds`;
+    }
+    return undefined;
+  }
+  if (bytes > UNIX_PATH_MAX - 1) {
+    return `the path is ${bytes} bytes, longer than the ${UNIX_PATH_MAX - 1} a unix socket address holds`;
+  }
+  return undefined;
+}
+
+function checkUnixAddress(operation: string, address: string): void {
+  if (typeof address !== 'string') throw invalid(operation, String(address), 'expected a string address');
+  const problem = unixAddressProblem(address);
+  if (problem !== undefined) throw invalid(operation, address, problem);
+}
+
+/**
+ * Duplicate `fd` with fcntl(F_DUPFD_CLOEXEC, 3): the copy is the lowest free fd >= 3 and close-on-exec.
+ * Throws PODSOCK_ERR_NATIVE (e.g. EBADF, EMFILE).
+ */
+export function dupFd(fd: number): number {
+  checkFd('duplicate fd', fd);
+  return call('duplicate fd', String(fd), (b) => b.dupFd(fd));
+}
+
+/** Close `fd` (close(2); EINTR counts as closed). Throws PODSOCK_ERR_NATIVE (EBADF) for a closed fd. */
+export function closeFd(fd: number): void {
+  checkFd('close fd', fd);
+  call('close fd', String(fd), (b) => b.closeFd(fd));
+}
+
+/** Set or clear FD_CLOEXEC on `fd`, leaving its other flags alone. Throws PODSOCK_ERR_NATIVE. */
+export function setCloexec(fd: number, on: boolean): void {
+  checkFd('set close-on-exec on fd', fd);
+  call('set close-on-exec on fd', String(fd), (b) => b.setCloexec(fd, on));
+}
+
+/**
+ * Describe `fd`: family, type, whether it is listening, and its local address (abstract unix names as
+ * '@name', unnamed unix sockets as path ''). A non-socket (pipe, file) is family/type 'other', not
+ * listening. A closed fd throws PODSOCK_ERR_NATIVE with EBADF.
+ */
+export function inspectFd(fd: number): FdInfo {
+  checkFd('inspect fd', fd);
+  return call('inspect fd', String(fd), (b) => b.inspectFd(fd));
+}
+
+/**
+ * Create a listening stream socket and return its fd (blocking, close-on-exec), not adopted by Node.
+ * TCP: `host` is an IPv4 or IPv6 literal ('0.0.0.0', '::', '::1'), SO_REUSEADDR is set, port 0 picks a
+ * free port (read it back with inspectFd), `ipv6Only` sets IPV6_V6ONLY (unset: kernel default).
+ * unix: `path` is a filesystem path or '@name' (abstract). An existing socket file is not removed.
+ * Throws PODSOCK_ERR_NATIVE (EADDRINUSE, EACCES, EINVAL for a malformed host…).
+ */
+export function listenSocket(spec: ListenSpec): number {
+  if (spec.kind === 'tcp') {
+    const address = spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
+    const operation = 'listen on TCP address';
+    if (isIP(spec.host) === 0) throw invalid(operation, address, `${q(spec.host)} is not an IPv4 or IPv6 address`);
+    checkInt(operation, address, 'the port', spec.port, 65535);
+    checkInt(operation, address, 'the backlog', spec.backlog, 0x7fffffff);
+    const v6only = spec.ipv6Only === undefined ? -1 : spec.ipv6Only ? 1 : 0;
+    return call(operation, address, (b) => b.listenTcp(spec.host, spec.port, spec.backlog, v6only));
+  }
+  const operation = 'listen on unix socket';
+  checkUnixAddress(operation, spec.path);
+  checkInt(operation, spec.path, 'the backlog', spec.backlog, 0x7fffffff);
+  return call(operation, spec.path, (b) => b.listenUnix(spec.path, spec.backlog));
+}
+
+/**
+ * A non-blocking, close-on-exec AF_UNIX SOCK_DGRAM socket. Owns its fd: close() is idempotent and
+ * releases the fd and the poll handle, after which the process can exit. A socket that is never closed
+ * is cleaned up by the garbage collector once idle; a receiving one stays alive (and, unless unref()'d,
+ * keeps the process alive) until close().
+ */
+export class DgramSocket {
+  readonly #handle: DgramHandle;
+  readonly #address: string | null;
+  #receiving = false;
+
+  /** @internal use openDgram() */
+  constructor(handle: DgramHandle, address: string | null) {
+    this.#handle = handle;
+    this.#address = address;
+  }
+
+  /** The bound address ('/path' or '@name'), or null for an unbound (send-only) socket. */
+  get address(): string | null {
+    return this.#address;
+  }
+
+  /** The fd, or -1 once closed. */
+  get fd(): number {
+    return native().dgramFd(this.#handle);
+  }
+
+  /**
+   * Send one datagram to `address` ('/path' or '@name') without blocking: a full receiver queue is an
+   * error (EAGAIN), as are ENOENT/ECONNREFUSED for nobody listening. Throws PODSOCK_ERR_NATIVE.
+   */
+  send(address: string, data: Buffer): void {
+    const operation = 'send datagram to';
+    checkUnixAddress(operation, address);
+    call(operation, address, (b) => b.dgramSend(this.#handle, address, data));
+  }
+
+  /**
+   * Start delivering received datagrams: `onBatch` gets up to 64 at a time (one call per event-loop
+   * wake-up, so a flood cannot starve the loop). fds passed with a datagram are closed before delivery.
+   * A receive error stops receiving and goes to `onError` (thrown as an uncaught exception when there is
+   * none). Call once per socket; only useful on a bound socket.
+   */
+  startReceiving(onBatch: (msgs: ReceivedDatagram[]) => void, onError?: (err: PodsockError) => void): void {
+    const address = this.#address ?? undefined;
+    if (this.#receiving) throw invalid('receive on datagram socket', address, 'already receiving');
+    call('receive on', address, (b) =>
+      b.dgramStart(this.#handle, (msgs, err) => {
+        if (msgs.length > 0) onBatch(msgs);
+        if (err !== undefined) {
+          const wrapped = nativeError('receive on', address, err);
+          if (onError === undefined) throw wrapped;
+          onError(wrapped);
+        }
+      }),
+    );
+    this.#receiving = true;
+  }
+
+  /** Let a receiving socket keep the process alive (the default). */
+  ref(): this {
+    native().dgramSetRef(this.#handle, true);
+    return this;
+  }
+
+  /** Do not keep the process alive just for this socket. */
+  unref(): this {
+    native().dgramSetRef(this.#handle, false);
+    return this;
+  }
+
+  /** Stop receiving and close the fd. Idempotent. Does not remove a bound path (the owner does). */
+  close(): void {
+    native().dgramClose(this.#handle);
+  }
+}
+
+/**
+ * Open a unix datagram socket. With `bindAddress` ('/path' or '@name') it is bound there with
+ * SO_PASSCRED (every datagram carries the sender's pid/uid/gid) and a bounded receive buffer;
+ * with null it is unbound, for sending. Throws PODSOCK_ERR_NATIVE (EADDRINUSE, ENOENT, a too-long
+ * address…).
+ */
+export function openDgram(bindAddress: string | null): DgramSocket {
+  const operation = bindAddress === null ? 'open datagram socket' : 'bind datagram socket to';
+  if (bindAddress !== null) checkUnixAddress(operation, bindAddress);
+  const handle = call(operation, bindAddress ?? undefined, (b) => b.dgramOpen(bindAddress));
+  return new DgramSocket(handle, bindAddress);
+}
