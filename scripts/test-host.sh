@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Makes this machine ready for the end-to-end tests, idempotently, and records what it found in
+# .test-host/env.json for test/e2e/harness.ts. Runs before every `npm test` (the pretest script), so
+# the path where everything is already in place must stay fast. The recipe is the project's
+# test-host notes: packages, a containers.conf only where podman's defaults fail, a systemd user
+# manager (the user's own when there is one), and the fixture image.
+#
+# Nothing global is changed on a machine that already works: /etc/containers is never edited, a
+# running user manager is used as it is, and the user manager this script starts itself (root on a
+# machine whose PID 1 is not systemd) lives in a private mount namespace.
+#
+# With CI=true, a missing podman or systemd user manager is an error (exit 1); otherwise it is
+# recorded as false in env.json with the reason, and the e2e tests skip.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+state="$repo/.test-host"
+image=localhost/podsock-fixture:latest
+uid=$(id -u)
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+mkdir -p "$state/logs"
+# Two `npm test` runs at once must not start two managers or build the image twice.
+exec 9>"$state/lock"
+if ! flock -w 300 9; then
+  echo "test-host: another run has held $state/lock for 300 s, giving up" >&2
+  exit 1
+fi
+
+say() { printf 'test-host: %s\n' "$*"; }
+
+# ---- 1. packages ---------------------------------------------------------------------------------
+
+# command:package; the fixture runs the host's /usr/bin/python3 inside containers, so that path matters.
+required=(podman:podman runc:runc catatonit:catatonit newuidmap:uidmap busybox:busybox-static
+  socat:socat curl:curl /usr/bin/python3:python3 systemd-socket-activate:systemd unshare:util-linux)
+have() {
+  if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+missing_packages() {
+  local entry
+  for entry in "${required[@]}"; do
+    have "${entry%%:*}" || printf '%s\n' "${entry#*:}"
+  done
+}
+mapfile -t missing < <(missing_packages)
+if ((${#missing[@]} > 0)); then
+  if [[ $uid == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >"$state/logs/apt-get.log" 2>&1 || {
+      tail -n 20 "$state/logs/apt-get.log" >&2
+      say "apt-get install failed (log: $state/logs/apt-get.log)"
+    }
+    mapfile -t missing < <(missing_packages)
+  fi
+  if ((${#missing[@]} > 0)); then
+    say "missing packages: ${missing[*]} (install them with: sudo apt-get install ${missing[*]})"
+  fi
+fi
+
+# ---- 2. systemd user manager ---------------------------------------------------------------------
+
+xdg=${XDG_RUNTIME_DIR:-/run/user/$uid}
+systemd_user=false
+systemd_reason=''
+manager_pid=''
+pid_file="$state/systemd-user.pid"
+
+manager_answers() {
+  env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR="$xdg" \
+    timeout 10 systemctl --user show-environment >/dev/null 2>&1
+}
+
+# The manager a previous run started, if it is still alive.
+own_manager_pid() {
+  local pid
+  pid=$(cat "$pid_file" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# Starts `systemd --user` and waits for its READY=1 (it is a Type=notify service to its parent), so
+# the wait is an event, not a poll; bounded by 30 s and by the manager's exit.
+start_manager() {
+  local python=/usr/bin/python3 systemd_bin cmd
+  have "$python" || python=$(command -v python3 || true)
+  if [[ -z $python ]]; then
+    echo "python3 is needed to start a systemd user manager"
+    return 1
+  fi
+  systemd_bin=$(command -v /lib/systemd/systemd /usr/lib/systemd/systemd 2>/dev/null | head -n1 || true)
+  if [[ -z $systemd_bin ]]; then
+    echo "systemd is not installed"
+    return 1
+  fi
+  if [[ -d /run/systemd/system ]]; then
+    cmd=("$systemd_bin" --user)
+  else
+    # systemd --user refuses to run unless /run/systemd/system exists; creating that on the host
+    # would make Debian's maintainer scripts believe systemd is PID 1, so only a private mount
+    # namespace gets it.
+    mkdir -p /run/systemd
+    cmd=(unshare -m --propagation private sh -c \
+      'mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec "$0" --user' "$systemd_bin")
+  fi
+  mkdir -p -m 700 "$xdg"
+  rm -f "$state/manager-notify.sock"
+  "$python" - "$state/manager-notify.sock" "$state/logs/systemd-user.log" "$pid_file" 30 "$xdg" "${cmd[@]}" <<'EOF'
+import os, select, socket, subprocess, sys, time
+sock_path, log_path, pid_path, timeout, xdg = sys.argv[1:6]
+cmd = sys.argv[6:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sock_path)
+# A clean environment: the manager passes its own on to every unit it starts.
+env = {k: os.environ[k] for k in ('HOME', 'USER', 'LOGNAME', 'LANG') if k in os.environ}
+env.update(PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+           XDG_RUNTIME_DIR=xdg, NOTIFY_SOCKET=sock_path)
+with open(log_path, 'ab') as log:
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         start_new_session=True, cwd='/')
+with open(pid_path, 'w') as f:
+    f.write(f'{p.pid}\n')
+pidfd = os.pidfd_open(p.pid)
+deadline = time.monotonic() + float(timeout)
+try:
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            sys.exit(f'no READY=1 from the systemd user manager within {timeout} s')
+        ready, _, _ = select.select([s, pidfd], [], [], left)
+        if s in ready and 'READY=1' in s.recv(4096).decode(errors='replace').split('\n'):
+            sys.exit(0)
+        if pidfd in ready:
+            sys.exit(f'the systemd user manager exited with status {p.wait()}')
+finally:
+    os.unlink(sock_path)
+EOF
+}
+
+if manager_answers; then
+  systemd_user=true
+  manager_pid=$(own_manager_pid || true)
+elif [[ $(cat /proc/1/comm 2>/dev/null) == systemd && $uid != 0 ]]; then
+  systemd_reason="no systemd user manager answers for uid $uid at $xdg (log in, or: loginctl enable-linger)"
+elif [[ $uid != 0 ]]; then
+  systemd_reason="no systemd user manager answers at $xdg, and starting one needs root here"
+else
+  if stale=$(own_manager_pid); then
+    say "user manager $stale does not answer, restarting it"
+    kill "$stale" 2>/dev/null || true
+    timeout 10 tail --pid="$stale" -f /dev/null || kill -KILL "$stale" 2>/dev/null || true
+  fi
+  say "starting a systemd user manager (XDG_RUNTIME_DIR=$xdg)"
+  if err=$(start_manager 2>&1) && manager_answers; then
+    systemd_user=true
+    manager_pid=$(own_manager_pid || true)
+  else
+    systemd_reason="could not start a systemd user manager: ${err:-systemctl --user does not answer} (log: $state/logs/systemd-user.log)"
+  fi
+fi
+unit_dir="$xdg/systemd/user"
+[[ $systemd_user == true ]] && mkdir -p "$unit_dir"
+
+# ---- 3. podman -----------------------------------------------------------------------------------
+
+podman_ok=false
+podman_reason=''
+containers_conf=''
+conf_file="$state/containers.conf"
+probe_cache="$state/podman-probe"
+
+# The test-host notes' configuration for machines where the defaults fail: runc (crun refuses
+# hybrid cgroups), rlimits within the hard nofile limit and without CAP_SYS_RESOURCE, cgroupfs
+# (no system D-Bus), the file events logger (no journald).
+write_conf() {
+  cat >"$conf_file.tmp" <<'EOF'
+# Written by scripts/test-host.sh because podman's default configuration cannot run a container here.
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+EOF
+  mv "$conf_file.tmp" "$conf_file"
+}
+
+# Runs a trivial container from a busybox-only root directory. When this script owns the user
+# manager, units run in its mount namespace (where /run/systemd/system exists and podman assumes
+# a systemd host), so the probe runs there as well as here.
+probe() {
+  local rootfs="$state/probe-rootfs"
+  if [[ ! -x $rootfs/bin/busybox ]]; then
+    mkdir -p "$rootfs/bin"
+    cp "$(command -v busybox)" "$rootfs/bin/busybox"
+  fi
+  local run=(podman run --rm --network=none --rootfs "$rootfs" /bin/busybox true)
+  "${run[@]}" >>"$state/logs/podman-probe.log" 2>&1 || return 1
+  if [[ -n $manager_pid ]]; then
+    nsenter -t "$manager_pid" -m -- "${run[@]}" >>"$state/logs/podman-probe.log" 2>&1 || return 1
+  fi
+}
+
+if ! have podman; then
+  podman_reason="podman is not installed"
+elif ! have busybox; then
+  podman_reason="busybox (busybox-static) is not installed"
+else
+  key="$(podman --version) manager-ns=${manager_pid:+yes}"
+  cached=$(cat "$probe_cache" 2>/dev/null || true)
+  if [[ $cached == "$key default" ]]; then
+    podman_ok=true
+  elif [[ $cached == "$key conf" && -f $conf_file ]]; then
+    podman_ok=true
+    containers_conf=$conf_file
+  else
+    : >"$state/logs/podman-probe.log"
+    if (unset CONTAINERS_CONF && probe); then
+      podman_ok=true
+      printf '%s default\n' "$key" >"$probe_cache"
+    else
+      write_conf
+      if (export CONTAINERS_CONF=$conf_file && probe); then
+        podman_ok=true
+        containers_conf=$conf_file
+        printf '%s conf\n' "$key" >"$probe_cache"
+      else
+        rm -f "$probe_cache"
+        podman_reason="podman cannot run a container, even with $conf_file (log: $state/logs/podman-probe.log)"
+      fi
+    fi
+  fi
+fi
+
+if [[ $podman_ok == true ]]; then
+  if [[ -n $containers_conf ]]; then export CONTAINERS_CONF=$containers_conf; else unset CONTAINERS_CONF; fi
+  if ! bash "$repo/scripts/build-fixture-image.sh" "$image" >"$state/logs/fixture-image.log" 2>&1; then
+    podman_ok=false
+    podman_reason="the fixture image could not be built (log: $state/logs/fixture-image.log)"
+  fi
+fi
+
+# ---- 4. facts for the tests ------------------------------------------------------------------------
+
+XDG_RUNTIME_DIR=$xdg CONTAINERS_CONF=$containers_conf UNIT_DIR=$unit_dir STATE_DIR=$state \
+  SYSTEMD_USER=$systemd_user SYSTEMD_REASON=$systemd_reason MANAGER_PID=$manager_pid \
+  PODMAN_OK=$podman_ok PODMAN_REASON=$podman_reason IMAGE=$image MISSING="${missing[*]}" \
+  node --input-type=module -e '
+    import { writeFileSync, renameSync } from "node:fs";
+    const e = process.env;
+    const facts = {
+      XDG_RUNTIME_DIR: e.XDG_RUNTIME_DIR,
+      CONTAINERS_CONF: e.CONTAINERS_CONF || null,
+      unitDir: e.UNIT_DIR,
+      stateDir: e.STATE_DIR,
+      systemdUser: e.SYSTEMD_USER === "true",
+      systemdUserReason: e.SYSTEMD_REASON || null,
+      systemdUserPid: e.MANAGER_PID ? Number(e.MANAGER_PID) : null,
+      podman: e.PODMAN_OK === "true",
+      podmanReason: e.PODMAN_REASON || null,
+      fixtureImage: e.IMAGE,
+      podmanRunArgs: ["-v", "/usr:/usr:ro"],
+      missingPackages: e.MISSING ? e.MISSING.split(" ") : [],
+    };
+    writeFileSync(e.STATE_DIR + "/env.json.tmp", JSON.stringify(facts, null, 2) + "\n");
+    renameSync(e.STATE_DIR + "/env.json.tmp", e.STATE_DIR + "/env.json");
+  '
+
+if [[ $systemd_user == true ]]; then
+  say "systemd user manager: yes (XDG_RUNTIME_DIR=$xdg${manager_pid:+, pid $manager_pid in a private mount namespace})"
+else
+  say "systemd user manager: no - $systemd_reason"
+fi
+if [[ $podman_ok == true ]]; then
+  say "podman: yes (${containers_conf:+CONTAINERS_CONF=}${containers_conf:-default configuration}), image $image"
+else
+  say "podman: no - $podman_reason"
+fi
+
+if [[ ${CI:-} == true && ($systemd_user != true || $podman_ok != true) ]]; then
+  say "CI=true: the end-to-end tests need both podman and a systemd user manager" >&2
+  exit 1
+fi
