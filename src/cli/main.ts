@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The podsock executable: dispatch to a subcommand, log a failure once, exit with the catalogue's status.
+ */
+import { readFileSync } from 'node:fs';
+import { ERROR_CODES, exitStatusFor, isPodsockError } from '../errors.js';
+import { USAGE } from './usage.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE.main ?? '');
+    return command === undefined ? ERROR_CODES.PODSOCK_ERR_USAGE.exit : 0;
+  }
+  if (command === '--version') {
+    process.stdout.write(`podsock ${version()}\n`);
+    return 0;
+  }
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  const cut = rest.indexOf('--');
+  if (wantsHelp && (cut === -1 || rest.slice(0, cut).some((a) => a === '--help' || a === '-h')) && USAGE[command] !== undefined) {
+    process.stdout.write(USAGE[command]);
+    return 0;
+  }
+  switch (command) {
+    case 'run': {
+      const { runCommand } = await import('./run.js');
+      return runCommand({ argv: rest, env: process.env });
+    }
+    default:
+      process.stderr.write(`podsock: unknown command '${command}' (see 'podsock --help')\n`);
+      return ERROR_CODES.PODSOCK_ERR_USAGE.exit;
+  }
+}
+
+/** Best effort: put the failure in the unit's status line too (systemctl status shows it). */
+async function tellSystemd(msg: string): Promise<void> {
+  if (process.env.NOTIFY_SOCKET === undefined) return;
+  try {
+    const { createNotifier } = await import('../sd/notify-client.js');
+    const n = createNotifier(process.env);
+    n.notify([['STATUS', `Failed: ${msg.slice(0, 2000)}`]]);
+    n.close();
+  } catch {
+    // Nothing more to do: the message is already on stderr.
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // Errors before the logger exists (usage, configuration, sockets) are reported here, once.
+    const msg = isPodsockError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`podsock: ${msg}\n`);
+    void tellSystemd(msg).finally(() => process.exit(exitStatusFor(err)));
+  },
+);

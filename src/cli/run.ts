@@ -1,0 +1,218 @@
+/**
+ * `podsock run NAME [OPTIONS] [-- PODMAN_RUN_ARGS...]`: validate everything at the edge (command line,
+ * configuration, sockets, environment), then hand a fully built supervisor the process's life.
+ * The only module besides main.ts that touches process.*.
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Level } from 'pino';
+import { loadConfig, type ServiceConfig } from '../config/load.js';
+import { PodsockError, q } from '../errors.js';
+import type { Frontend } from '../frontend.js';
+import { HandoverFrontend } from '../idle/handover-frontend.js';
+import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createProxyFrontend } from '../proxy/proxy-frontend.js';
+import { resolvePodman } from '../runtime/podman.js';
+import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
+import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
+import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
+import { Supervisor } from '../supervisor.js';
+import { flag, parseArgs, type FlagSpec } from './args.js';
+import { parseListenAddress } from './listen-address.js';
+
+export const RUN_FLAGS: Record<string, FlagSpec> = {
+  config: { value: true },
+  mode: { value: true },
+  ready: { value: true },
+  'idle-timeout': { value: true },
+  'start-timeout': { value: true },
+  'stop-timeout': { value: true },
+  backend: { value: true },
+  'max-connections': { value: true },
+  listen: { value: true, repeat: true },
+  'log-level': { value: true },
+  help: { value: false, short: 'h' },
+};
+
+/** Flags that are also [Podsock] keys (the flag wins). */
+const FLAG_KEYS = {
+  mode: 'Mode',
+  ready: 'Ready',
+  'idle-timeout': 'IdleTimeout',
+  'start-timeout': 'StartTimeout',
+  'stop-timeout': 'StopTimeout',
+  backend: 'Backend',
+  'max-connections': 'MaxConnections',
+} as const;
+
+export interface RunInput {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** Parse the command line and load the configuration: the part shared by `run` and `check`. */
+export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: string): { cfg: ServiceConfig; listen: string[]; logLevel: Level } {
+  const p = parseArgs(argv, RUN_FLAGS, command);
+  if (p.positionals.length !== 1) {
+    throw new PodsockError(
+      'PODSOCK_ERR_USAGE',
+      `podsock ${command}: expected exactly one service NAME, got ${p.positionals.length === 0 ? 'none' : p.positionals.map((x) => q(x)).join(' ')} (see 'podsock ${command} --help')`,
+    );
+  }
+  const flags: Partial<Record<(typeof FLAG_KEYS)[keyof typeof FLAG_KEYS], string>> = {};
+  for (const [f, key] of Object.entries(FLAG_KEYS)) {
+    const v = flag(p, f);
+    if (v !== undefined) flags[key] = v;
+  }
+  const logLevel = flag(p, 'log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new PodsockError('PODSOCK_ERR_USAGE', `Invalid --log-level ${q(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const configFile = flag(p, 'config');
+  const cfg = loadConfig({
+    name: p.positionals[0] as string,
+    ...(configFile !== undefined ? { configFile } : {}),
+    env,
+    uid: process.getuid?.() ?? 0,
+    flags,
+    extraArgs: p.passthrough,
+  });
+  return { cfg, listen: p.flags.get('listen') ?? [], logLevel: logLevel as Level };
+}
+
+/** podsock's private runtime directory: RuntimeDirectory= if given, else per user. */
+export function runtimeDirFor(env: NodeJS.ProcessEnv, uid: number): string {
+  const fromUnit = env.RUNTIME_DIRECTORY?.split(':')[0];
+  if (fromUnit !== undefined && fromUnit !== '') return fromUnit;
+  if (uid === 0) return '/run/podsock';
+  const xdg = env.XDG_RUNTIME_DIR;
+  if (xdg !== undefined && xdg !== '') return join(xdg, 'podsock');
+  return `/tmp/podsock-${uid}`;
+}
+
+function adoptOrBind(env: NodeJS.ProcessEnv, listen: string[], log: Logger): { listeners: ListenFd[]; standalone: boolean; owned: number[] } {
+  if (listen.length > 0) {
+    const listeners: ListenFd[] = [];
+    const owned: number[] = [];
+    for (const raw of listen) {
+      const spec = parseListenAddress(raw);
+      let fd: number;
+      try {
+        fd = listenSocket(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: spec.backlog } : { kind: 'unix', path: spec.path, backlog: spec.backlog });
+      } catch (err) {
+        throw new PodsockError('PODSOCK_ERR_LISTEN', `Cannot listen on ${q(raw)}: ${(err as Error).message}`, { cause: err });
+      }
+      owned.push(fd);
+      listeners.push({ ...inspectFd(fd), fd, name: spec.name });
+    }
+    return { listeners, standalone: true, owned };
+  }
+  const { fds, reason } = listenFdsWithNames(env, process.pid, inspectFd);
+  if (fds.length === 0) {
+    throw new PodsockError(
+      'PODSOCK_ERR_NO_SOCKETS',
+      `No sockets to serve (${reason ?? 'none passed'}). podsock is meant to be started by a systemd socket unit ` +
+        `(ExecStart=podsock run NAME in the service that NAME.socket activates), or standalone with --listen ADDR, e.g. 'podsock run NAME --listen 127.0.0.1:8080'`,
+    );
+  }
+  for (const f of fds) log.debug(`Adopted ${describeFd(f)}`);
+  return { listeners: fds, standalone: false, owned: [] };
+}
+
+function checkSockets(cfg: ServiceConfig, listeners: ListenFd[]): void {
+  for (const l of listeners) {
+    if (l.family !== 'other' && l.type === 'stream' && !l.listening) {
+      throw new PodsockError(
+        'PODSOCK_ERR_BAD_SOCKET',
+        `Socket ${describeFd(l)} is a connection, not a listening socket: use Accept=no (the default) in the .socket unit`,
+      );
+    }
+    if (cfg.mode === 'proxy' && (l.type !== 'stream' || l.family === 'other')) {
+      throw new PodsockError(
+        'PODSOCK_ERR_BAD_SOCKET',
+        `Socket ${describeFd(l)} cannot be proxied: proxy mode needs listening stream sockets (ListenStream=); use Mode=handover for datagram sockets`,
+      );
+    }
+  }
+  if (cfg.mode === 'proxy' && cfg.backends.some((b) => b.name !== null)) {
+    for (const l of listeners) {
+      if (!cfg.backends.some((b) => b.name === l.name)) {
+        throw new PodsockError(
+          'PODSOCK_ERR_CONFIG',
+          `Socket ${q(l.name)} has no backend: Backend= names ${cfg.backends.map((b) => q(b.name)).join(', ')} (set FileDescriptorName= in the .socket unit to match)`,
+        );
+      }
+    }
+  }
+}
+
+/** A free loopback port for a backend (proxy mode publishes the container port there). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Run the service until it stops; resolves with the exit status. */
+export async function runCommand(input: RunInput): Promise<number> {
+  const { env } = input;
+  const { cfg, listen, logLevel } = configFromArgs(input.argv, env, 'run');
+  const log = createLogger(logLevel, env).child({ service: cfg.name });
+  const uid = process.getuid?.() ?? 0;
+
+  const { listeners, standalone, owned } = adoptOrBind(env, listen, log);
+  checkSockets(cfg, listeners);
+
+  // Capture what belongs to podsock, then keep it away from every child (P2).
+  const systemd = createNotifier(env);
+  const watchdog = watchdogFromEnv(env, process.pid);
+  const childEnv = scrubbedEnv(env);
+  for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
+
+  const podman = resolvePodman(childEnv);
+  const backendHostPorts: number[] = [];
+  if (cfg.mode === 'proxy') for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(await freePort());
+
+  const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
+  const frontend: Frontend =
+    cfg.mode === 'proxy'
+      ? createProxyFrontend({ cfg, listeners, log })
+      : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
+
+  const supervisor = new Supervisor({
+    cfg,
+    log,
+    systemd,
+    podman,
+    runtimeDir: runtimeDirFor(env, uid),
+    listeners,
+    frontend,
+    standalone,
+    unit: env.PODMAN_SYSTEMD_UNIT ?? null,
+    watchdog,
+    backendHostPorts,
+    selinux: existsSync('/sys/fs/selinux/enforce'),
+  });
+  const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  log.info(
+    { mode: cfg.mode, ready: cfg.ready.kind, sockets: listeners.map(describeFd) },
+    `Starting ${q(cfg.name)} (${standalone ? 'standalone' : 'socket-activated'})`,
+  );
+  try {
+    return await supervisor.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    systemd.close();
+    for (const fd of owned) closeFd(fd);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The `podman run` command line for one activation, built by a pure function so that every flag podsock
+ * adds is unit-tested and `podsock check` can print exactly what `run` executes.
+ *
+ * What podsock adds, and why (protocols.md §3, pitfalls P2, P3, P10, P11):
+ * - `--name NAME --replace --rm --cidfile FILE`: a leftover container of the same name (after a SIGKILL of
+ *   podsock) is replaced; the cidfile is how podsock stops and removes exactly its own container.
+ * - `--sdnotify=ignore` plus a bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing
+ *   into it: the container's messages reach podsock unfiltered and podman sends no MAINPID= of its own.
+ * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's journal).
+ * - proxy mode: the backend port published on 127.0.0.1 only.
+ * - handover mode: nothing here; the fds and LISTEN_FDS/LISTEN_FDNAMES travel in the environment, and
+ *   LISTEN_PID is set to podman's own pid by the one-line shell trampoline in `trampoline()`.
+ * Values are argv elements, never shell text: nothing the user wrote is ever parsed by a shell.
+ */
+import type { ServiceConfig } from '../config/load.js';
+
+/** Where podsock's notify directory appears inside the container. */
+export const CONTAINER_NOTIFY_DIR = '/run/podsock-notify';
+
+export interface RunPlan {
+  /** cidfile path in podsock's runtime directory; must not exist when podman starts (CreateCidFile). */
+  cidfile: string;
+  /** Host directory holding podsock's notify socket, bind-mounted at CONTAINER_NOTIFY_DIR. */
+  notifyDir: string;
+  /** File name of the socket inside notifyDir. */
+  notifySocketName: string;
+  /** Handover mode: the fds passed at 3.. with their names; null in proxy mode. */
+  handover: { names: string[] } | null;
+  /** Proxy mode: container ports to publish on loopback (hostPort 0 lets podman pick). */
+  publish: Array<{ hostPort: number; containerPort: number }>;
+  /** The systemd unit podsock runs in, for `podman auto-update` (PODMAN_SYSTEMD_UNIT). */
+  unit: string | null;
+  /** Relabel the notify mount for SELinux (':z'). */
+  selinux: boolean;
+}
+
+export interface RunCommand {
+  /** Arguments after `podman`. */
+  args: string[];
+  /** Variables to add to the (scrubbed) environment of the podman process. */
+  env: Record<string, string>;
+}
+
+/** Build the `podman run` arguments and extra environment for `cfg` under `plan`. */
+export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand {
+  const args = [
+    'run',
+    '--name',
+    cfg.containerName,
+    '--replace',
+    '--rm',
+    `--cidfile=${plan.cidfile}`,
+    '--sdnotify=ignore',
+    '--log-driver=passthrough',
+    '--label',
+    `io.podsock.service=${cfg.name}`,
+    '--volume',
+    `${plan.notifyDir}:${CONTAINER_NOTIFY_DIR}${plan.selinux ? ':z' : ''}`,
+    '--env',
+    `NOTIFY_SOCKET=${CONTAINER_NOTIFY_DIR}/${plan.notifySocketName}`,
+  ];
+  for (const p of plan.publish) {
+    args.push('--publish', `127.0.0.1:${p.hostPort === 0 ? '' : p.hostPort}:${p.containerPort}/tcp`);
+  }
+  args.push(...cfg.podmanOptions, cfg.image, ...cfg.command);
+
+  const env: Record<string, string> = {};
+  if (plan.unit !== null) env.PODMAN_SYSTEMD_UNIT = plan.unit;
+  if (plan.handover !== null && plan.handover.names.length > 0) {
+    env.LISTEN_FDS = String(plan.handover.names.length);
+    env.LISTEN_FDNAMES = plan.handover.names.join(':');
+  }
+  return { args, env };
+}
+
+/**
+ * The argv that starts `podman` with LISTEN_PID equal to podman's own pid: Node cannot know a child's
+ * pid before it exists, so a shell exports `$$` and execs (protocols.md §5.3, P1). The script is a
+ * constant; every user value travels as a positional parameter, never as shell text.
+ */
+export function trampoline(podman: string, args: readonly string[]): { file: string; args: string[] } {
+  return { file: '/bin/sh', args: ['-c', 'export LISTEN_PID=$$; exec "$0" "$@"', podman, ...args] };
+}
+
+/** Quote an argv for display (check, logs) the way a POSIX shell would read it back. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

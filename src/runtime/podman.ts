@@ -1,0 +1,172 @@
+/**
+ * The one podman driver: every podman process podsock starts is spawned here. The `run` child gets the
+ * listening fds (handover) and the trampoline; helper commands (stop, rm, wait, port, image exists) run
+ * with a scrubbed environment and never see LISTEN_* (P2: podman forwards whatever sits at fds 3.. when
+ * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
+import { delimiter, join, dirname, basename } from 'node:path';
+import { execa } from 'execa';
+import { PodsockError, q } from '../errors.js';
+import { trampoline, type RunCommand } from './podman-argv.js';
+
+export interface Podman {
+  /** Absolute path of the podman binary. */
+  binary: string;
+  /** Environment for every podman process (scrubbed of LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*). */
+  env: Record<string, string>;
+}
+
+/**
+ * Find podman: `$PODSOCK_PODMAN` if set (tests and unusual installs), else the first `podman` on PATH.
+ * Missing → PODSOCK_ERR_PODMAN_MISSING naming what was searched.
+ */
+export function resolvePodman(env: Record<string, string>): Podman {
+  const override = env.PODSOCK_PODMAN;
+  const candidates =
+    override !== undefined && override !== ''
+      ? [override]
+      : (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'podman'));
+  for (const c of candidates) {
+    try {
+      accessSync(c, fsConstants.X_OK);
+      return { binary: c, env };
+    } catch {
+      // next candidate
+    }
+  }
+  throw new PodsockError(
+    'PODSOCK_ERR_PODMAN_MISSING',
+    override !== undefined && override !== ''
+      ? `podman not found: PODSOCK_PODMAN=${q(override)} is not an executable file`
+      : `podman not found on PATH ${q(env.PATH ?? '')}: install podman (Debian: apt-get install podman) or set PODSOCK_PODMAN`,
+  );
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `podman run` child. `exited` settles once, when the child is gone. */
+export interface RunningContainer {
+  child: ChildProcess;
+  exited: Promise<ExitInfo>;
+}
+
+/**
+ * Start `podman run`. With `fds` (handover) they are placed at 3.. in the child and podman is started
+ * through the LISTEN_PID trampoline; without, podman is exec'd directly. stdout/stderr are inherited, so
+ * podman's own messages and (with --log-driver=passthrough) the container's output reach the journal.
+ */
+export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): RunningContainer {
+  const env = { ...p.env, ...cmd.env };
+  const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', 'inherit', 'inherit', ...fds];
+  const { file, args } = fds.length > 0 ? trampoline(p.binary, cmd.args) : { file: p.binary, args: cmd.args };
+  const child = spawn(file, args, { env, stdio, detached: false });
+  const exited = new Promise<ExitInfo>((resolve) => {
+    let done = false;
+    const finish = (info: ExitInfo): void => {
+      if (!done) {
+        done = true;
+        resolve(info);
+      }
+    };
+    child.once('exit', (code, signal) => finish({ code, signal }));
+    // spawn failure (ENOENT of /bin/sh, EAGAIN): report as podman's failure to start.
+    child.once('error', () => finish({ code: 127, signal: null }));
+  });
+  return { child, exited };
+}
+
+async function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa(p.binary, args, {
+    env: p.env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    cancelSignal: signal,
+    timeout: 120_000,
+  });
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Run an arbitrary podman command (healthcheck, inspect) with podsock's scrubbed environment. */
+export function podmanCommand(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return helper(p, args, signal);
+}
+
+/** Read the container id podman wrote, or null when the file does not exist (yet) or is empty. */
+export function readCid(cidfile: string): string | null {
+  try {
+    const id = readFileSync(cidfile, 'utf8').trim();
+    return /^[0-9a-f]{12,64}$/.test(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolve with the container id once podman has written the cidfile (inotify on its directory, no
+ * polling), or null if `signal` aborts first.
+ */
+export function waitForCidfile(cidfile: string, signal: AbortSignal): Promise<string | null> {
+  return new Promise((resolve) => {
+    const now = readCid(cidfile);
+    if (now !== null) return resolve(now);
+    const name = basename(cidfile);
+    let watcher: ReturnType<typeof watch> | null = null;
+    const done = (v: string | null): void => {
+      watcher?.close();
+      signal.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const onAbort = (): void => done(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    watcher = watch(dirname(cidfile), (_event, file) => {
+      if (file === name) {
+        const id = readCid(cidfile);
+        if (id !== null) done(id);
+      }
+    });
+    watcher.on('error', () => done(readCid(cidfile)));
+    // The file may have appeared between the first read and the watch.
+    const again = readCid(cidfile);
+    if (again !== null) done(again);
+  });
+}
+
+/** Resolve once the container is running (`podman wait --condition=running`), false if that failed. */
+export async function waitRunning(p: Podman, cid: string, signal: AbortSignal): Promise<boolean> {
+  const r = await helper(p, ['wait', '--condition=running', '--interval=50ms', cid], signal);
+  return r.exitCode === 0;
+}
+
+/**
+ * Stop and remove podsock's container: `podman stop --ignore -t N` then `podman rm -f --ignore`, by cid
+ * when known, by name otherwise (the name is podsock's own `podsock-NAME`, never a user's container).
+ */
+export async function stopContainer(p: Podman, target: { cid: string | null; name: string }, timeoutSec: number): Promise<void> {
+  const ref = target.cid ?? target.name;
+  const stop = await helper(p, ['stop', '--ignore', `--time=${Math.max(0, Math.ceil(timeoutSec))}`, ref]);
+  const rm = await helper(p, ['rm', '--force', '--ignore', ref]);
+  if (stop.exitCode !== 0 && rm.exitCode !== 0) {
+    throw new PodsockError('PODSOCK_ERR_PODMAN', `Failed to stop container ${q(target.name)}: ${rm.stderr.trim() || stop.stderr.trim()} (podman exit ${rm.exitCode})`);
+  }
+}
+
+/** Whether `image` is present in local storage (`podman image exists`). */
+export async function imageExists(p: Podman, image: string): Promise<boolean> {
+  return (await helper(p, ['image', 'exists', image])).exitCode === 0;
+}
+
+/** The host port podman published for `containerPort/tcp` (`podman port`), e.g. 127.0.0.1:41234 → 41234. */
+export async function publishedPort(p: Podman, cid: string, containerPort: number): Promise<number> {
+  const r = await helper(p, ['port', cid, `${containerPort}/tcp`]);
+  const m = /:(\d+)\s*$/m.exec(r.stdout);
+  if (r.exitCode !== 0 || m === null) {
+    throw new PodsockError('PODSOCK_ERR_PODMAN', `Cannot read the published port of container port ${containerPort}: ${r.stderr.trim() || r.stdout.trim()} (podman exit ${r.exitCode})`);
+  }
+  return Number(m[1]);
+}

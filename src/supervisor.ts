@@ -1,0 +1,386 @@
+/**
+ * The supervisor owns one service's lifecycle and is the only place that wires the parts together:
+ * starting → ready → (idle | stop | container exit) → stopped.
+ *
+ * One activation: start the container (handing over the fds or publishing the backend on loopback),
+ * race readiness against the container's exit, the StartTimeout deadline and a stop request; tell
+ * systemd READY=1 and a status line from podsock's own pid (the unit's main pid stays podsock); relay
+ * the container's allowed notify messages; drive the idle timer from the frontend's connection count;
+ * and stop the container (by cid) before returning. Under systemd one activation is the whole life of
+ * the process; standalone (`--listen`) the supervisor waits for the next connection and starts again.
+ *
+ * Every timer and listener of an activation hangs off one AbortController, so a stop cancels them all.
+ */
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ServiceConfig } from './config/load.js';
+import { PodsockError, isPodsockError, q } from './errors.js';
+import { IdleTimer } from './idle/idle-timer.js';
+import type { Frontend } from './frontend.js';
+import { waitReady } from './readiness/wait-ready.js';
+import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
+import {
+  imageExists,
+  podmanCommand,
+  startRun,
+  stopContainer,
+  waitForCidfile,
+  waitRunning,
+  type ExitInfo,
+  type Podman,
+  type RunningContainer,
+} from './runtime/podman.js';
+import type { ListenFd } from './sd/listen-fds.js';
+import { filterContainerMessage, type RelayPhase } from './sd/relay-filter.js';
+import { NotifyServer, type NotifyMessage } from './sd/notify-server.js';
+import { formatTimespan } from './config/timespan.js';
+
+/** What podsock tells systemd (a Notifier from sd/notify-client, or a no-op). */
+export interface SystemdNotifier {
+  notify(fields: Record<string, string> | Array<[string, string]>): void;
+}
+
+export interface SupervisorOptions {
+  cfg: ServiceConfig;
+  log: Logger;
+  systemd: SystemdNotifier;
+  podman: Podman;
+  /** Private runtime directory for the cidfile and the notify socket's directory. */
+  runtimeDir: string;
+  /** The listening sockets (adopted from systemd or bound by --listen). */
+  listeners: ListenFd[];
+  /** How connections are seen: proxy (accepts) or handover (kernel counts). */
+  frontend: Frontend;
+  /** true with --listen: keep listening after an idle stop and start again on the next connection. */
+  standalone: boolean;
+  /** The unit name for PODMAN_SYSTEMD_UNIT, or null. */
+  unit: string | null;
+  /** podsock's own watchdog (WATCHDOG_USEC), or null. */
+  watchdog: { intervalMs: number } | null;
+  /** Loopback ports podsock picked for the backends (proxy mode), by backend index. */
+  backendHostPorts: number[];
+  /** Relabel the notify mount for SELinux. */
+  selinux: boolean;
+}
+
+type Outcome =
+  | { kind: 'idle' }
+  | { kind: 'stopped' }
+  | { kind: 'exited'; info: ExitInfo };
+
+const EXTEND_MARGIN_MS = 10_000;
+
+/** Runs the service; `run()` resolves with the process exit status. */
+export class Supervisor {
+  private readonly o: SupervisorOptions;
+  private readonly log: Logger;
+  private stopRequested = false;
+  private readonly stopController = new AbortController();
+  private stopCount = 0;
+  private current: RunningContainer | null = null;
+
+  constructor(o: SupervisorOptions) {
+    this.o = o;
+    this.log = o.log;
+  }
+
+  /** First call: graceful stop (STOPPING=1, podman stop). Second call: stop at once. */
+  requestStop(reason: string): void {
+    this.stopCount += 1;
+    if (this.stopCount === 1) {
+      this.log.info({ reason }, 'Stopping');
+      this.stopRequested = true;
+      this.stopController.abort(new PodsockError('PODSOCK_ERR_INTERNAL', `stop requested (${reason})`));
+    } else {
+      this.log.warn({ reason }, 'Second stop request: stopping at once');
+      this.current?.child.kill('SIGKILL');
+      process.exit(0);
+    }
+  }
+
+  private status(text: string): void {
+    this.notify([['STATUS', text]]);
+  }
+
+  private notify(fields: Array<[string, string]>): void {
+    try {
+      this.o.systemd.notify(fields);
+    } catch (err) {
+      this.log.warn({ err }, 'Failed to notify systemd, ignoring');
+    }
+  }
+
+  async run(): Promise<number> {
+    const { frontend } = this.o;
+    await frontend.start();
+    try {
+      if (!this.o.standalone) return await this.activationToExit();
+      for (;;) {
+        this.status(`Waiting for a connection on ${this.o.listeners.length} socket(s)`);
+        this.log.info('Waiting for the first connection');
+        const woke = await frontend.waitForConnection(this.stopController.signal);
+        if (!woke || this.stopRequested) return 0;
+        const outcome = await this.activation();
+        if (outcome.kind === 'stopped' || this.stopRequested) return 0;
+        if (outcome.kind === 'exited' && outcome.info.code !== 0) {
+          this.log.error({ code: outcome.info.code, signal: outcome.info.signal }, `Container ${q(this.o.cfg.containerName)} failed; starting it again on the next connection`);
+        }
+      }
+    } catch (err) {
+      return this.fail(err);
+    } finally {
+      await frontend.close();
+    }
+  }
+
+  private async activationToExit(): Promise<number> {
+    const outcome = await this.activation();
+    switch (outcome.kind) {
+      case 'idle':
+      case 'stopped':
+        return 0;
+      case 'exited': {
+        const { code, signal } = outcome.info;
+        if (code === 0) {
+          this.log.info(`Container ${q(this.o.cfg.containerName)} exited with status 0`);
+          return 0;
+        }
+        const err = new PodsockError(
+          'PODSOCK_ERR_CONTAINER_FAILED',
+          `Container ${q(this.o.cfg.containerName)} exited with ${code !== null ? `code ${code}` : `signal ${signal ?? '?'}`}`,
+          { exitCode: code !== null && code > 0 && code < 256 ? code : 1 },
+        );
+        return this.fail(err);
+      }
+    }
+  }
+
+  /** Log a failure once, tell systemd, and give the exit status from the catalogue. */
+  private fail(err: unknown): number {
+    const e = isPodsockError(err) ? err : new PodsockError('PODSOCK_ERR_INTERNAL', `Internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    this.log.error({ err: e, code: e.code }, e.message);
+    const fields: Array<[string, string]> = [['STATUS', `Failed: ${e.message}`]];
+    if (e.code === 'PODSOCK_ERR_CONTAINER_EXITED' || e.code === 'PODSOCK_ERR_CONTAINER_FAILED') fields.push(['ERRNO', String(e.exitCode)]);
+    this.notify(fields);
+    return e.exitCode;
+  }
+
+  /** One start → ready → serve → stop cycle. Throws on start failures (after cleaning up). */
+  private async activation(): Promise<Outcome> {
+    const { cfg, frontend } = this.o;
+    const started = Date.now();
+    const ac = new AbortController();
+    const onStop = (): void => ac.abort(this.stopController.signal.reason);
+    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    let phase: RelayPhase = 'starting';
+    let containerPings = false;
+    let cid: string | null = null;
+    let watchdogTimer: NodeJS.Timeout | null = null;
+    let notifyServer: NotifyServer | null = null;
+    let idle: IdleTimer | null = null;
+
+    let resolveNotified!: () => void;
+    const notified = new Promise<void>((r) => (resolveNotified = r));
+
+    const cidfile = join(this.o.runtimeDir, `${cfg.name}.cid`);
+    mkdirSync(this.o.runtimeDir, { recursive: true, mode: 0o700 });
+    // The runtime directory is podsock's alone: it keeps the notify directory below it private on the host.
+    chmodSync(this.o.runtimeDir, 0o700);
+    rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
+
+    const onContainerMessage = (msg: NotifyMessage): void => {
+      const d = filterContainerMessage(msg.fields, phase);
+      for (const x of d.dropped) this.log.debug({ key: x.key, pid: msg.pid }, `Dropped ${x.key}= from the container: ${x.reason}`);
+      if (d.ready) resolveNotified();
+      if (d.watchdog) {
+        if (!containerPings) this.log.debug('The container pings the watchdog itself; forwarding its pings');
+        containerPings = true;
+        if (this.o.watchdog !== null) this.notify([['WATCHDOG', '1']]);
+      }
+      if (d.forward.length > 0) this.notify(d.forward);
+    };
+
+    try {
+      notifyServer = await NotifyServer.create({
+        parentDir: this.o.runtimeDir,
+        onMessage: onContainerMessage,
+        onDrop: (d) => this.log.debug({ pid: d.pid }, `Dropped a ${d.reason} notify datagram from the container: ${d.detail}, ignoring`),
+        onError: (err) => this.log.warn({ err }, 'Container notify socket failed, ignoring'),
+      });
+      // Traversable (not listable) so that a container running as another uid reaches the 0777 socket
+      // through its bind mount; on the host the 0700 runtime directory above keeps it private.
+      chmodSync(notifyServer.dir, 0o711);
+      const publish = cfg.mode === 'proxy' ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
+      const cmd = podmanRunCommand(cfg, {
+        cidfile,
+        notifyDir: notifyServer.dir,
+        notifySocketName: notifyServer.socketName,
+        handover: cfg.mode === 'handover' ? { names: this.o.listeners.map((l) => l.name) } : null,
+        publish,
+        unit: this.o.unit,
+        selinux: this.o.selinux,
+      });
+      this.log.debug({ argv: shellQuote(['podman', ...cmd.args]) }, 'Starting podman');
+      this.status(`Starting container ${q(cfg.containerName)} from ${q(cfg.image)}`);
+      // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout (P6).
+      this.notify([['EXTEND_TIMEOUT_USEC', String((cfg.startTimeoutMs + cfg.stopTimeoutMs + EXTEND_MARGIN_MS) * 1000)]]);
+      const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
+      const run = startRun(this.o.podman, cmd, fds);
+      this.current = run;
+      if (this.o.watchdog !== null) {
+        const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
+        watchdogTimer = setInterval(() => {
+          if (!containerPings) this.notify([['WATCHDOG', '1']]);
+        }, every);
+      }
+
+      let runningCid: Promise<string> | null = null;
+      const running = (): Promise<string> =>
+        (runningCid ??= (async () => {
+          const id = await waitForCidfile(cidfile, ac.signal);
+          if (id === null) throw ac.signal.reason as Error;
+          cid = id;
+          await waitRunning(this.o.podman, id, ac.signal);
+          return id;
+        })());
+
+      // Readiness races the container's exit, the deadline and a stop request.
+      const deadline = new Promise<'timeout'>((resolve) => {
+        const t = setTimeout(() => resolve('timeout'), cfg.startTimeoutMs);
+        ac.signal.addEventListener('abort', () => clearTimeout(t), { once: true });
+      });
+      const ready = waitReady(cfg.ready, {
+        signal: ac.signal,
+        running,
+        notified,
+        backend: () => (publish[0] ? { host: '127.0.0.1', port: publish[0].hostPort } : null),
+        podman: (args, signal) => podmanCommand(this.o.podman, args, signal),
+      }).then(() => 'ready' as const);
+      ready.catch(() => undefined);
+      const stopped = new Promise<'stop'>((resolve) => {
+        if (ac.signal.aborted) resolve('stop');
+        ac.signal.addEventListener('abort', () => resolve('stop'), { once: true });
+      });
+      const exitedEarly = run.exited.then((info) => ({ exit: info }));
+      const first = await Promise.race([ready, deadline, stopped, exitedEarly]);
+
+      if (first === 'stop') {
+        await this.stopAndReap(run, cid, 'Stop requested while starting');
+        return { kind: 'stopped' };
+      }
+      if (first === 'timeout') {
+        ac.abort(new Error('start timeout'));
+        await this.stopAndReap(run, cid, 'StartTimeout passed');
+        throw new PodsockError(
+          'PODSOCK_ERR_READY_TIMEOUT',
+          `Container ${q(cfg.containerName)} was not ready (Ready=${readyLabel(cfg)}) within StartTimeout=${formatTimespan(cfg.startTimeoutMs)}`,
+        );
+      }
+      if (typeof first === 'object') {
+        ac.abort(new Error('container exited'));
+        throw await this.exitedBeforeReady(first.exit);
+      }
+
+      // Ready.
+      phase = 'ready';
+      const took = Date.now() - started;
+      frontend.ready(publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort })));
+      const idleText = cfg.idleTimeoutMs === null ? 'no idle timeout' : `idle timeout ${formatTimespan(cfg.idleTimeoutMs)}`;
+      this.notify([
+        ['READY', '1'],
+        ['STATUS', `Serving: container ${q(cfg.containerName)} ready in ${took} ms (${cfg.mode} mode, ${idleText})`],
+      ]);
+      this.log.info({ ms: took, container: cfg.containerName, mode: cfg.mode }, `Container ${q(cfg.containerName)} ready`);
+
+      // Serving: race idle, stop and the container's own exit.
+      const idleFired = new Promise<'idle'>((resolve) => {
+        idle = new IdleTimer({ timeoutMs: cfg.idleTimeoutMs, onIdle: () => resolve('idle') });
+      });
+      const activeIdle = idle as unknown as IdleTimer;
+      frontend.onActivity((n) => activeIdle.activity(n));
+      activeIdle.activity(frontend.activeCount());
+      const next = await Promise.race([idleFired, stopped, run.exited.then((info) => ({ exit: info }))]);
+      if (typeof next === 'object') {
+        frontend.notReady();
+        return { kind: 'exited', info: next.exit };
+      }
+      phase = 'stopping';
+      if (next === 'idle') {
+        this.log.info(`Idle for ${formatTimespan(cfg.idleTimeoutMs ?? 0)}: stopping container ${q(cfg.containerName)}`);
+        // Stop accepting before deciding to exit: whatever arrives now waits in the kernel backlog for
+        // the next activation (systemd's socket, or our own listener in standalone mode).
+        await frontend.stopAccepting();
+        if (frontend.activeCount() > 0 && !this.o.standalone) await frontend.drain(this.o.cfg.stopTimeoutMs);
+        this.notify([['STOPPING', '1'], ['STATUS', 'Idle: stopping the container']]);
+        await this.stopAndReap(run, cid, 'idle');
+        frontend.notReady();
+        return { kind: 'idle' };
+      }
+      this.notify([['STOPPING', '1'], ['STATUS', 'Stopping the container']]);
+      await frontend.stopAccepting();
+      await this.stopAndReap(run, cid, 'stop requested');
+      return { kind: 'stopped' };
+    } finally {
+      this.stopController.signal.removeEventListener('abort', onStop);
+      ac.abort(new Error('activation over'));
+      if (watchdogTimer !== null) clearInterval(watchdogTimer);
+      (idle as IdleTimer | null)?.close();
+      frontend.onActivity(null);
+      notifyServer?.close();
+      rmSync(cidfile, { force: true });
+      this.current = null;
+    }
+  }
+
+  /** The container is gone before it was ready: say why, precisely, and make sure nothing is left. */
+  private async exitedBeforeReady(info: ExitInfo): Promise<PodsockError> {
+    const { cfg } = this.o;
+    // Whatever podman left behind (created but not started, P11) goes.
+    await stopContainer(this.o.podman, { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
+    if (info.code === 125 && !(await imageExists(this.o.podman, cfg.image).catch(() => true))) {
+      return new PodsockError(
+        'PODSOCK_ERR_PODMAN',
+        `Failed to start container ${q(cfg.containerName)}: image ${q(cfg.image)} is not present locally (podman exit 125)`,
+      );
+    }
+    if (info.code !== null && info.code >= 125 && info.code <= 127) {
+      return new PodsockError(
+        'PODSOCK_ERR_PODMAN',
+        `Failed to start container ${q(cfg.containerName)}: podman exited with ${info.code} (see podman's message above)`,
+        { exitCode: info.code },
+      );
+    }
+    const how = info.code !== null ? `code ${info.code}` : `signal ${info.signal ?? '?'}`;
+    return new PodsockError(
+      'PODSOCK_ERR_CONTAINER_EXITED',
+      `Container ${q(cfg.containerName)} exited with ${how} before it was ready`,
+      { exitCode: info.code !== null && info.code > 0 && info.code < 256 ? info.code : 1 },
+    );
+  }
+
+  /** podman stop (by cid, else by name), then wait for the `podman run` child, bounded. */
+  private async stopAndReap(run: RunningContainer, cid: string | null, why: string): Promise<void> {
+    const { cfg } = this.o;
+    this.log.debug({ why }, `Stopping container ${q(cfg.containerName)}`);
+    try {
+      await stopContainer(this.o.podman, { cid, name: cfg.containerName }, cfg.stopTimeoutMs / 1000);
+    } catch (err) {
+      this.log.warn({ err }, 'podman stop failed, killing podman run');
+    }
+    const gone = await Promise.race([
+      run.exited.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
+    ]);
+    if (!gone) {
+      run.child.kill('SIGKILL');
+      await run.exited;
+      // podman run died while the container may have been created in that instant: remove it by name.
+      await stopContainer(this.o.podman, { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
+    }
+  }
+}
+
+function readyLabel(cfg: ServiceConfig): string {
+  return cfg.ready.kind === 'http' ? `http:${cfg.ready.path}` : cfg.ready.kind;
+}
