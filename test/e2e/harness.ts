@@ -167,9 +167,8 @@ export async function installUnits(t: Test, h: HostEnv, units: Record<string, st
   }
   mkdirSync(h.unitDir, { recursive: true });
   t.teardown(async () => {
-    // Sockets first, so nothing re-activates a service while it is being stopped.
-    const order = [...names].sort((a, b) => Number(b.endsWith('.socket')) - Number(a.endsWith('.socket')));
-    await systemctl(h, 'stop', ...order);
+    // One transaction stops sockets and services together, so no socket re-activates a service.
+    await systemctl(h, 'stop', ...names);
     await systemctl(h, 'reset-failed', ...names);
     await Promise.all(names.map((name) => rm(join(h.unitDir, name), { force: true })));
     await systemctl(h, 'daemon-reload');
