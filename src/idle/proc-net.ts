@@ -129,10 +129,11 @@ export function parseProcNetUnix(text: string): UnixEntry[] {
 function decodeProcAddress(hex: string, littleEndian: boolean): Uint8Array {
   const bytes = new Uint8Array(hex.length / 2);
   for (let word = 0; word < hex.length / 8; word++) {
+    // The kernel printed a network-order 32-bit word as a host-order integer.
+    const value = parseInt(hex.slice(word * 8, word * 8 + 8), 16);
     for (let i = 0; i < 4; i++) {
-      const value = parseInt(hex.slice(word * 8 + i * 2, word * 8 + i * 2 + 2), 16);
-      // The kernel printed a 32-bit word in host order; the first printed byte is the most significant one.
-      bytes[word * 4 + (littleEndian ? 3 - i : i)] = value;
+      const shift = littleEndian ? 8 * i : 24 - 8 * i;
+      bytes[word * 4 + i] = (value >>> shift) & 0xff;
     }
   }
   return bytes;
@@ -144,9 +145,10 @@ function decodeProcAddress(hex: string, littleEndian: boolean): Uint8Array {
  * RFC 5952 lower-case compressed form for other IPv6 addresses. Two addresses are equal iff their texts are.
  */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  const isMapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-  if (isMapped) return Array.from(bytes.slice(12)).join('.');
+  if (bytes.length === 4) return dotted(bytes, 0);
+  let leadingZeros = 0;
+  while (leadingZeros < 10 && bytes[leadingZeros] === 0) leadingZeros++;
+  if (leadingZeros === 10 && bytes[10] === 0xff && bytes[11] === 0xff) return dotted(bytes, 12);
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
   // RFC 5952 4.2: compress the longest run (first one on a tie) of two or more zero groups.
@@ -168,6 +170,10 @@ export function formatIp(bytes: Uint8Array): string {
   const hex = groups.map((g) => g.toString(16));
   if (bestStart < 0) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+}
+
+function dotted(bytes: Uint8Array, at: number): string {
+  return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
 }
 
 /**
