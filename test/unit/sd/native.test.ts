@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +19,8 @@ import {
   type ReceivedDatagram,
 } from '../../../src/sd/native.js';
 
+// The system interpreter starts in ~0.1 s; a version-manager shim on PATH can take seconds.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const ADDON = resolve(fileURLToPath(import.meta.url), '../../../../build/Release/podsock_native.node');
 
 function tmp(t: Test): string {
@@ -130,7 +132,7 @@ void t.test('inspectFd: abstract unix listener is reported as @name', async (t) 
   const fd = listen(t, { kind: 'unix', path: name, backlog: 16 });
   t.same(inspectFd(fd), { fd, family: 'unix', type: 'stream', listening: true, path: name });
   // Connect with the exact name length (Node's net pads abstract names with NULs to sizeof(sun_path)).
-  const out = execFileSync('python3', [
+  const out = execFileSync(PYTHON, [
     '-c',
     'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(b"\\0"+sys.argv[1].encode()); print("connected")',
     name.slice(1),
@@ -278,6 +280,24 @@ void t.test('DgramSocket: send and receive with the sender credentials', async (
   });
 });
 
+void t.test('DgramSocket: credentials of a sender running as another user', { skip: process.getuid?.() === 0 ? false : 'needs root to switch users' }, async (t) => {
+  const name = abstractName('uid');
+  const receiver = openDgram(name);
+  t.teardown(() => receiver.close());
+  const rx = receiveBatches(receiver);
+  const got = rx.next();
+  const out = execFileSync(PYTHON, [
+    '-c',
+    'import os,socket,sys; os.setgid(65534); os.setuid(65534); s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); s.sendto(b"READY=1", b"\\0"+sys.argv[1].encode()); print(os.getpid())',
+    name.slice(1),
+  ]);
+  const [msg] = await got;
+  t.same(
+    { pid: msg?.pid, uid: msg?.uid, gid: msg?.gid },
+    { pid: Number(out.toString().trim()), uid: 65534, gid: 65534 },
+  );
+});
+
 void t.test('DgramSocket: exactly 4096 bytes is whole, 4097 is truncated', async (t) => {
   const name = abstractName('size');
   const receiver = openDgram(name);
@@ -387,4 +407,28 @@ void t.test('sockets that are never closed are collected without leaking fds or 
   const { before, during, after } = JSON.parse(out) as { before: number; during: number; after: number };
   t.equal(during - before, 500, 'each socket holds an fd');
   t.ok(after - before < 50, `fds released by the finalizer (before ${before}, after ${after})`);
+});
+
+void t.test('an exception thrown by the batch callback is an uncaught exception, and receiving goes on', async (t) => {
+  const script = `
+    const native = require(${JSON.stringify(ADDON)});
+    const name = '@podsock-test-exc-' + process.pid;
+    const r = native.dgramOpen(name);
+    const s = native.dgramOpen(null);
+    const seen = [];
+    process.on('uncaughtException', (e) => {
+      seen.push('uncaught ' + e.message);
+      native.dgramSend(s, name, Buffer.from('B=2'));
+    });
+    native.dgramStart(r, (msgs) => {
+      seen.push(...msgs.map((m) => m.data.toString()));
+      if (seen.length === 1) throw new Error('boom');
+      native.dgramClose(r);
+      native.dgramClose(s);
+      console.log(JSON.stringify(seen));
+    });
+    native.dgramSend(s, name, Buffer.from('A=1'));
+  `;
+  const out = execFileSync(process.execPath, ['-e', script], { timeout: 30000 });
+  t.same(JSON.parse(out.toString()), ['A=1', 'uncaught boom', 'B=2']);
 });
