@@ -175,6 +175,14 @@ export class Supervisor {
     this.stopController.signal.addEventListener('abort', onStop, { once: true });
     let phase: RelayPhase = 'starting';
     let containerPings = false;
+    let containerStatus: string | null = null;
+    let ownStatus = '';
+    const composeStatus = (): string =>
+      containerStatus !== null && containerStatus !== '' ? `${ownStatus}; container: ${containerStatus}` : ownStatus;
+    const setStatus = (text: string): void => {
+      ownStatus = text;
+      this.notify([['STATUS', composeStatus()]]);
+    };
     let cid: string | null = null;
     let watchdogTimer: NodeJS.Timeout | null = null;
     let notifyServer: NotifyServer | null = null;
@@ -192,13 +200,22 @@ export class Supervisor {
     const onContainerMessage = (msg: NotifyMessage): void => {
       const d = filterContainerMessage(msg.fields, phase);
       for (const x of d.dropped) this.log.debug({ key: x.key, pid: msg.pid }, `Dropped ${x.key}= from the container: ${x.reason}`);
+      // The container's STATUS= joins podsock's own line instead of replacing it, so `systemctl status`
+      // shows both what podsock is doing and what the app says.
+      const forward: Array<[string, string]> = [];
+      for (const [k, v] of d.forward) {
+        if (k === 'STATUS') {
+          containerStatus = v;
+          forward.push(['STATUS', composeStatus()]);
+        } else forward.push([k, v]);
+      }
       if (d.ready) resolveNotified();
       if (d.watchdog) {
         if (!containerPings) this.log.debug('The container pings the watchdog itself; forwarding its pings');
         containerPings = true;
         if (this.o.watchdog !== null) this.notify([['WATCHDOG', '1']]);
       }
-      if (d.forward.length > 0) this.notify(d.forward);
+      if (forward.length > 0) this.notify(forward);
     };
 
     try {
@@ -222,7 +239,7 @@ export class Supervisor {
         selinux: this.o.selinux,
       });
       this.log.debug({ argv: shellQuote(['podman', ...cmd.args]) }, 'Starting podman');
-      this.status(`Starting container ${q(cfg.containerName)} from ${q(cfg.image)}`);
+      setStatus(`Starting container ${q(cfg.containerName)} from ${q(cfg.image)}`);
       // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout (P6).
       this.notify([['EXTEND_TIMEOUT_USEC', String((cfg.startTimeoutMs + cfg.stopTimeoutMs + EXTEND_MARGIN_MS) * 1000)]]);
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
@@ -287,9 +304,10 @@ export class Supervisor {
       const took = Date.now() - started;
       frontend.ready(publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort })));
       const idleText = cfg.idleTimeoutMs === null ? 'no idle timeout' : `idle timeout ${formatTimespan(cfg.idleTimeoutMs)}`;
+      ownStatus = `Serving: container ${q(cfg.containerName)} ready in ${took} ms (${cfg.mode} mode, ${idleText})`;
       this.notify([
         ['READY', '1'],
-        ['STATUS', `Serving: container ${q(cfg.containerName)} ready in ${took} ms (${cfg.mode} mode, ${idleText})`],
+        ['STATUS', composeStatus()],
       ]);
       this.log.info({ ms: took, container: cfg.containerName, mode: cfg.mode }, `Container ${q(cfg.containerName)} ready`);
 
@@ -312,12 +330,14 @@ export class Supervisor {
         // the next activation (systemd's socket, or our own listener in standalone mode).
         await frontend.stopAccepting();
         if (frontend.activeCount() > 0 && !this.o.standalone) await frontend.drain(this.o.cfg.stopTimeoutMs);
-        this.notify([['STOPPING', '1'], ['STATUS', 'Idle: stopping the container']]);
+        this.notify([['STOPPING', '1']]);
+        setStatus('Idle: stopping the container');
         await this.stopAndReap(run, cid, 'idle');
         frontend.notReady();
         return { kind: 'idle' };
       }
-      this.notify([['STOPPING', '1'], ['STATUS', 'Stopping the container']]);
+      this.notify([['STOPPING', '1']]);
+      setStatus('Stopping the container');
       await frontend.stopAccepting();
       await this.stopAndReap(run, cid, 'stop requested');
       return { kind: 'stopped' };

@@ -9,19 +9,19 @@ import {
 
 const PID = 4242;
 
-t.test('no LISTEN_PID means no fds', async (t) => {
+void t.test('no LISTEN_PID means no fds', async (t) => {
   const r = parseListenEnv({ LISTEN_FDS: '2' }, PID);
   t.same(r.fds, []);
   t.match(r.reason, /LISTEN_PID is not set/);
 });
 
-t.test('LISTEN_PID of another process means no fds (sd_listen_fds: is this for us?)', async (t) => {
+void t.test('LISTEN_PID of another process means no fds (sd_listen_fds: is this for us?)', async (t) => {
   const r = parseListenEnv({ LISTEN_PID: '1', LISTEN_FDS: '1' }, PID);
   t.same(r.fds, []);
   t.match(r.reason, /names another process/);
 });
 
-t.test('malformed LISTEN_PID is an error naming the value', async (t) => {
+void t.test('malformed LISTEN_PID is an error naming the value', async (t) => {
   for (const bad of ['abc', '', '-1', '0', '+5', ' 42', '42 ', '4.2', '99999999999']) {
     t.throws(
       () => parseListenEnv({ LISTEN_PID: bad, LISTEN_FDS: '1' }, PID),
@@ -31,7 +31,7 @@ t.test('malformed LISTEN_PID is an error naming the value', async (t) => {
   }
 });
 
-t.test('LISTEN_FDS unset means none; malformed is an error', async (t) => {
+void t.test('LISTEN_FDS unset means none; malformed is an error', async (t) => {
   t.same(parseListenEnv({ LISTEN_PID: String(PID) }, PID).fds, []);
   for (const bad of ['0', '-2', 'x', '', '1x', '2147483647']) {
     t.throws(
@@ -42,7 +42,7 @@ t.test('LISTEN_FDS unset means none; malformed is an error', async (t) => {
   }
 });
 
-t.test('fds start at 3, names default to unknown', async (t) => {
+void t.test('fds start at 3, names default to unknown', async (t) => {
   const r = parseListenEnv({ LISTEN_PID: String(PID), LISTEN_FDS: '3' }, PID);
   t.same(r.fds, [
     { fd: 3, name: 'unknown' },
@@ -52,7 +52,7 @@ t.test('fds start at 3, names default to unknown', async (t) => {
   t.equal(r.reason, null);
 });
 
-t.test('LISTEN_FDNAMES keeps empty names and must match the count', async (t) => {
+void t.test('LISTEN_FDNAMES keeps empty names and must match the count', async (t) => {
   const env = { LISTEN_PID: String(PID), LISTEN_FDS: '3', LISTEN_FDNAMES: 'http::https' };
   t.same(
     parseListenEnv(env, PID).fds.map((f) => f.name),
@@ -65,7 +65,7 @@ t.test('LISTEN_FDNAMES keeps empty names and must match the count', async (t) =>
   t.throws(() => parseListenEnv({ ...env, LISTEN_FDNAMES: '' }, PID), /has 1 name\(s\) but LISTEN_FDS=3/);
 });
 
-t.test('LISTEN_PIDFDID is checked when the caller knows its pidfd id', async (t) => {
+void t.test('LISTEN_PIDFDID is checked when the caller knows its pidfd id', async (t) => {
   const env = { LISTEN_PID: String(PID), LISTEN_FDS: '1', LISTEN_PIDFDID: '77' };
   t.equal(parseListenEnv(env, PID, 77n).fds.length, 1);
   t.same(parseListenEnv(env, PID, 78n).fds, []);
@@ -73,7 +73,7 @@ t.test('LISTEN_PIDFDID is checked when the caller knows its pidfd id', async (t)
   t.throws(() => parseListenEnv({ ...env, LISTEN_PIDFDID: 'x' }, PID, 77n), /Invalid LISTEN_PIDFDID='x'/);
 });
 
-t.test('listenFdsWithNames describes each fd and names an unusable one', async (t) => {
+void t.test('listenFdsWithNames describes each fd and names an unusable one', async (t) => {
   const table: Record<number, FdInfo> = {
     3: { fd: 3, family: 'inet', type: 'stream', listening: true, host: '127.0.0.1', port: 8080 },
     4: { fd: 4, family: 'unix', type: 'stream', listening: true, path: '/run/x.sock' },
@@ -96,7 +96,7 @@ t.test('listenFdsWithNames describes each fd and names an unusable one', async (
   );
 });
 
-t.test('scrubbedEnv removes LISTEN_*, NOTIFY_SOCKET and WATCHDOG_*', async (t) => {
+void t.test('scrubbedEnv removes LISTEN_*, NOTIFY_SOCKET and WATCHDOG_*', async (t) => {
   const env = {
     PATH: '/bin',
     LISTEN_PID: '1',

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { filterContainerMessage } from '../../../src/sd/relay-filter.js';
 
-t.test('starting: READY is captured, STATUS/EXTEND relayed, MAINPID and FDSTORE dropped', async (t) => {
+void t.test('starting: READY is captured, STATUS/EXTEND relayed, MAINPID and FDSTORE dropped', async (t) => {
   const d = filterContainerMessage(
     [
       ['STATUS', 'warming up'],
@@ -26,7 +26,7 @@ t.test('starting: READY is captured, STATUS/EXTEND relayed, MAINPID and FDSTORE 
   );
 });
 
-t.test('ready: reload cycle relayed, EXTEND dropped, WATCHDOG flagged', async (t) => {
+void t.test('ready: reload cycle relayed, EXTEND dropped, WATCHDOG flagged', async (t) => {
   const d = filterContainerMessage(
     [
       ['RELOADING', '1'],
@@ -49,7 +49,7 @@ t.test('ready: reload cycle relayed, EXTEND dropped, WATCHDOG flagged', async (t
   t.same(d.dropped.map((x) => x.key), ['EXTEND_TIMEOUT_USEC']);
 });
 
-t.test('malformed values are dropped with a reason', async (t) => {
+void t.test('malformed values are dropped with a reason', async (t) => {
   const d = filterContainerMessage(
     [
       ['READY', '0'],
@@ -77,7 +77,7 @@ t.test('malformed values are dropped with a reason', async (t) => {
   );
 });
 
-t.test('stopping: READY dropped, STATUS still relayed', async (t) => {
+void t.test('stopping: READY dropped, STATUS still relayed', async (t) => {
   const d = filterContainerMessage(
     [
       ['READY', '1'],
