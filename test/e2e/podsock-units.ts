@@ -79,6 +79,8 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
       `ExecStart=${process.execPath} ${podsockBin} run ${name} --log-level debug ${(o.args ?? []).join(' ')}`,
       `StandardOutput=append:${log}`,
       `StandardError=append:${log}`,
+      // As units/podsock@.service: if podsock itself was killed, its container goes too.
+      `ExecStopPost=-/usr/bin/podman rm --force --ignore podsock-${name}`,
       ...(o.service ?? []),
       '',
     ].join('\n'),

@@ -172,6 +172,34 @@ if (h !== null) {
     t.notOk(await containerExists(h, svc.containerName));
   });
 
+
+  await t.test('WatchdogSec: podsock pings while the container runs; once the container pings, only its pings count', async (t) => {
+    const name = uniqueName('wd');
+    const svc = await installPodsockService(t, h, name, { podsock: ['IdleTimeout=infinity'], service: ['WatchdogSec=2s'] });
+    await httpGet(svc.url('/'), 30_000);
+    await waitState(h, name, ['active'], 20_000);
+    await new Promise((r) => setTimeout(r, 6000));
+    const s = await serviceState(h, name);
+    t.equal(s.ActiveState, 'active', 'still active after 3 watchdog periods: podsock pinged');
+
+    // A container that sends WATCHDOG=1 once takes over the pings; it never pings again, so systemd's watchdog fires.
+    const name2 = uniqueName('wdc');
+    const svc2 = await installPodsockService(t, h, name2, {
+      container: ['Environment=FIXTURE_NOTIFY_EXTRA=WATCHDOG=1'],
+      podsock: ['Ready=notify', 'IdleTimeout=infinity'],
+      service: ['WatchdogSec=2s'],
+    });
+    await httpGet(svc2.url('/'), 30_000);
+    const failed = await waitFor('the watchdog to fire', async () => {
+      const st = await serviceState(h, name2);
+      return st.Result === 'watchdog' ? st : false;
+    }, 30_000, 200);
+    t.equal(failed.Result, 'watchdog', "the container's own (missing) pings decide once it has pinged");
+    await systemctl(h, 'stop', `${name2}.socket`);
+    await waitFor('no container', async () => !(await containerExists(h, svc2.containerName)), 30_000);
+    t.pass('no container left after the watchdog kill');
+  });
+
   await t.test('bad configuration fails the start with file, line and key', async (t) => {
     const cases: Array<{ label: string; file: string; want: RegExp }> = [
       { label: 'unknown key', file: `[Container]\nImage=${h.fixtureImage}\nColour=blue\n`, want: /\.container:3: unknown key 'Colour' in section \[Container\]/ },
