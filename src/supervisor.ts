@@ -113,10 +113,13 @@ export class Supervisor {
 
   async run(): Promise<number> {
     const { frontend } = this.o;
-    await frontend.start();
     try {
-      if (!this.o.standalone) return await this.activationToExit();
+      if (!this.o.standalone) {
+        await frontend.start();
+        return await this.activationToExit();
+      }
       for (;;) {
+        await frontend.start(); // again after an idle stop: accept (proxy) or watch (handover) anew
         this.status(`Waiting for a connection on ${this.o.listeners.length} socket(s)`);
         this.log.info('Waiting for the first connection');
         const woke = await frontend.waitForConnection(this.stopController.signal);
@@ -329,7 +332,8 @@ export class Supervisor {
         // Stop accepting before deciding to exit: whatever arrives now waits in the kernel backlog for
         // the next activation (systemd's socket, or our own listener in standalone mode).
         await frontend.stopAccepting();
-        if (frontend.activeCount() > 0 && !this.o.standalone) await frontend.drain(this.o.cfg.stopTimeoutMs);
+        // A connection accepted in the same instant is served to its end (bounded) before the container goes.
+        if (frontend.activeCount() > 0) await frontend.drain(this.o.cfg.stopTimeoutMs);
         this.notify([['STOPPING', '1']]);
         setStatus('Idle: stopping the container');
         await this.stopAndReap(run, cid, 'idle');
