@@ -32,6 +32,22 @@ async function main(argv: string[]): Promise<number> {
       const { runCommand } = await import('./run.js');
       return runCommand({ argv: rest, env: process.env });
     }
+    case 'generate': {
+      const { generateCommand } = await import('./generate.js');
+      return generateCommand({
+        argv: rest,
+        env: process.env,
+        uid: process.getuid?.() ?? 0,
+        script: process.argv[1] ?? '',
+        execPath: process.execPath,
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+      });
+    }
+    case 'check': {
+      const { checkCommand } = await import('./check.js');
+      return checkCommand({ argv: rest, env: process.env, uid: process.getuid?.() ?? 0 });
+    }
     default:
       process.stderr.write(`podsock: unknown command '${command}' (see 'podsock --help')\n`);
       return ERROR_CODES.PODSOCK_ERR_USAGE.exit;

@@ -42,4 +42,52 @@ Options (each also a [Podsock] key; the option wins):
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace
   -h, --help               Show this help
 `,
+  check: `Usage: podsock check NAME [OPTIONS] [-- PODMAN_RUN_ARGS...]
+
+Load and validate NAME's configuration exactly as 'podsock run' would, print the podman command
+run would execute, and warn about settings that load but do not do what people expect:
+PublishPort in handover mode, Network=none in proxy mode, an image missing from local storage
+(fatal with Pull=never), a unit whose Type= is not notify or KillMode= not mixed, and an
+IdleTimeout under 10s or shorter than StartTimeout.
+
+The command goes to stdout; warnings, one per line, and a summary go to stderr. The cidfile,
+notify directory and proxy host port in it are placeholders for what run creates at start.
+
+Options (and every option of 'podsock run'):
+  --unit FILE              Check FILE as the service unit instead of looking for NAME.service,
+                           podsock@NAME.service or podsock@.service in the unit directories
+  --strict                 Exit with status 1 when there are warnings
+  -h, --help               Show this help
+
+Exit status: 0 valid, 1 warnings with --strict, 64 bad command line, 78 invalid configuration.
+`,
+  generate: `Usage: podsock generate NAME --listen ADDR... [OPTIONS] [-- PODMAN_RUN_ARGS...]
+
+Write NAME.socket, NAME.service and NAME.container for a socket-activated container: systemd
+listens on each ADDR, the first connection starts podsock, podsock runs the container given by
+PODMAN_RUN_ARGS ([OPTIONS] IMAGE [COMMAND...], as for podman run). Options with a [Container]
+key become that key, the others PodmanArgs=. Then print where to install the files and which
+systemctl commands to run.
+
+Options:
+  --listen ADDR            Address for ListenStream= (repeatable): /path, @name, 127.0.0.1:8080,
+                           [::1]:8080 or 8080; NAME=ADDR sets FileDescriptorName=NAME
+  --mode MODE              handover (default) or proxy                          (Mode=)
+  --ready HOW              started, notify, tcp, http, http:/PATH, healthy      (Ready=)
+  --idle-timeout SPAN      Default 5min, 'infinity' never                       (IdleTimeout=)
+  --start-timeout SPAN     Default 90s                                          (StartTimeout=)
+  --stop-timeout SPAN      Default 10s                                          (StopTimeout=)
+  --backend PORTS          Proxy mode: container port, or NAME=PORT per socket  (Backend=)
+  --max-connections N      Proxy mode: default 4096                             (MaxConnections=)
+  --user                   Units for the user manager (default unless root):
+                           ~/.config/systemd/user and ~/.config/podsock
+  --system                 Units for the system manager (default for root):
+                           /etc/systemd/system and /etc/podsock
+  --config-dir DIR         NAME.container will be installed in DIR (absolute)
+  --template               Use podsock@.service instead of writing NAME.service
+  --env NAME=VALUE         Add Environment=NAME=VALUE to NAME.service (repeatable)
+  --output DIR             Write the files to DIR instead of printing them
+  --force                  Overwrite existing files in DIR
+  -h, --help               Show this help
+`,
 };

@@ -1,0 +1,142 @@
+/**
+ * `podsock check NAME [RUN OPTIONS] [--unit FILE] [--strict] [-- PODMAN_RUN_ARGS...]`: load and
+ * validate NAME's configuration exactly as `podsock run` would (configFromArgs), print the `podman
+ * run` command run would execute, and warn about mistakes that load fine (src/check/*).
+ *
+ * Output: the command on stdout, shell-quoted; warnings one per line on stderr, then a summary.
+ * Exit status: 0 valid (warnings allowed), 1 with --strict when there were warnings, and the
+ * catalogue's status when the configuration is invalid (78) or the command line is (64): those
+ * errors are thrown and reported by main.ts.
+ *
+ * The printed command uses placeholders for what exists only while running: the cidfile and notify
+ * directory under the runtime directory (runtimeDirFor(); `run` creates the notify directory with a
+ * random suffix), the LISTEN_* environment, and in proxy mode the loopback host port (chosen at start).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { configWarnings } from '../check/config-rules.js';
+import { imageWarnings } from '../check/image-rules.js';
+import { unitCandidates, unitWarnings } from '../check/unit-rules.js';
+import { formatWarning, type CheckWarning } from '../check/warning.js';
+import type { ServiceConfig } from '../config/load.js';
+import { FLAG_NAMES } from '../config/podsock-section.js';
+import { MAX_UNIT_FILE_BYTES, parseUnitBytes } from '../config/unit-syntax.js';
+import { PodsockError, isPodsockError, q } from '../errors.js';
+import { imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
+import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
+import { scrubbedEnv } from '../sd/listen-fds.js';
+import { NOTIFY_SOCKET_NAME } from '../sd/notify-server.js';
+import { parseArgs, type FlagSpec } from './args.js';
+import { parseListenAddress } from './listen-address.js';
+import { RUN_FLAGS, configFromArgs, runtimeDirFor } from './run.js';
+
+/** check's own options; every `run` option is accepted too. */
+const CHECK_FLAGS: Record<string, FlagSpec> = {
+  unit: { value: true },
+  strict: { value: false },
+};
+
+/** `run` flags that override a [Podsock] key (FLAG_NAMES in config/podsock-section.ts, reversed). */
+const FLAG_KEYS: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(FLAG_NAMES).map(([key, f]) => [f.slice(2), key]));
+
+export interface CheckInput {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  uid: number;
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+}
+
+/** Separates check's own options from the `run` options, keeping everything else in order. */
+function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string | null; strict: boolean; overridden: Set<string> } {
+  // Validate the whole command line once with both sets, for the usual messages.
+  const all = parseArgs(argv, { ...RUN_FLAGS, ...CHECK_FLAGS }, 'check');
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const long = a.startsWith('--') ? a.slice(2).split('=')[0] : undefined;
+    if (long === 'unit' && !a.includes('=')) {
+      i++;
+      continue;
+    }
+    if (long === 'unit' || long === 'strict') continue;
+    rest.push(a);
+    // A run option's separate value stays with it (it may look like an option of check's).
+    if (long !== undefined && !a.includes('=') && RUN_FLAGS[long]?.value === true && i + 1 < argv.length) rest.push(argv[++i] as string);
+  }
+  const overridden = new Set([...all.flags.keys()].flatMap((f) => (FLAG_KEYS[f] === undefined ? [] : [`Podsock.${FLAG_KEYS[f]}`])));
+  return { rest, unit: all.flags.get('unit')?.[0] ?? null, strict: all.flags.has('strict'), overridden };
+}
+
+function readUnit(path: string, explicit: boolean): { warnings: CheckWarning[] } {
+  let bytes: Buffer;
+  try {
+    const size = statSync(path).size;
+    if (size > MAX_UNIT_FILE_BYTES) return { warnings: [{ code: 'unit-unreadable', message: `larger than ${MAX_UNIT_FILE_BYTES} bytes, not checked`, file: path }] };
+    bytes = readFileSync(path);
+  } catch (err) {
+    if (explicit) {
+      throw new PodsockError('PODSOCK_ERR_USAGE', `podsock check: cannot read '--unit' ${q(path)}: ${(err as Error).message}`, { cause: err });
+    }
+    return { warnings: [{ code: 'unit-unreadable', message: `cannot read it: ${(err as Error).message}, ignoring`, file: path }] };
+  }
+  try {
+    return { warnings: unitWarnings(parseUnitBytes(bytes, path)) };
+  } catch (err) {
+    if (!isPodsockError(err)) throw err;
+    return { warnings: [{ code: 'unit-unreadable', message: `cannot parse it (${err.message}), ignoring`, file: path }] };
+  }
+}
+
+async function imageFacts(cfg: ServiceConfig, env: NodeJS.ProcessEnv): Promise<{ podman: Podman | null; warnings: CheckWarning[] }> {
+  let podman: Podman;
+  try {
+    podman = resolvePodman(scrubbedEnv(env));
+  } catch (err) {
+    return { podman: null, warnings: imageWarnings(cfg, null, (err as Error).message) };
+  }
+  return { podman, warnings: imageWarnings(cfg, await imageExists(podman, cfg.image)) };
+}
+
+/** Check the configuration; resolves with the exit status (see the module comment). */
+export async function checkCommand(input: CheckInput): Promise<number> {
+  const out = input.stdout ?? ((s: string) => void process.stdout.write(s));
+  const err = input.stderr ?? ((s: string) => void process.stderr.write(s));
+  const own = splitOwnFlags(input.argv);
+  const loaded = configFromArgs(own.rest, input.env, 'check');
+  const { listen } = loaded;
+  // A flag wins over the file: then the file's line is not where the value came from.
+  const keyLines = Object.fromEntries(Object.entries(loaded.cfg.keyLines).filter(([k]) => !own.overridden.has(k)));
+  const cfg: ServiceConfig = { ...loaded.cfg, keyLines };
+  const names = listen.map((raw) => parseListenAddress(raw).name);
+
+  const warnings: CheckWarning[] = [...configWarnings(cfg)];
+  const image = await imageFacts(cfg, input.env);
+  warnings.push(...image.warnings);
+
+  let unitFile = own.unit;
+  if (unitFile === null) unitFile = unitCandidates(cfg.name, input.env, input.uid).find((p) => existsSync(p)) ?? null;
+  if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null).warnings);
+
+  const runtimeDir = runtimeDirFor(input.env, input.uid);
+  const cmd = podmanRunCommand(cfg, {
+    cidfile: join(runtimeDir, `${cfg.name}.cid`),
+    notifyDir: join(runtimeDir, 'podsock-XXXXXX'),
+    notifySocketName: NOTIFY_SOCKET_NAME,
+    handover: cfg.mode === 'handover' ? { names } : null,
+    publish: cfg.mode === 'proxy' ? cfg.backends.map((b) => ({ hostPort: 0, containerPort: b.port })) : [],
+    unit: null,
+    selinux: existsSync('/sys/fs/selinux/enforce'),
+  });
+  out(`${shellQuote([image.podman?.binary ?? 'podman', ...cmd.args])}\n`);
+
+  for (const w of warnings) err(`${formatWarning(w)}\n`);
+  const source = cfg.source === null ? "arguments after '--'" : q(cfg.source);
+  const unitNote = unitFile === null ? 'no unit file found' : `unit ${q(unitFile)}`;
+  err(`podsock check: ${q(cfg.name)} is valid (${source}; ${unitNote}); ${warnings.length === 0 ? 'no warnings' : `${warnings.length} warning${warnings.length === 1 ? '' : 's'}`}\n`);
+  return own.strict && warnings.length > 0 ? 1 : 0;
+}
