@@ -281,6 +281,8 @@ else
   say "podman: no - $podman_reason"
 fi
 
+bash "$repo/scripts/test-host-rootless.sh" || say "rootless setup failed (facts: $state/rootless.json)"
+
 if [[ ${CI:-} == true && ($systemd_user != true || $podman_ok != true) ]]; then
   say "CI=true: the end-to-end tests need both podman and a systemd user manager" >&2
   exit 1
