@@ -35,6 +35,7 @@ import type { ListenFd } from './sd/listen-fds.js';
 import { filterContainerMessage, type RelayPhase } from './sd/relay-filter.js';
 import { NotifyServer, type NotifyMessage } from './sd/notify-server.js';
 import { formatTimespan } from './config/timespan.js';
+import { backoffFor, clearFailures, HEALTHY_AFTER_MS, recordFailure } from './start-failures.js';
 
 /** What podsock tells systemd (a Notifier from sd/notify-client, or a no-op). */
 export interface SystemdNotifier {
@@ -62,6 +63,8 @@ export interface SupervisorOptions {
   backendHostPorts: number[];
   /** Relabel the notify mount for SELinux. */
   selinux: boolean;
+  /** Where consecutive failures are remembered across activations (start-failures.ts). */
+  failureFile: string;
 }
 
 type Outcome =
@@ -79,6 +82,9 @@ export class Supervisor {
   private readonly stopController = new AbortController();
   private stopCount = 0;
   private current: RunningContainer | null = null;
+  /** When the current container became ready (null before). */
+  private readySince: number | null = null;
+  private lastFailure = '';
 
   constructor(o: SupervisorOptions) {
     this.o = o;
@@ -116,7 +122,16 @@ export class Supervisor {
     try {
       if (!this.o.standalone) {
         await frontend.start();
-        return await this.activationToExit();
+        let code: number;
+        try {
+          code = await this.activationToExit();
+        } catch (err) {
+          code = this.fail(err);
+        }
+        // A clean exit, or a container that served for a while, ends a failure streak.
+        if (code === 0 || (this.readySince !== null && Date.now() - this.readySince >= HEALTHY_AFTER_MS)) clearFailures(this.o.failureFile);
+        if (code !== 0 && !this.stopRequested) await this.backOff();
+        return code;
       }
       for (;;) {
         await frontend.start(); // again after an idle stop: accept (proxy) or watch (handover) anew
@@ -163,6 +178,7 @@ export class Supervisor {
   private fail(err: unknown): number {
     const e = isPodsockError(err) ? err : new PodsockError('PODSOCK_ERR_INTERNAL', `Internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     this.log.error({ err: e, code: e.code }, e.message);
+    this.lastFailure = e.message;
     const fields: Array<[string, string]> = [['STATUS', `Failed: ${e.message}`]];
     if (e.code === 'PODSOCK_ERR_CONTAINER_EXITED' || e.code === 'PODSOCK_ERR_CONTAINER_FAILED') fields.push(['ERRNO', String(e.exitCode)]);
     this.notify(fields);
@@ -304,6 +320,7 @@ export class Supervisor {
 
       // Ready.
       phase = 'ready';
+      this.readySince = Date.now();
       const took = Date.now() - started;
       frontend.ready(publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort })));
       const idleText = cfg.idleTimeoutMs === null ? 'no idle timeout' : `idle timeout ${formatTimespan(cfg.idleTimeoutMs)}`;
@@ -355,6 +372,28 @@ export class Supervisor {
       rmSync(cidfile, { force: true });
       this.current = null;
     }
+  }
+
+  /**
+   * After a failure, before exiting: wait longer the more activations failed in a row, so that a
+   * crash loop cannot trip the socket's trigger limit (start-failures.ts). A stop request ends the wait.
+   */
+  private async backOff(): Promise<void> {
+    const n = recordFailure(this.o.failureFile, Date.now());
+    const ms = backoffFor(n);
+    if (ms === 0) return;
+    const text = `Failed ${n} times in a row; waiting ${Math.round(ms / 1000)} s before exiting to avoid a restart storm. Last: ${this.lastFailure}`;
+    this.log.warn(text);
+    this.notify([['STATUS', text]]);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.stopController.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.stopController.signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** The container is gone before it was ready: say why, precisely, and make sure nothing is left. */

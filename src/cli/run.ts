@@ -81,6 +81,14 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
   return { cfg, listen: p.flags.get('listen') ?? [], logLevel: logLevel as Level };
 }
 
+/** podsock's per-user state that outlives one activation (unlike RuntimeDirectory=, removed at stop). */
+export function stateDirFor(env: NodeJS.ProcessEnv, uid: number): string {
+  if (uid === 0) return '/run/podsock/state';
+  const xdg = env.XDG_RUNTIME_DIR;
+  if (xdg !== undefined && xdg !== '') return join(xdg, 'podsock', 'state');
+  return `/tmp/podsock-${uid}/state`;
+}
+
 /** podsock's private runtime directory: RuntimeDirectory= if given, else per user. */
 export function runtimeDirFor(env: NodeJS.ProcessEnv, uid: number): string {
   const fromUnit = env.RUNTIME_DIRECTORY?.split(':')[0];
@@ -199,6 +207,7 @@ export async function runCommand(input: RunInput): Promise<number> {
     watchdog,
     backendHostPorts,
     selinux: existsSync('/sys/fs/selinux/enforce'),
+    failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
   });
   const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
   process.on('SIGTERM', onSignal);

@@ -1,0 +1,61 @@
+/**
+ * Consecutive failures of one service, remembered across activations so that podsock can back off
+ * instead of crash-looping. Every failed activation under systemd exits, and systemd (Restart=, or the
+ * socket on the next connection) starts podsock again; a service that fails at once would trip the
+ * socket's TriggerLimitBurst= (20 activations in 2 s for Accept=no) and take the socket down
+ * (systemd.socket(5); protocols.md P8). So before exiting after a failure podsock waits
+ * 1 s, 2 s, 4 s … (at most 30 s), saying so in STATUS=. A container that stayed ready for a while
+ * resets the count, and so does a quiet period.
+ *
+ * The record is a small JSON file in podsock's per-user state directory (not the unit's
+ * RuntimeDirectory=, which systemd removes when the service stops).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export const BACKOFF_MAX_MS = 30_000;
+/** A failure this long after the previous one starts a new count. */
+export const FAILURE_MEMORY_MS = 5 * 60_000;
+/** A container ready at least this long counts as a success (resets the count). */
+export const HEALTHY_AFTER_MS = 10_000;
+
+interface Record_ {
+  count: number;
+  lastAt: number;
+}
+
+/** Delay before exiting after the `n`-th consecutive failure (n ≥ 1): 0, 1 s, 2 s, 4 s … 30 s. Pure. */
+export function backoffFor(n: number): number {
+  if (n <= 1) return 0;
+  return Math.min(BACKOFF_MAX_MS, 1000 * 2 ** Math.min(n - 2, 15));
+}
+
+function read(file: string): Record_ | null {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<Record_>;
+    if (typeof r.count === 'number' && Number.isSafeInteger(r.count) && r.count >= 0 && typeof r.lastAt === 'number') {
+      return { count: r.count, lastAt: r.lastAt };
+    }
+  } catch {
+    // missing or unreadable: no history
+  }
+  return null;
+}
+
+/** Record one more failure at `now`; returns the consecutive count including it. Never throws. */
+export function recordFailure(file: string, now: number): number {
+  const prev = read(file);
+  const count = prev !== null && now - prev.lastAt < FAILURE_MEMORY_MS ? prev.count + 1 : 1;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, JSON.stringify({ count, lastAt: now }), { mode: 0o600 });
+  } catch {
+    // Without a record podsock just does not back off; never fail the service for it.
+  }
+  return count;
+}
+
+/** Forget the failures (the service worked). Never throws. */
+export function clearFailures(file: string): void {
+  rmSync(file, { force: true });
+}

@@ -1,0 +1,31 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { backoffFor, clearFailures, recordFailure, FAILURE_MEMORY_MS } from '../../src/start-failures.js';
+
+void t.test('backoff grows 0, 1, 2, 4 … and stops at 30 s', async (t) => {
+  t.same([1, 2, 3, 4, 5, 6, 7, 8, 50].map(backoffFor), [0, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+});
+
+void t.test('failures count up, are forgotten after a quiet period, and clear', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'state', 'svc.failures');
+  t.equal(recordFailure(file, 1000), 1);
+  t.equal(recordFailure(file, 2000), 2);
+  t.equal(recordFailure(file, 3000), 3);
+  t.same(JSON.parse(readFileSync(file, 'utf8')), { count: 3, lastAt: 3000 });
+  t.equal(recordFailure(file, 3000 + FAILURE_MEMORY_MS + 1), 1, 'a quiet period starts over');
+  clearFailures(file);
+  t.equal(recordFailure(file, 10), 1);
+});
+
+void t.test('a corrupt record counts as no history', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'x.failures');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, '{"count":"lots"}');
+  t.equal(recordFailure(file, 5), 1);
+});
