@@ -51,7 +51,7 @@ export function escapeSpecifiers(text: string): string {
 
 /** Doubles every '$' so that systemd's variable expansion in command lines gives the text back. */
 export function escapeDollar(text: string): string {
-  return text.replaceAll('$', '$$');
+  return text.replaceAll('$', () => '$$');
 }
 
 /** A command line for ExecStart= and friends: each word escaped for specifiers and variables, then quoted. */
