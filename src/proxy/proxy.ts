@@ -1,0 +1,485 @@
+/**
+ * Proxy mode: accept on the listening sockets systemd passed, hold connections until the container
+ * is ready, then pipe each one to its backend.
+ *
+ * Where this differs from systemd-socket-proxyd (protocols.md §4, P14, P21):
+ * - connections that arrive before the backend is up are held, not closed;
+ * - the connection limit is exact and never accept-then-close: at the limit podsock stops accepting
+ *   (closes its net.Server, i.e. its dup of the fd) and the kernel keeps queueing on systemd's socket;
+ *   when there is room it dups the fd and listens again. Node's server.maxConnections accepts and
+ *   then drops, so it is not used;
+ * - the listening sockets belong to systemd: podsock never shutdown()s them and never unlinks a unix
+ *   path; closing a dup only drops podsock's reference.
+ *
+ * libuv accepts in a loop until EAGAIN but re-checks the server fd after every connection callback
+ * ("connection_cb can close the server socket while we're in the loop", libuv src/unix/stream.c
+ * uv__server_io), and net.Server.close() closes the handle synchronously, so closing the servers from
+ * inside the 'connection' handler stops accepting exactly at the limit.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { PodsockError, q } from '../errors.js';
+import { dupFd, inspectFd } from '../sd/native.js';
+import { pipeSockets, resetOrDestroy } from './pipe.js';
+import { connectUpstream, describeTarget, type Target } from './upstream.js';
+
+export type { Target } from './upstream.js';
+
+/** A listening stream socket passed by systemd (or bound by podsock), by FileDescriptorName. */
+export interface ProxyListener {
+  name: string;
+  fd: number;
+}
+
+/** Maps a listener name to the backend its connections go to. May throw to refuse a listener. */
+export type TargetResolver = (listenerName: string) => Target;
+
+export interface ProxyOptions {
+  listeners: readonly ProxyListener[];
+  /** Most connections alive at once (held + connecting + piped); more wait in the kernel backlog. */
+  maxConnections: number;
+  /** Most connections held while no targets are set; more wait in the kernel backlog. */
+  maxPending: number;
+  /** highWaterMark of every socket, i.e. roughly the bytes buffered per direction. Default 64 KiB. */
+  bufferBytes?: number;
+  /** Deadline of one backend connect attempt. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Backend connect attempts per connection. Default 5. */
+  connectAttempts?: number;
+  /** Delay before the second connect attempt, doubling after that. Default 50 ms. */
+  connectBackoffMs?: number;
+  /** Backlog passed to listen() when podsock (re)listens on a dup. Default 4096, systemd's Backlog= default. */
+  backlog?: number;
+}
+
+/** Counters since construction. */
+export interface ProxyStats {
+  /** Connections accepted. */
+  accepted: number;
+  /** Connections that reached their backend and were piped. */
+  served: number;
+  /** Connections closed because their backend could not be reached. */
+  failed: number;
+  /** Connections that had to wait for targets (including re-held ones after unsetTargets()). */
+  held: number;
+  /** Highest number of connections alive at once. */
+  peakActive: number;
+}
+
+/** Which connection an error is about. */
+export interface ConnectionInfo {
+  id: number;
+  listener: string;
+}
+
+export interface ProxyEvents {
+  /** The active count went from 0 to 1. */
+  active: [];
+  /** The active count went to 0. */
+  idle: [];
+  /** The active count changed. */
+  count: [active: number];
+  /** One connection failed (its backend was unreachable); it was closed, nothing else is affected. */
+  connectionError: [err: PodsockError, info: ConnectionInfo];
+  /** podsock could not resume accepting (dup or listen failed); it stays not accepting until start(). */
+  error: [err: PodsockError];
+  /** accept() failed (EMFILE...); podsock keeps accepting. */
+  warning: [err: PodsockError];
+}
+
+const DEFAULTS = {
+  bufferBytes: 64 * 1024,
+  connectTimeoutMs: 5000,
+  connectAttempts: 5,
+  connectBackoffMs: 50,
+  backlog: 4096,
+} as const;
+
+type ConnState = 'held' | 'connecting' | 'piped' | 'done';
+
+interface Conn {
+  readonly id: number;
+  readonly listener: string;
+  readonly client: Socket;
+  state: ConnState;
+  /** Aborts the current backend connect; replaced for every attempt so a stale one is recognisable. */
+  attempt: AbortController | null;
+  upstream: Socket | null;
+}
+
+/**
+ * The proxy for one service. start() begins accepting on every listener; connections accepted while
+ * no targets are set are held in arrival order (not read beyond their socket's highWaterMark) up to
+ * `maxPending`; setTargets() connects them, in order, and every later connection goes straight
+ * through; unsetTargets() holds new connections again. At `maxConnections` alive, or `maxPending`
+ * held, podsock stops accepting until there is room (the kernel queues the rest). A backend that
+ * cannot be reached after the configured attempts closes that one client and emits
+ * 'connectionError'. stopAccepting() stops for good until the next start(); close() stops accepting
+ * and resolves when every connection has finished (held ones only finish once targets are set or
+ * their client leaves); destroy() resets everything at once. close() and destroy() are idempotent.
+ * Throws PODSOCK_ERR_BAD_SOCKET from start() for a listener that is not a listening stream socket,
+ * PODSOCK_ERR_NATIVE when its fd cannot be duplicated, PODSOCK_ERR_INTERNAL for invalid options.
+ */
+export class Proxy extends EventEmitter<ProxyEvents> {
+  readonly stats: ProxyStats = { accepted: 0, served: 0, failed: 0, held: 0, peakActive: 0 };
+  readonly #listeners: readonly ProxyListener[];
+  readonly #maxConnections: number;
+  readonly #maxPending: number;
+  readonly #bufferBytes: number;
+  readonly #connectTimeoutMs: number;
+  readonly #connectAttempts: number;
+  readonly #connectBackoffMs: number;
+  readonly #backlog: number;
+
+  /** One net.Server per listener while accepting, else empty. */
+  #servers: Server[] = [];
+  #wantAccept = false;
+  #closed = false;
+  #resolve: TargetResolver | null = null;
+  #nextId = 1;
+  /** Every live connection, in accept order. */
+  readonly #conns = new Set<Conn>();
+  /** Held connections, in accept order (Set keeps insertion order). */
+  readonly #held = new Set<Conn>();
+  #drainWaiters: Array<() => void> = [];
+  /** Servers whose listen errors start() reports by rejecting. */
+  readonly #starting = new WeakSet<Server>();
+
+  constructor(opts: ProxyOptions) {
+    super();
+    this.#listeners = [...opts.listeners];
+    this.#maxConnections = positiveInt('maxConnections', opts.maxConnections);
+    this.#maxPending = positiveInt('maxPending', opts.maxPending);
+    this.#bufferBytes = positiveInt('bufferBytes', opts.bufferBytes ?? DEFAULTS.bufferBytes);
+    this.#connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs);
+    this.#connectAttempts = positiveInt('connectAttempts', opts.connectAttempts ?? DEFAULTS.connectAttempts);
+    this.#connectBackoffMs = positiveInt('connectBackoffMs', opts.connectBackoffMs ?? DEFAULTS.connectBackoffMs);
+    this.#backlog = positiveInt('backlog', opts.backlog ?? DEFAULTS.backlog);
+  }
+
+  /** Connections alive: held, connecting or piped. */
+  get activeCount(): number {
+    return this.#conns.size;
+  }
+
+  /** Connections waiting for targets. */
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  /**
+   * Bytes buffered in user space by all live connections right now (readable plus writable buffers
+   * of both sockets). Bounded by about 4 x (bufferBytes + 64 KiB) per connection.
+   */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.#conns) {
+      n += c.client.readableLength + c.client.writableLength;
+      if (c.upstream) n += c.upstream.readableLength + c.upstream.writableLength;
+    }
+    return n;
+  }
+
+  /** Whether podsock currently has servers open on the listeners. */
+  get accepting(): boolean {
+    return this.#servers.length > 0;
+  }
+
+  /**
+   * Begin (or, after stopAccepting(), resume) accepting on every listener. Resolves once every
+   * server is listening. Rejects, with nothing left open, for a listener podsock cannot serve.
+   */
+  async start(): Promise<void> {
+    if (this.#closed) throw new PodsockError('PODSOCK_ERR_INTERNAL', 'The proxy is closed');
+    for (const l of this.#listeners) checkListener(l);
+    this.#wantAccept = true;
+    if (!this.#hasRoom() || this.#servers.length > 0) return;
+    const opened = this.#openServers();
+    for (const s of opened) this.#starting.add(s);
+    try {
+      await Promise.all(opened.map((s) => listening(s)));
+    } catch (err) {
+      this.#wantAccept = false;
+      this.#closeServers();
+      throw err;
+    } finally {
+      for (const s of opened) this.#starting.delete(s);
+    }
+  }
+
+  /** The container is ready: connect held connections in arrival order, then pass new ones straight through. */
+  setTargets(resolve: TargetResolver): void {
+    if (this.#closed) return;
+    this.#resolve = resolve;
+    const held = [...this.#held];
+    this.#held.clear();
+    for (const conn of held) this.#serve(conn);
+    this.#reconcile();
+  }
+
+  /**
+   * The container is gone: new connections are held again. Connections still connecting to the old
+   * backend go back to the hold queue, in their arrival order, instead of failing against a backend
+   * that is going away; piped connections are left alone (they end when the backend goes).
+   */
+  unsetTargets(): void {
+    this.#resolve = null;
+    const requeue = [...this.#conns].filter((c) => c.state === 'connecting');
+    if (requeue.length > 0) {
+      const later = [...this.#held];
+      this.#held.clear();
+      for (const conn of requeue) {
+        conn.attempt?.abort(new Error('targets unset'));
+        conn.attempt = null;
+        conn.state = 'held';
+        this.#held.add(conn);
+        this.stats.held++;
+      }
+      for (const conn of later) this.#held.add(conn);
+    }
+    this.#reconcile();
+  }
+
+  /** Stop accepting: close podsock's dups. Connections keep queueing in the kernel for systemd. */
+  async stopAccepting(): Promise<void> {
+    this.#wantAccept = false;
+    this.#closeServers();
+  }
+
+  /** Stop accepting and resolve when every live connection has finished. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wantAccept = false;
+    this.#closeServers();
+    if (this.#conns.size === 0) return;
+    await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** Stop accepting and reset every connection now. Idempotent; pending close() calls resolve. */
+  destroy(err?: Error): void {
+    this.#closed = true;
+    this.#wantAccept = false;
+    this.#resolve = null;
+    this.#closeServers();
+    for (const conn of [...this.#conns]) {
+      conn.attempt?.abort(err ?? new Error('proxy destroyed'));
+      if (conn.upstream) resetOrDestroy(conn.upstream);
+      resetOrDestroy(conn.client);
+      this.#finish(conn);
+    }
+  }
+
+  #hasRoom(): boolean {
+    return this.#conns.size < this.#maxConnections && (this.#resolve !== null || this.#held.size < this.#maxPending);
+  }
+
+  /** Open or close the servers so that podsock accepts exactly when there is room. */
+  #reconcile(): void {
+    const want = this.#wantAccept && !this.#closed && this.#hasRoom();
+    if (!want) {
+      if (this.#servers.length > 0) this.#closeServers();
+      return;
+    }
+    if (this.#servers.length > 0) return;
+    try {
+      this.#openServers();
+    } catch (err) {
+      this.#listenFailed(err as PodsockError);
+    }
+  }
+
+  /** Resuming failed: stop trying (a retry loop could spin on EMFILE) and let the owner decide. */
+  #listenFailed(err: PodsockError): void {
+    this.#wantAccept = false;
+    this.#closeServers();
+    this.emit('error', err);
+  }
+
+  /** Dup and listen on every listener, all or nothing. Throws PODSOCK_ERR_NATIVE when a dup fails. */
+  #openServers(): Server[] {
+    const servers: Server[] = [];
+    try {
+      for (const l of this.#listeners) servers.push(this.#openServer(l));
+    } catch (err) {
+      for (const s of servers) s.close();
+      throw err;
+    }
+    this.#servers = servers;
+    return servers;
+  }
+
+  #openServer(l: ProxyListener): Server {
+    const dup = dupFd(l.fd);
+    const server = createServer(
+      { allowHalfOpen: true, noDelay: true, highWaterMark: this.#bufferBytes },
+      (client) => this.#accept(client, l.name),
+    );
+    server.on('error', (err) => {
+      if (!this.#servers.includes(server) || this.#starting.has(server)) return;
+      const e = new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${err.message}`, {
+        cause: err,
+        details: { listener: l.name, fd: l.fd },
+      });
+      // After 'listening' this is an accept() error (EMFILE...): net.Server keeps accepting.
+      if (server.listening) this.emit('warning', e);
+      else this.#listenFailed(e);
+    });
+    // Pass the backlog explicitly: Node would otherwise call listen() with 511 and shrink the
+    // backlog of systemd's socket for every later activation too (protocols.md §5.5, P12). It must
+    // be the second argument: for a `{ fd }` handle Node 20 ignores `options.backlog` (net.js
+    // Server.prototype.listen uses only backlogFromArgs on that path); the unit test checks with ss.
+    server.listen({ fd: dup }, this.#backlog);
+    return server;
+  }
+
+  #closeServers(): void {
+    const servers = this.#servers;
+    this.#servers = [];
+    // close() closes only podsock's dup (libuv uv__stream_close); never shutdown() the shared socket.
+    for (const s of servers) s.close();
+  }
+
+  #accept(client: Socket, listener: string): void {
+    const conn: Conn = { id: this.#nextId++, listener, client, state: 'held', attempt: null, upstream: null };
+    this.stats.accepted++;
+    this.#conns.add(conn);
+    if (this.#conns.size > this.stats.peakActive) this.stats.peakActive = this.#conns.size;
+    // Until the pipe owns the socket, an error (a client reset while held) only needs to end it.
+    client.on('error', noop);
+    client.once('close', () => {
+      if (conn.state === 'held' || conn.state === 'connecting') {
+        conn.attempt?.abort(new Error('client closed'));
+        this.#finish(conn);
+      }
+    });
+    this.#countChanged(this.#conns.size - 1);
+    if (this.#resolve !== null) {
+      this.#serve(conn);
+    } else {
+      // Not reading: a held socket fills at most its readable highWaterMark, then libuv stops reading.
+      this.#held.add(conn);
+      this.stats.held++;
+    }
+    this.#reconcile();
+  }
+
+  #serve(conn: Conn): void {
+    const resolve = this.#resolve;
+    if (resolve === null) return;
+    conn.state = 'connecting';
+    let target: Target;
+    try {
+      target = resolve(conn.listener);
+    } catch (err) {
+      this.#fail(conn, toBackendError(err, conn.listener));
+      return;
+    }
+    const attempt = new AbortController();
+    conn.attempt = attempt;
+    connectUpstream(target, {
+      timeoutMs: this.#connectTimeoutMs,
+      attempts: this.#connectAttempts,
+      backoffMs: this.#connectBackoffMs,
+      highWaterMark: this.#bufferBytes,
+      signal: attempt.signal,
+    }).then(
+      (upstream) => {
+        if (conn.attempt !== attempt || conn.state !== 'connecting') {
+          // Re-held, closed or destroyed meanwhile: this backend connection is not wanted.
+          upstream.destroy();
+          return;
+        }
+        conn.attempt = null;
+        conn.state = 'piped';
+        conn.upstream = upstream;
+        this.stats.served++;
+        conn.client.off('error', noop);
+        pipeSockets(conn.client, upstream, () => this.#finish(conn));
+      },
+      (err: unknown) => {
+        if (conn.attempt !== attempt || conn.state !== 'connecting') return;
+        this.#fail(conn, toBackendError(err, conn.listener, target));
+      },
+    );
+  }
+
+  #fail(conn: Conn, err: PodsockError): void {
+    this.stats.failed++;
+    conn.attempt = null;
+    resetOrDestroy(conn.client);
+    this.#finish(conn);
+    this.emit('connectionError', err, { id: conn.id, listener: conn.listener });
+  }
+
+  #finish(conn: Conn): void {
+    if (conn.state === 'done') return;
+    conn.state = 'done';
+    this.#held.delete(conn);
+    if (!this.#conns.delete(conn)) return;
+    this.#countChanged(this.#conns.size + 1);
+    if (this.#conns.size === 0 && this.#drainWaiters.length > 0) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.#reconcile();
+  }
+
+  #countChanged(before: number): void {
+    const now = this.#conns.size;
+    this.emit('count', now);
+    if (before === 0 && now > 0) this.emit('active');
+    else if (before > 0 && now === 0) this.emit('idle');
+  }
+}
+
+function noop(): void {}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option ${q(name)} to be a positive integer, got ${q(value)}`);
+  }
+  return value;
+}
+
+/** Refuse what net.Server cannot adopt or what is not ours to accept on (protocols.md §4: listening stream sockets only). */
+function checkListener(l: ProxyListener): void {
+  const info = inspectFd(l.fd);
+  const family = info.family === 'inet' || info.family === 'inet6' || info.family === 'unix';
+  if (!family || info.type !== 'stream' || !info.listening) {
+    throw new PodsockError(
+      'PODSOCK_ERR_BAD_SOCKET',
+      `Socket ${q(l.name)} (fd ${l.fd}) is a ${info.family} ${info.type}${info.listening ? ' listening' : ''} socket; proxy mode needs a listening stream socket (ListenStream= with Accept=no)`,
+      { details: { listener: l.name, fd: l.fd, family: info.family, type: info.type, listening: info.listening } },
+    );
+  }
+}
+
+function listening(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (server.listening) {
+      resolve();
+      return;
+    }
+    const onError = (err: Error): void => {
+      server.off('listening', onListening);
+      reject(new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on a passed socket: ${err.message}`, { cause: err }));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+  });
+}
+
+function toBackendError(err: unknown, listener: string, target?: Target): PodsockError {
+  if (err instanceof PodsockError) return err;
+  const where = target === undefined ? '' : ` ${q(describeTarget(target))}`;
+  return new PodsockError(
+    'PODSOCK_ERR_BACKEND',
+    `No backend${where} for a connection on socket ${q(listener)}: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err, details: { listener } },
+  );
+}
