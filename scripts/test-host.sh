@@ -14,6 +14,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/podman-conf.sh
+source "$repo/scripts/lib/podman-conf.sh"
 state="$repo/.test-host"
 image=localhost/podsock-fixture:latest
 uid=$(id -u)
@@ -168,72 +170,15 @@ unit_dir="$xdg/systemd/user"
 podman_ok=false
 podman_reason=''
 containers_conf=''
-conf_file="$state/containers.conf"
-probe_cache="$state/podman-probe"
-
-# The test-host notes' configuration for machines where the defaults fail: runc (crun refuses
-# hybrid cgroups), rlimits within the hard nofile limit and without CAP_SYS_RESOURCE, cgroupfs
-# (no system D-Bus), the file events logger (no journald).
-write_conf() {
-  cat >"$conf_file.tmp" <<'EOF'
-# Written by scripts/test-host.sh because podman's default configuration cannot run a container here.
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-EOF
-  mv "$conf_file.tmp" "$conf_file"
-}
-
-# Runs a trivial container from a busybox-only root directory. When this script owns the user
-# manager, units run in its mount namespace (where /run/systemd/system exists and podman assumes
-# a systemd host), so the probe runs there as well as here.
-probe() {
-  local rootfs="$state/probe-rootfs"
-  if [[ ! -x $rootfs/bin/busybox ]]; then
-    mkdir -p "$rootfs/bin"
-    cp "$(command -v busybox)" "$rootfs/bin/busybox"
-  fi
-  local run=(podman run --rm --network=none --rootfs "$rootfs" /bin/busybox true)
-  "${run[@]}" >>"$state/logs/podman-probe.log" 2>&1 || return 1
-  if [[ -n $manager_pid ]]; then
-    nsenter -t "$manager_pid" -m -- "${run[@]}" >>"$state/logs/podman-probe.log" 2>&1 || return 1
-  fi
-}
 
 if ! have podman; then
   podman_reason="podman is not installed"
 elif ! have busybox; then
   podman_reason="busybox (busybox-static) is not installed"
 else
-  key="$(podman --version) manager-ns=${manager_pid:+yes}"
-  cached=$(cat "$probe_cache" 2>/dev/null || true)
-  if [[ $cached == "$key default" ]]; then
-    podman_ok=true
-  elif [[ $cached == "$key conf" && -f $conf_file ]]; then
-    podman_ok=true
-    containers_conf=$conf_file
-  else
-    : >"$state/logs/podman-probe.log"
-    if (unset CONTAINERS_CONF && probe); then
-      podman_ok=true
-      printf '%s default\n' "$key" >"$probe_cache"
-    else
-      write_conf
-      if (export CONTAINERS_CONF=$conf_file && probe); then
-        podman_ok=true
-        containers_conf=$conf_file
-        printf '%s conf\n' "$key" >"$probe_cache"
-      else
-        rm -f "$probe_cache"
-        podman_reason="podman cannot run a container, even with $conf_file (log: $state/logs/podman-probe.log)"
-      fi
-    fi
-  fi
+  # When this script owns the user manager, units run in its mount namespace, so the probe runs
+  # there as well as here (scripts/lib/podman-conf.sh).
+  podman_conf_select "$state" "$(podman --version) manager-ns=${manager_pid:+yes}" scripts/test-host.sh "$manager_pid"
 fi
 
 if [[ $podman_ok == true ]]; then
