@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   PODSOCK_ERR_BACKEND: { exit: 1, summary: 'backend unreachable' },
   /** A listen address given with --listen could not be parsed or bound. */
   PODSOCK_ERR_LISTEN: { exit: 66, summary: 'cannot listen' },
+  /** `podsock demo`: something the demo needs (static busybox, rootless networking) is missing. */
+  PODSOCK_ERR_DEMO_SETUP: { exit: 69, summary: 'demo prerequisites missing' },
+  /** `podsock demo`: the demo did not see what it expected (a reply, a start, an idle stop). */
+  PODSOCK_ERR_DEMO: { exit: 1, summary: 'demo failed' },
   /** Anything else: a bug. */
   PODSOCK_ERR_INTERNAL: { exit: 70, summary: 'internal error' },
 } as const;
