@@ -20,7 +20,7 @@
 # 5. the fixture image in the user's rootless storage (`podman save` as root, `podman load` as the
 #    user, skipped when the image's io.podsock.fixture-hash label already matches);
 # 6. podsock readable by the user: the repository in place when the user can read it, otherwise a
-#    copy of package.json, dist/, build/Release/ and node_modules/ in /opt/podsock-test.
+#    copy of package.json, dist/, build/Release/ and the runtime node_modules in /opt/podsock-test.
 #
 # Every podman call of the user runs in the manager's mount namespace, as the units do: rootless
 # podman keeps its user and mount namespaces in a pause process, created by the first call, and all
@@ -420,7 +420,15 @@ else
     say "copying podsock to $podsock_root"
     rm -rf "$podsock_root.new"
     mkdir -p "$podsock_root.new/build"
-    cp -a "$repo/package.json" "$repo/dist" "$repo/node_modules" "$podsock_root.new/"
+    cp -a "$repo/package.json" "$repo/dist" "$podsock_root.new/"
+    # The runtime dependencies only (execa, pino and theirs), or all of node_modules if npm cannot say.
+    if deps=$(cd "$repo" && npm ls --omit=dev --all --parseable 2>/dev/null | sed -n "s|^$repo/node_modules/|node_modules/|p") &&
+      [[ -n $deps ]]; then
+      mapfile -t deps <<<"$deps"
+      (cd "$repo" && cp -a --parents "${deps[@]}" "$podsock_root.new/")
+    else
+      cp -a "$repo/node_modules" "$podsock_root.new/"
+    fi
     cp -a "$repo/build/Release" "$podsock_root.new/build/"
     printf '%s\n' "$stamp" >"$podsock_root.new/.stamp"
     chmod -R a+rX "$podsock_root.new"

@@ -144,6 +144,20 @@ if (r !== null) {
     await checkStop(t, r, name, svc.containerName);
   });
 
+  await t.test('rootless IdleTimeout=2s: idle exit leaves no container; the next connection activates again', async (t) => {
+    const name = uniqueName('rlid');
+    const svc = await installUserService(t, r, name, {
+      containerFile: ['[Container]', `Image=${r.fixtureImage}`, 'Network=none', 'Pull=never', volume, `Environment=FIXTURE_NAME=${name}`, '[Podsock]', 'IdleTimeout=2s', ''].join('\n'),
+    });
+    for (const path of ['/one', '/two']) {
+      t.equal((await httpGet(svc.url(path), 60_000)).body, `hello from ${name} path=${path} pid=1\n`, `${path} answered`);
+      const s = await waitUserState(r, name, ['inactive', 'failed'], 60_000);
+      t.equal(s.ActiveState, 'inactive', `idle exit after ${path}`);
+      t.equal(s.Result, 'success', 'a clean stop');
+      t.notOk(await userContainerExists(r, svc.containerName), 'no container while idle');
+    }
+  });
+
   await t.test('rootless proxy: the backend port published through rootless networking, connections proxied', async (t) => {
     if (!r.network) {
       const why = `rootless 'podman run -p' does not work here: ${r.networkReason ?? 'unknown reason'}`;
