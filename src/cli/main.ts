@@ -54,12 +54,16 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `podsock run` deletes NOTIFY_SOCKET from process.env once it has its notifier (P2), and some
+// failures come after that (podman not found): keep the address for the status line below.
+const notifySocket = process.env.NOTIFY_SOCKET;
+
 /** Best effort: put the failure in the unit's status line too (systemctl status shows it). */
 async function tellSystemd(msg: string): Promise<void> {
-  if (process.env.NOTIFY_SOCKET === undefined) return;
+  if (notifySocket === undefined) return;
   try {
     const { createNotifier } = await import('../sd/notify-client.js');
-    const n = createNotifier(process.env);
+    const n = createNotifier({ ...process.env, NOTIFY_SOCKET: notifySocket });
     n.notify([['STATUS', `Failed: ${msg.slice(0, 2000)}`]]);
     n.close();
   } catch {
