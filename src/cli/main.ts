@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, exitStatusFor, isPodsockError } from '../errors.js';
+import { stderrIsJournal } from '../log.js';
 import { USAGE } from './usage.js';
 
 function version(): string {
@@ -76,7 +77,8 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     // Errors before the logger exists (usage, configuration, sockets) are reported here, once.
     const msg = isPodsockError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-    process.stderr.write(`podsock: ${msg}\n`);
+    // On the journal stream the line carries its priority (<3> = error), like every other podsock line.
+    process.stderr.write(`${stderrIsJournal(process.env) ? '<3>' : ''}podsock: ${msg}\n`);
     void tellSystemd(msg).finally(() => process.exit(exitStatusFor(err)));
   },
 );

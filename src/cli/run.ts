@@ -3,7 +3,7 @@
  * configuration, sockets, environment), then hand a fully built supervisor the process's life.
  * The only module besides main.ts that touches process.*.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Level } from 'pino';
@@ -106,6 +106,8 @@ function adoptOrBind(env: NodeJS.ProcessEnv, listen: string[], log: Logger): { l
     for (const raw of listen) {
       const spec = parseListenAddress(raw);
       let fd: number;
+      // A socket file left by an earlier standalone run is ours to replace (anything else is not).
+      if (spec.kind === 'unix' && !spec.path.startsWith('@')) removeStaleSocket(spec.path);
       try {
         fd = listenSocket(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: spec.backlog } : { kind: 'unix', path: spec.path, backlog: spec.backlog });
       } catch (err) {
@@ -126,6 +128,14 @@ function adoptOrBind(env: NodeJS.ProcessEnv, listen: string[], log: Logger): { l
   }
   for (const f of fds) log.debug(`Adopted ${describeFd(f)}`);
   return { listeners: fds, standalone: false, owned: [] };
+}
+
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Not there: nothing to remove.
+  }
 }
 
 function checkSockets(cfg: ServiceConfig, listeners: ListenFd[]): void {
@@ -177,6 +187,10 @@ export async function runCommand(input: RunInput): Promise<number> {
 
   const { listeners, standalone, owned } = adoptOrBind(env, listen, log);
   checkSockets(cfg, listeners);
+  log.info(
+    { mode: cfg.mode, ready: cfg.ready.kind, sockets: listeners.map(describeFd) },
+    `Starting ${q(cfg.name)} (${standalone ? 'standalone' : 'socket-activated'})`,
+  );
 
   // Capture what belongs to podsock, then keep it away from every child (P2).
   const systemd = createNotifier(env);
@@ -212,10 +226,6 @@ export async function runCommand(input: RunInput): Promise<number> {
   const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  log.info(
-    { mode: cfg.mode, ready: cfg.ready.kind, sockets: listeners.map(describeFd) },
-    `Starting ${q(cfg.name)} (${standalone ? 'standalone' : 'socket-activated'})`,
-  );
   try {
     return await supervisor.run();
   } finally {
@@ -223,5 +233,7 @@ export async function runCommand(input: RunInput): Promise<number> {
     process.off('SIGINT', onSignal);
     systemd.close();
     for (const fd of owned) closeFd(fd);
+    // Standalone unix sockets are podsock's own: remove them (never done for systemd's sockets).
+    for (const l of listeners) if (standalone && l.family === 'unix' && l.path !== undefined && l.path.startsWith('/')) removeStaleSocket(l.path);
   }
 }
