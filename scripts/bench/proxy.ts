@@ -13,7 +13,7 @@
  * build of podsock in dist/ (npx tsc -p tsconfig.build.json). Options: see USAGE.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, memoryKiB, repoRoot, run } from './host.js';
 import { BULK_BYTES, measure, SCENARIOS, unitOf, type LoadOptions, type Scenario } from './load.js';
@@ -22,6 +22,7 @@ import { startBackend, startVariant, VARIANTS, type Variant, type VariantName } 
 
 const USAGE = `Usage: proxy.ts [--rounds N] [--duration SECONDS] [--connections N] [--threads N]
                 [--bulk-repeats N] [--variants LIST] [--scenarios LIST] [--image IMAGE] [--json FILE]
+                [--cpu-prof DIR]
   --rounds        rounds over all variants (default 5)
   --duration      seconds per wrk run (default 4)
   --connections   wrk connections (default 50)
@@ -30,7 +31,8 @@ const USAGE = `Usage: proxy.ts [--rounds N] [--duration SECONDS] [--connections 
   --variants      comma-separated, from ${VARIANTS.join(', ')} (default direct,proxyd,podsock,naive)
   --scenarios     comma-separated, from ${SCENARIOS.join(', ')} (default all)
   --image         backend image (default localhost/podsock-bench-nginx:latest, built when missing)
-  --json          also write every sample and the summary to FILE`;
+  --json          also write every sample and the summary to FILE
+  --cpu-prof      run the Node variants with --cpu-prof, writing their profiles to DIR`;
 
 /** The issue's targets on 2-core machines. */
 const TARGETS: RatioTarget[] = [
@@ -47,7 +49,7 @@ interface Point {
   cpu: number | null;
 }
 
-function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; variants: VariantName[]; scenarios: Scenario[]; image: string; json: string | null } {
+function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; variants: VariantName[]; scenarios: Scenario[]; image: string; json: string | null; nodeArgs: string[] } {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '5' },
@@ -59,6 +61,7 @@ function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; va
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
       image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
       json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,6 +87,7 @@ function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; va
     scenarios: list('scenarios', values.scenarios, SCENARIOS),
     image: values.image,
     json: values.json ?? null,
+    nodeArgs: values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(values['cpu-prof'])],
   };
 }
 
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
     running.set('direct', backend);
     for (const name of o.variants) {
       if (name === 'direct') continue;
-      running.set(name, await startVariant(name, backend.port, o.image));
+      running.set(name, await startVariant(name, backend.port, o.image, o.nodeArgs));
       console.error(`${name} is up on 127.0.0.1:${running.get(name)?.port}`);
     }
     const variants = o.variants.map((n) => running.get(n) as Variant);

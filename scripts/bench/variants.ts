@@ -48,10 +48,13 @@ export async function startBackend(image: string): Promise<Variant> {
   return { name: 'direct', port, pid: null, stop };
 }
 
-/** Start one proxy variant in front of `backendPort` (podsock starts its own backend from `image`). */
-export async function startVariant(name: Exclude<VariantName, 'direct'>, backendPort: number, image: string): Promise<Variant> {
+/**
+ * Start one proxy variant in front of `backendPort` (podsock starts its own backend from `image`).
+ * `nodeArgs` go to the Node variants' node (e.g. --cpu-prof).
+ */
+export async function startVariant(name: Exclude<VariantName, 'direct'>, backendPort: number, image: string, nodeArgs: readonly string[] = []): Promise<Variant> {
   const port = await freePort();
-  const daemon = spawnVariant(name, port, backendPort, image);
+  const daemon = spawnVariant(name, port, backendPort, image, nodeArgs);
   const alive = (): boolean => daemon.child.exitCode === null && daemon.child.signalCode === null;
   try {
     // The first connection activates proxyd and, for podsock, starts the container: wait for it.
@@ -63,7 +66,7 @@ export async function startVariant(name: Exclude<VariantName, 'direct'>, backend
   return { name, port, pid: daemon.pid, stop: () => daemon.stop() };
 }
 
-function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backendPort: number, image: string): Daemon {
+function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backendPort: number, image: string, nodeArgs: readonly string[]): Daemon {
   const env = childEnv();
   switch (name) {
     case 'proxyd':
@@ -74,19 +77,19 @@ function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backen
       const service = `bench-${process.pid}`;
       return startDaemon(
         process.execPath,
-        [main, 'run', service, '--mode', 'proxy', '--backend', '8080', '--listen', `127.0.0.1:${port}`, '--idle-timeout', 'infinity', '--log-level', 'warn', '--', image],
+        [...nodeArgs, main, 'run', service, '--mode', 'proxy', '--backend', '8080', '--listen', `127.0.0.1:${port}`, '--idle-timeout', 'infinity', '--log-level', 'warn', '--', image],
         env,
       );
     }
     case 'podsock-class':
-      return startDaemon(process.execPath, ['--input-type=module', '-e', PROXY_CLASS_MAIN], {
+      return startDaemon(process.execPath, [...nodeArgs, '--input-type=module', '-e', PROXY_CLASS_MAIN], {
         ...env,
         BENCH_DIST: pathToFileURL(join(repoRoot, 'dist') + '/').href,
         BENCH_LISTEN_PORT: String(port),
         BENCH_BACKEND_PORT: String(backendPort),
       });
     case 'naive':
-      return startDaemon(process.execPath, ['--input-type=module', '-e', NAIVE_MAIN], {
+      return startDaemon(process.execPath, [...nodeArgs, '--input-type=module', '-e', NAIVE_MAIN], {
         ...env,
         BENCH_LISTEN_PORT: String(port),
         BENCH_BACKEND_PORT: String(backendPort),
