@@ -13,6 +13,7 @@ Commands:
   run NAME       Start the container NAME and serve until stopped or idle
   check NAME     Validate NAME's configuration and print the podman command run would execute
   generate NAME  Write .socket, .service and .container units for NAME
+  demo           Show lazy start and idle stop on a built-in example
 
 Options:
   -h, --help     Show help (also: podsock COMMAND --help)
@@ -89,5 +90,26 @@ Options:
   --output DIR             Write the files to DIR instead of printing them
   --force                  Overwrite existing files in DIR
   -h, --help               Show this help
+`,
+  demo: `Usage: podsock demo [OPTIONS]
+
+Show podsock at work on a built-in example, without a registry: build (or reuse) the tiny local
+image localhost/podsock-demo:latest (the host's static busybox serving one page with httpd), run
+'podsock run' standalone in proxy mode on 127.0.0.1, and narrate what happens while the demo makes
+its own requests: the container starts on the first connection, the time to the first byte, the
+stop after the idle timeout, and the cold start on the next connection. Then stop podsock with
+SIGTERM and check that no container is left. Needs podman and a static busybox (busybox-static);
+rootless podman also needs slirp4netns or pasta. From a checkout, 'npm run demo' installs what is
+missing (as root) and runs this.
+
+Options:
+  --port N                 Listen on 127.0.0.1:N; default 8089, or a free port if that is taken
+  --idle-timeout SPAN      Stop the container after this long without connections; default 3s
+  --interactive            Keep podsock running after the demo until Ctrl-C, to try it with curl
+  --name NAME              Service name (the container is podsock-NAME); default demo
+  -h, --help               Show this help
+
+Exit status: 0 when everything happened as shown, 1 when it did not, 69 when something it needs is
+missing, 130 when interrupted.
 `,
 };
