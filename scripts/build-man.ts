@@ -12,8 +12,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { USAGE } from '../src/cli/usage.js';
 
-/** Subcommands in the order the page describes them. */
-const COMMANDS = ['run', 'check', 'generate'] as const;
+/** Subcommands in the order of the help texts. */
+function commandsOf(usage: Readonly<Record<string, string>>): string[] {
+  return Object.keys(usage).filter((k) => k !== 'main');
+}
 
 /** roff-escape one line of text: backslashes, hyphens, and a leading control character. */
 function esc(line: string): string {
@@ -95,14 +97,14 @@ export function renderManPage(usage: Readonly<Record<string, string>>, version: 
     `podsock \\- ${esc(summary.charAt(0).toLowerCase() + summary.slice(1))}`,
     '.SH SYNOPSIS',
   ];
-  for (const c of COMMANDS) {
+  for (const c of commandsOf(usage)) {
     const u = parseHelp(usage[c] ?? '').usage;
     out.push('.PP', `.B ${esc(u)}`);
   }
   out.push('.PP', `.B podsock --help | --version`);
   out.push('.SH DESCRIPTION', ...(intro === undefined ? [] : renderBlocks([intro], null)));
   out.push(...renderBlocks(rest, '.SH'));
-  for (const c of COMMANDS) {
+  for (const c of commandsOf(usage)) {
     const h = parseHelp(usage[c] ?? '');
     out.push(`.SH "PODSOCK ${c.toUpperCase()}"`, '.PP', `.B ${esc(h.usage)}`, ...renderBlocks(h.blocks, '.SS'));
   }
