@@ -37,6 +37,8 @@ const START_TIMEOUT = '60s';
 const REQUEST_TIMEOUT_MS = 90_000;
 const LISTEN_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
+/** Signals that end the demo; each stops podsock first. */
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export interface DemoInput {
   argv: string[];
@@ -124,7 +126,23 @@ function checkReply(url: string, reply: { status: number; body: string }): void 
 
 /** Run the demo; resolves with the exit status (0 when everything happened as narrated). */
 export async function demoCommand(input: DemoInput): Promise<number> {
-  const { out } = input;
+  // A closed stdout (`podsock demo | head`) must not end the demo before it has stopped podsock: from
+  // the first failed write on, lines are dropped and the demo finishes and cleans up as usual.
+  let quiet = false;
+  const onStdoutError = (): void => {
+    quiet = true;
+  };
+  process.stdout.on('error', onStdoutError);
+  try {
+    return await demo(input, (line) => {
+      if (!quiet) input.out(line);
+    });
+  } finally {
+    process.stdout.off('error', onStdoutError);
+  }
+}
+
+async function demo(input: DemoInput, out: (line: string) => void): Promise<number> {
   const o = demoOptions(input.argv);
   const env = scrubbedEnv(input.env);
   const podman = resolvePodman(env);
@@ -169,8 +187,8 @@ export async function demoCommand(input: DemoInput): Promise<number> {
     interrupted ??= sig;
     void child.stop(STOP_TIMEOUT_MS);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // podsock runs in its own process group (podsock-child.ts), so these reach only the demo.
+  for (const sig of SIGNALS) process.on(sig, onSignal);
 
   const request = async (title: string, expectStart: boolean): Promise<void> => {
     out(`→ ${title}: GET ${url}/`);
@@ -219,7 +237,6 @@ export async function demoCommand(input: DemoInput): Promise<number> {
     }
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of SIGNALS) process.off(sig, onSignal);
   }
 }
