@@ -14,7 +14,7 @@ const bin = join(root, 'dist', 'cli', 'main.js');
 const MISSING = 'localhost/podsock-check-no-such-image:0';
 
 function podsock(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
-  const base = { ...process.env, XDG_RUNTIME_DIR: '/nonexistent-runtime', HOME: '/nonexistent-home' };
+  const base: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: '/nonexistent-runtime', HOME: '/nonexistent-home' };
   delete base.NODE_EXTRA_CA_CERTS;
   delete base.NOTIFY_SOCKET;
   delete base.RUNTIME_DIRECTORY;
