@@ -22,7 +22,7 @@ void t.test('journal lines carry the syslog priority prefix', async (t) => {
 
 void t.test('terminal lines are readable', async (t) => {
   const line = formatLine(JSON.stringify({ level: 40, time: Date.UTC(2026, 0, 1, 12, 0, 0), msg: 'hello', a: 'b c' }), 'pretty');
-  t.match(line, /^\d\d:\d\d:\d\d warn  hello a="b c"\n$/);
+  t.match(line, /^\d\d:\d\d:\d\d warn {2}hello a="b c"\n$/);
 });
 
 void t.test('JOURNAL_STREAM is honoured only when it names fd 2', async (t) => {
