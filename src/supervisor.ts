@@ -46,7 +46,11 @@ export interface SupervisorOptions {
   cfg: ServiceConfig;
   log: Logger;
   systemd: SystemdNotifier;
-  podman: Podman;
+  /**
+   * The podman to run, or a function that finds it (resolvePodman), called at the first start: podman
+   * missing is then a failed start like any other and backs off, instead of crash-looping the socket.
+   */
+  podman: Podman | (() => Podman);
   /** Private runtime directory for the cidfile and the notify socket's directory. */
   runtimeDir: string;
   /** The listening sockets (adopted from systemd or bound by --listen). */
@@ -85,10 +89,16 @@ export class Supervisor {
   /** When the current container became ready (null before). */
   private readySince: number | null = null;
   private lastFailure = '';
+  private resolvedPodman: Podman | null = null;
 
   constructor(o: SupervisorOptions) {
     this.o = o;
     this.log = o.log;
+  }
+
+  private podman(): Podman {
+    this.resolvedPodman ??= typeof this.o.podman === 'function' ? this.o.podman() : this.o.podman;
+    return this.resolvedPodman;
   }
 
   /** First call: graceful stop (STOPPING=1, podman stop). Second call: stop at once. */
@@ -262,7 +272,7 @@ export class Supervisor {
       // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout (P6).
       this.notify([['EXTEND_TIMEOUT_USEC', String((cfg.startTimeoutMs + cfg.stopTimeoutMs + EXTEND_MARGIN_MS) * 1000)]]);
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
-      const run = startRun(this.o.podman, cmd, fds);
+      const run = startRun(this.podman(), cmd, fds);
       this.current = run;
       if (this.o.watchdog !== null) {
         const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
@@ -277,7 +287,7 @@ export class Supervisor {
           const id = await waitForCidfile(cidfile, ac.signal);
           if (id === null) throw ac.signal.reason as Error;
           cid = id;
-          await waitRunning(this.o.podman, id, ac.signal);
+          await waitRunning(this.podman(), id, ac.signal);
           return id;
         })());
 
@@ -291,7 +301,7 @@ export class Supervisor {
         running,
         notified,
         backend: () => (publish[0] ? { host: '127.0.0.1', port: publish[0].hostPort } : null),
-        podman: (args, signal) => podmanCommand(this.o.podman, args, signal),
+        podman: (args, signal) => podmanCommand(this.podman(), args, signal),
       }).then(() => 'ready' as const);
       ready.catch(() => undefined);
       const stopped = new Promise<'stop'>((resolve) => {
@@ -400,8 +410,8 @@ export class Supervisor {
   private async exitedBeforeReady(info: ExitInfo): Promise<PodsockError> {
     const { cfg } = this.o;
     // Whatever podman left behind (created but not started, P11) goes.
-    await stopContainer(this.o.podman, { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
-    if (info.code === 125 && !(await imageExists(this.o.podman, cfg.image).catch(() => true))) {
+    await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
+    if (info.code === 125 && !(await imageExists(this.podman(), cfg.image).catch(() => true))) {
       return new PodsockError(
         'PODSOCK_ERR_PODMAN',
         `Failed to start container ${q(cfg.containerName)}: image ${q(cfg.image)} is not present locally (podman exit 125)`,
@@ -427,7 +437,7 @@ export class Supervisor {
     const { cfg } = this.o;
     this.log.debug({ why }, `Stopping container ${q(cfg.containerName)}`);
     try {
-      await stopContainer(this.o.podman, { cid, name: cfg.containerName }, cfg.stopTimeoutMs / 1000);
+      await stopContainer(this.podman(), { cid, name: cfg.containerName }, cfg.stopTimeoutMs / 1000);
     } catch (err) {
       this.log.warn({ err }, 'podman stop failed, killing podman run');
     }
@@ -439,7 +449,7 @@ export class Supervisor {
       run.child.kill('SIGKILL');
       await run.exited;
       // podman run died while the container may have been created in that instant: remove it by name.
-      await stopContainer(this.o.podman, { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
+      await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
     }
   }
 }

@@ -198,7 +198,6 @@ export async function runCommand(input: RunInput): Promise<number> {
   const childEnv = scrubbedEnv(env);
   for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
 
-  const podman = resolvePodman(childEnv);
   const backendHostPorts: number[] = [];
   if (cfg.mode === 'proxy') for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(await freePort());
 
@@ -212,7 +211,7 @@ export async function runCommand(input: RunInput): Promise<number> {
     cfg,
     log,
     systemd,
-    podman,
+    podman: () => resolvePodman(childEnv),
     runtimeDir: runtimeDirFor(env, uid),
     listeners,
     frontend,
