@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ERROR_CODES, PodsockError } from '../../../src/errors.js';
 import { loadConfig, type ServiceConfig } from '../../../src/config/load.js';
+import { FLAG_NAMES, PODSOCK_KEYS, type PodsockKey } from '../../../src/config/podsock-section.js';
 import { MAX_LINE_LENGTH } from '../../../src/config/unit-syntax.js';
 import { fuzzIterations, fuzzSeed, mutateBytes, Rng, show } from './rng.js';
 
 const SEED = fuzzSeed();
-const N = fuzzIterations(6000);
+const N = fuzzIterations(4000);
 /** Per call; a normal call takes well under a millisecond, so this only catches pathological cases. */
 const MAX_CALL_MS = 2000;
 
@@ -197,4 +198,41 @@ void t.test('long values are quoted as an excerpt in messages', async (t) => {
     const excerpted = ['Exec escape', 'section header'].includes(what);
     t.ok(length < 1000, `${what}: message is ${length} characters`, excerpted ? {} : { todo: 'the [Podsock] and key/value checks quote the whole value' });
   }
+});
+
+void t.test(`command-line flags and '--' arguments (seed ${SEED})`, async (t) => {
+  // The other inputs of the gate: [Podsock] flags and podman run arguments after '--'. An error names
+  // the flag, the '--' arguments or the file - whichever holds the bad value.
+  const dir = tmp();
+  const file = join(dir, 'flags.container');
+  writeFileSync(file, '[Container]\nImage=i\n[Podsock]\nMode=proxy\nBackend=8080\n');
+  const r = new Rng(SEED + 3);
+  const values = ['', 'proxy', 'handover', 'notify', 'tcp', 'http:/x', 'healthy', 'started', '0', '1', '90s', 'infinity', '-1', '5min',
+    '8080', 'web=80 api=81', '99999999999', 'x\0y', "'", '"', '$(id)', ' ', '\n'];
+  const args = ['--rm', '-d', '--name', 'n', '--name=bad name', '-e', 'A=1', '--env', '--network=none', '-p', '8080:80', '--frob', 'img',
+    'localhost/x:1', 'sh', '-c', 'echo $(id)', '--', '-v', '/a:/b', '', '--privileged', '-it', '--pull=never', '--health-cmd', 'none'];
+  const failures: string[] = [];
+  let accepted = 0;
+  const count = Math.max(1, Math.floor(N / 2));
+  for (let i = 0; i < count; i++) {
+    const flags: Partial<Record<PodsockKey, string>> = {};
+    for (const key of PODSOCK_KEYS) if (r.chance(0.3)) flags[key] = r.chance(0.8) ? r.pick(values) : r.bytes(r.int(12)).toString('utf8');
+    const extraArgs = r.chance(0.5) ? [] : Array.from({ length: r.int(8) }, () => r.pick(args));
+    const configFile = r.chance(0.8) ? file : undefined;
+    let p: string | null = null;
+    try {
+      loadConfig({ name: 'fuzz', ...(configFile === undefined ? {} : { configFile }), env: { PODSOCK_CONFIG_DIR: dir }, uid: 0, flags, extraArgs });
+      accepted++;
+    } catch (err) {
+      if (!(err instanceof PodsockError)) p = `threw a non-PodsockError: ${String(err)}`;
+      else if (err.code === 'PODSOCK_ERR_INTERNAL') p = `internal error: ${err.message}`;
+      else {
+        const names = [file, "arguments after '--'", "'fuzz'", ...Object.values(FLAG_NAMES)];
+        if (!names.some((n) => err.message.includes(n))) p = `message names neither a flag, the arguments nor the file: ${show(err.message)}`;
+      }
+    }
+    if (p !== null && failures.length < 5) failures.push(`#${i}: ${p}; flags ${show(JSON.stringify(flags))} args ${show(JSON.stringify(extraArgs))}`);
+  }
+  t.same(failures, [], `no failures (replay with PODSOCK_FUZZ_SEED=${SEED})`);
+  t.ok(accepted > 0 && accepted < count, `accepted ${accepted} of ${count}`);
 });
