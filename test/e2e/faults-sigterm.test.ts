@@ -1,0 +1,178 @@
+/**
+ * `systemctl stop` (SIGTERM to podsock alone, KillMode=mixed) in every phase of an activation, under
+ * the real systemd user manager with real podman: before the container exists (a podman that is
+ * slow to start, test/fixtures/fake-podman.sh), while the container starts (not READY yet), while
+ * it serves (proxy mode, a connection open), and while it stops (a container that ignores SIGTERM;
+ * once, and with a second SIGTERM during the stop). Each must end with the unit stopped, no container
+ * and no container process left, and the next connection served by a fresh activation.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { containerExists, hostEnv, httpGet, logFile, podman, readLog, repoRoot, systemctl, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { installPodsockService, serviceState, waitState, type PodsockService } from './podsock-units.js';
+
+const h = hostEnv(t);
+const fakePodman = join(repoRoot, 'test', 'fixtures', 'fake-podman.sh');
+
+/**
+ * Pids of processes that belong to the service's container: podman and conmon name it on their
+ * command line, the fixture carries FIXTURE_NAME=<name> in its environment. Processes that exit
+ * while being read are skipped.
+ */
+function leftovers(name: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (cmdline.includes(`podsock-${name}\0`) || cmdline.includes(`podsock-${name}.`) || environ.includes(`\0FIXTURE_NAME=${name}\0`)) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  return found.filter((pid) => pid !== process.pid);
+}
+
+/** Whether the container is running (false when it does not exist). */
+async function running(h: HostEnv, container: string): Promise<boolean> {
+  const r = await podman(h, 'inspect', '--format', '{{.State.Running}}', container);
+  return r.exitCode === 0 && r.stdout.trim() === 'true';
+}
+
+/** After a stop: the unit is down, no container and no process of it is left, and a new connection is served. */
+async function checkAfterStop(t: Test, h: HostEnv, svc: PodsockService, states: string[]): Promise<void> {
+  const s = await serviceState(h, svc.name);
+  t.ok(states.includes(s.ActiveState ?? ''), `the service is ${states.join(' or ')} (${s.ActiveState}, result ${s.Result}, status ${s.ExecMainStatus})`);
+  t.equal(s.MainPID, '0', 'podsock is gone');
+  t.notOk(await containerExists(h, svc.containerName), 'no container, right after the stop');
+  // A process can take a moment to be reaped after its cgroup was killed.
+  const left = await waitFor('no process of the container', async () => {
+    const pids = leftovers(svc.name);
+    return pids.length === 0 ? [] : false;
+  }, 10_000, 200).catch(() => leftovers(svc.name));
+  t.same(left, [], 'no podman, conmon or container process left');
+  const r = await httpGet(svc.url('/next'), 60_000);
+  t.equal(r.status, 200);
+  t.match(r.body, /path=\/next /, 'the next connection is served by a fresh activation');
+}
+
+if (h !== null) {
+  await t.test('SIGTERM before the container exists (podman slow to start)', async (t) => {
+    const name = uniqueName('st-pre');
+    const calls = logFile(h, `${name}-podman-calls`);
+    const svc = await installPodsockService(t, h, name, {
+      podsock: ['IdleTimeout=infinity', 'StopTimeout=2s'],
+      service: [`Environment=PODSOCK_PODMAN=${fakePodman} FAKE_PODMAN=delay:3 FAKE_PODMAN_LOG=${calls}`],
+    });
+    await systemctl(h, 'start', '--no-block', `${name}.service`);
+    await waitFor('podsock to run podman', async () => /^\d+ run /m.test(readLog(calls)), 30_000, 50);
+    t.notOk(await containerExists(h, svc.containerName), 'no container yet');
+    const begin = Date.now();
+    const stop = await systemctl(h, 'stop', `${name}.service`);
+    const took = Date.now() - begin;
+    t.equal(stop.exitCode, 0);
+    t.comment(`stop before the container existed took ${took} ms`);
+    t.ok(took < 25_000, `the stop did not wait for TimeoutStopSec (${took} ms)`);
+    await checkAfterStop(t, h, svc, ['inactive']);
+    t.equal((await serviceState(h, name)).Result, 'success');
+  });
+
+  await t.test('SIGTERM while the container starts (before READY=1)', async (t) => {
+    const name = uniqueName('st-start');
+    const svc = await installPodsockService(t, h, name, {
+      container: ['Environment=FIXTURE_READY_DELAY_MS=6000'],
+      podsock: ['Ready=notify', 'IdleTimeout=infinity', 'StopTimeout=5s'],
+    });
+    await systemctl(h, 'start', '--no-block', `${name}.service`);
+    await waitFor('the container to run', () => running(h, svc.containerName), 30_000, 100);
+    t.equal((await serviceState(h, name)).ActiveState, 'activating', 'not ready yet');
+    const begin = Date.now();
+    await systemctl(h, 'stop', `${name}.service`);
+    const took = Date.now() - begin;
+    t.comment(`stop while starting took ${took} ms`);
+    t.ok(took < 25_000, `the stop did not wait for TimeoutStopSec (${took} ms)`);
+    await checkAfterStop(t, h, svc, ['inactive']);
+    t.equal((await serviceState(h, name)).Result, 'success');
+  });
+
+  await t.test('SIGTERM while ready, proxy mode, a connection open: closed, stopped', async (t) => {
+    const name = uniqueName('st-ready');
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${h.fixtureImage}`,
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        `Environment=FIXTURE_NAME=${name}`,
+        '[Podsock]',
+        'Mode=proxy',
+        'Backend=8080',
+        'IdleTimeout=infinity',
+        'StopTimeout=5s',
+        '',
+      ].join('\n'),
+    });
+    // An echo exchange that is still open when the stop comes.
+    const echoed = new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: svc.port });
+      t.teardown(() => s.destroy());
+      s.on('connect', () => s.write('ping'));
+      s.once('data', () => resolve(s));
+      s.once('error', reject);
+    });
+    const conn = await echoed;
+    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    conn.on('error', () => undefined);
+    t.equal((await serviceState(h, name)).ActiveState, 'active');
+    const begin = Date.now();
+    await systemctl(h, 'stop', `${name}.service`);
+    t.comment(`stop while ready took ${Date.now() - begin} ms`);
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000))]);
+    t.pass('the open connection was closed');
+    await checkAfterStop(t, h, svc, ['inactive']);
+    t.equal((await serviceState(h, name)).Result, 'success');
+  });
+
+  await t.test('SIGTERM while stopping: a container that ignores SIGTERM is killed after StopTimeout', async (t) => {
+    const name = uniqueName('st-ign');
+    const svc = await installPodsockService(t, h, name, {
+      container: ['Environment=FIXTURE_IGNORE_SIGTERM=1'],
+      podsock: ['IdleTimeout=infinity', 'StopTimeout=3s'],
+    });
+    t.match((await httpGet(svc.url('/'), 30_000)).body, /hello/);
+    await waitState(h, name, ['active'], 30_000);
+    const begin = Date.now();
+    await systemctl(h, 'stop', `${name}.service`);
+    const took = Date.now() - begin;
+    t.comment(`stop of a container ignoring SIGTERM with StopTimeout=3s took ${took} ms`);
+    t.ok(took >= 3000 && took < 25_000, `podman stop waited StopTimeout=3s, then killed (${took} ms)`);
+    t.match(readLog(svc.log), /ignoring SIGTERM/, 'the container did get SIGTERM');
+    await checkAfterStop(t, h, svc, ['inactive']);
+    t.equal((await serviceState(h, name)).Result, 'success');
+  });
+
+  await t.test('a second SIGTERM during that stop: podsock exits at once, nothing is left', async (t) => {
+    const name = uniqueName('st-twice');
+    const svc = await installPodsockService(t, h, name, {
+      container: ['Environment=FIXTURE_IGNORE_SIGTERM=1'],
+      podsock: ['IdleTimeout=infinity', 'StopTimeout=20s'],
+    });
+    t.match((await httpGet(svc.url('/'), 30_000)).body, /hello/);
+    await waitState(h, name, ['active'], 30_000);
+    const begin = Date.now();
+    await systemctl(h, 'stop', '--no-block', `${name}.service`);
+    await waitFor('the container to get SIGTERM', async () => /ignoring SIGTERM/.test(readLog(svc.log)), 20_000, 100);
+    await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGTERM', `${name}.service`);
+    const s = await waitState(h, name, ['inactive', 'failed'], 40_000);
+    const took = Date.now() - begin;
+    t.comment(`stop with a second SIGTERM took ${took} ms (StopTimeout=20s); result ${s.Result}`);
+    t.ok(took < 15_000, `the second SIGTERM cut the 20 s stop short (${took} ms)`);
+    t.match(readLog(svc.log), /Second stop request: stopping at once/);
+    await checkAfterStop(t, h, svc, ['inactive', 'failed']);
+  });
+}
