@@ -9,9 +9,12 @@ import { delimiter, join } from 'node:path';
 /** containers.conf(5)'s default helper_binaries_dir, searched before PATH. */
 export const HELPER_DIRS: readonly string[] = ['/usr/local/libexec/podman', '/usr/local/lib/podman', '/usr/libexec/podman', '/usr/lib/podman'];
 
-/** The first slirp4netns or pasta podman would find, or null when there is neither. */
-export function findRootlessNetworkHelper(env: NodeJS.ProcessEnv): string | null {
-  const dirs = [...HELPER_DIRS, ...(env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '')];
+/**
+ * The first slirp4netns (preferred, as podman 4.x does) or pasta podman would find in `helperDirs`
+ * or on PATH, or null when there is neither.
+ */
+export function findRootlessNetworkHelper(env: NodeJS.ProcessEnv, helperDirs: readonly string[] = HELPER_DIRS): string | null {
+  const dirs = [...helperDirs, ...(env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '')];
   for (const name of ['slirp4netns', 'pasta']) {
     for (const d of dirs) {
       try {
