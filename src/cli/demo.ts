@@ -21,6 +21,7 @@ import { podmanCommand, resolvePodman, type Podman } from '../runtime/podman.js'
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
 
+/** The demo's command-line flags (see USAGE.demo). */
 export const DEMO_FLAGS: Record<string, FlagSpec> = {
   port: { value: true },
   'idle-timeout': { value: true },
@@ -29,6 +30,7 @@ export const DEMO_FLAGS: Record<string, FlagSpec> = {
   help: { value: false, short: 'h' },
 };
 
+/** The port the demo listens on unless --port is given or it is taken (then any free port). */
 export const DEMO_DEFAULT_PORT = 8089;
 const DEFAULT_IDLE = '3s';
 const HOST = '127.0.0.1';
@@ -40,6 +42,7 @@ const STOP_TIMEOUT_MS = 60_000;
 /** Signals that end the demo; each stops podsock first. */
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+/** What `podsock demo` gets from main.ts: its arguments, the environment, and where to print. */
 export interface DemoInput {
   argv: string[];
   env: NodeJS.ProcessEnv;
@@ -47,6 +50,7 @@ export interface DemoInput {
   out: (line: string) => void;
 }
 
+/** The parsed command line; idleText is the idle timeout in systemd's normal form. */
 interface DemoOptions {
   port: number | null;
   idleMs: number;
@@ -59,7 +63,11 @@ function usage(what: string): PodsockError {
   return new PodsockError('PODSOCK_ERR_USAGE', `podsock demo: ${what} (see 'podsock demo --help')`);
 }
 
-/** Parse and check the command line. Pure. */
+/**
+ * Parse and check the command line: --port 1-65535 (null: default), --idle-timeout a finite non-zero
+ * time span (default 3s), --name a podman-safe name (default demo). Pure; throws PODSOCK_ERR_USAGE, or
+ * PODSOCK_ERR_TIMESPAN for a malformed span.
+ */
 export function demoOptions(argv: readonly string[]): DemoOptions {
   const p = parseArgs(argv, DEMO_FLAGS, 'demo');
   if (p.positionals.length > 0 || p.passthrough.length > 0) throw usage(`unexpected argument ${q(p.positionals[0] ?? '--')}`);
@@ -124,7 +132,12 @@ function checkReply(url: string, reply: { status: number; body: string }): void 
   }
 }
 
-/** Run the demo; resolves with the exit status (0 when everything happened as narrated). */
+/**
+ * Run the demo; resolves with the exit status: 0 when everything happened as narrated, 130 when a
+ * signal ended it (podsock stopped first). Failures throw PodsockError (PODSOCK_ERR_DEMO when the demo
+ * did not see what it expected, PODSOCK_ERR_DEMO_SETUP / PODSOCK_ERR_PODMAN_MISSING when something is
+ * missing, PODSOCK_ERR_PODMAN when the image cannot be built) after podsock and its container are gone.
+ */
 export async function demoCommand(input: DemoInput): Promise<number> {
   // A closed stdout (`podsock demo | head`) must not end the demo before it has stopped podsock: from
   // the first failed write on, lines are dropped and the demo finishes and cleans up as usual.

@@ -10,6 +10,7 @@ import { PodsockError, q } from '../errors.js';
 /** Largest reply the demo reads; its page is a few dozen bytes. */
 export const MAX_REPLY_BYTES = 64 * 1024;
 
+/** A complete reply and when its first byte came. */
 export interface TimedReply {
   status: number;
   body: string;

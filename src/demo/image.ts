@@ -13,11 +13,13 @@ import { PodsockError, q } from '../errors.js';
 import { podmanCommand, type Podman } from '../runtime/podman.js';
 import { elfLinkage } from './elf.js';
 
+/** The demo image's name; `localhost/` so podman never looks it up in a registry. */
 export const DEMO_IMAGE = 'localhost/podsock-demo:latest';
 /** The page the demo container serves (its first line is what the demo prints). */
 export const DEMO_PAGE = 'hello from a socket-activated container\n';
 /** The port busybox httpd listens on inside the container. */
 export const DEMO_CONTAINER_PORT = 8080;
+/** The label holding demoImageHash() of the inputs the image was built from. */
 export const DEMO_HASH_LABEL = 'io.podsock.demo-hash';
 /**
  * busybox httpd as PID 1 would ignore SIGTERM (PID 1 has no default signal actions), so every idle
@@ -65,6 +67,7 @@ export function readStaticBusybox(path: string): Buffer {
   return bin;
 }
 
+/** What ensureDemoImage() did. */
 export interface DemoImage {
   image: string;
   hash: string;

@@ -15,6 +15,7 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
 }
 
+/** How to start podsock and where its events go. */
 export interface PodsockChildOptions {
   /** The node binary and podsock's main script (dist/cli/main.js). */
   node: string;
@@ -40,10 +41,15 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** "status N" or "signal SIGX", for messages. */
 export function describeExit(e: ChildExit): string {
   return e.code !== null ? `status ${e.code}` : `signal ${e.signal ?? '?'}`;
 }
 
+/**
+ * One running `podsock run`, started by the constructor. The owner awaits events with next(), ends it
+ * with stop() (idempotent) and learns how it ended from `exited`.
+ */
 export class PodsockChild {
   /** Resolves when the child has exited (never rejects). */
   readonly exited: Promise<ChildExit>;
