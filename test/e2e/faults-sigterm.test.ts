@@ -6,60 +6,13 @@
  * once, and with a second SIGTERM during the stop). Each must end with the unit stopped, no container
  * and no container process left, and the next connection served by a fresh activation.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { containerExists, hostEnv, httpGet, logFile, podman, readLog, repoRoot, systemctl, uniqueName, waitFor, type HostEnv } from './harness.js';
-import { installPodsockService, serviceState, waitState, type PodsockService } from './podsock-units.js';
+import t from 'tap';
+import { checkAfterStop, fakePodman, running } from './faults-helpers.js';
+import { containerExists, hostEnv, httpGet, logFile, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
-const fakePodman = join(repoRoot, 'test', 'fixtures', 'fake-podman.sh');
-
-/**
- * Pids of processes that belong to the service's container: podman and conmon name it on their
- * command line, the fixture carries FIXTURE_NAME=<name> in its environment. Processes that exit
- * while being read are skipped.
- */
-function leftovers(name: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
-      if (cmdline.includes(`podsock-${name}\0`) || cmdline.includes(`podsock-${name}.`) || environ.includes(`\0FIXTURE_NAME=${name}\0`)) {
-        found.push(Number(entry));
-      }
-    } catch {
-      // gone, or a kernel thread
-    }
-  }
-  return found.filter((pid) => pid !== process.pid);
-}
-
-/** Whether the container is running (false when it does not exist). */
-async function running(h: HostEnv, container: string): Promise<boolean> {
-  const r = await podman(h, 'inspect', '--format', '{{.State.Running}}', container);
-  return r.exitCode === 0 && r.stdout.trim() === 'true';
-}
-
-/** After a stop: the unit is down, no container and no process of it is left, and a new connection is served. */
-async function checkAfterStop(t: Test, h: HostEnv, svc: PodsockService, states: string[]): Promise<void> {
-  const s = await serviceState(h, svc.name);
-  t.ok(states.includes(s.ActiveState ?? ''), `the service is ${states.join(' or ')} (${s.ActiveState}, result ${s.Result}, status ${s.ExecMainStatus})`);
-  t.equal(s.MainPID, '0', 'podsock is gone');
-  t.notOk(await containerExists(h, svc.containerName), 'no container, right after the stop');
-  // A process can take a moment to be reaped after its cgroup was killed.
-  const left = await waitFor('no process of the container', async () => {
-    const pids = leftovers(svc.name);
-    return pids.length === 0 ? [] : false;
-  }, 10_000, 200).catch(() => leftovers(svc.name));
-  t.same(left, [], 'no podman, conmon or container process left');
-  const r = await httpGet(svc.url('/next'), 60_000);
-  t.equal(r.status, 200);
-  t.match(r.body, /path=\/next /, 'the next connection is served by a fresh activation');
-}
 
 if (h !== null) {
   await t.test('SIGTERM before the container exists (podman slow to start)', async (t) => {

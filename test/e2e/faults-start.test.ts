@@ -6,15 +6,12 @@
  * of its cause, and no container left behind.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
-import { containerExists, hostEnv, logFile, readLog, repoRoot, systemctl, uniqueName } from './harness.js';
+import { fakePodman } from './faults-helpers.js';
+import { containerExists, hostEnv, logFile, readLog, systemctl, uniqueName } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
-
-/** The fake podman; see its header for FAKE_PODMAN's modes. */
-const fakePodman = join(repoRoot, 'test', 'fixtures', 'fake-podman.sh');
 
 /** The arguments of every podman invocation the fake logged, in order. */
 function invocations(file: string): string[] {

@@ -1,0 +1,101 @@
+/**
+ * Abrupt ends under the real systemd user manager with real podman: SIGKILL of podsock while the
+ * container starts (handover) and while it serves (proxy mode, a connection open), SIGKILL of the
+ * container while it serves (handover), and a container that ignores SIGTERM at an idle stop. podsock
+ * cannot clean up after its own SIGKILL; the unit's ExecStopPost (as in units/podsock@.service) and
+ * `--replace` on the next start must. Each ends with no container or container process left and the
+ * next connection served.
+ */
+import net from 'node:net';
+import t from 'tap';
+import { checkAfterStop, running } from './faults-helpers.js';
+import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { installPodsockService, serviceState, waitState } from './podsock-units.js';
+
+const h = hostEnv(t);
+
+if (h !== null) {
+  await t.test('SIGKILL of podsock while the container starts: failed (signal), container removed, next served', async (t) => {
+    const name = uniqueName('kl-start');
+    const svc = await installPodsockService(t, h, name, {
+      container: ['Environment=FIXTURE_READY_DELAY_MS=6000'],
+      podsock: ['Ready=notify', 'IdleTimeout=infinity'],
+    });
+    await systemctl(h, 'start', '--no-block', `${name}.service`);
+    await waitFor('the container to run', () => running(h, svc.containerName), 30_000, 100);
+    t.equal((await serviceState(h, name)).ActiveState, 'activating', 'not ready yet');
+    await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGKILL', `${name}.service`);
+    const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
+    t.equal(s.ActiveState, 'failed');
+    t.equal(s.Result, 'signal');
+    t.equal(s.ExecMainStatus, '9', 'killed by signal 9');
+    await checkAfterStop(t, h, svc, ['failed']);
+  });
+
+  await t.test('SIGKILL of podsock while serving in proxy mode: the open connection ends, next served', async (t) => {
+    const name = uniqueName('kl-proxy');
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${h.fixtureImage}`,
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        `Environment=FIXTURE_NAME=${name}`,
+        '[Podsock]',
+        'Mode=proxy',
+        'Backend=8080',
+        'IdleTimeout=infinity',
+        '',
+      ].join('\n'),
+    });
+    const conn = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: svc.port });
+      t.teardown(() => s.destroy());
+      s.on('connect', () => s.write('ping'));
+      s.once('data', () => resolve(s));
+      s.once('error', reject);
+    });
+    conn.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGKILL', `${name}.service`);
+    const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
+    t.equal(s.Result, 'signal');
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000))]);
+    t.pass('the open connection was closed with podsock');
+    await checkAfterStop(t, h, svc, ['failed']);
+  });
+
+  await t.test('SIGKILL of the container while serving (handover): podsock fails with 137, next served', async (t) => {
+    const name = uniqueName('kl-ctr');
+    const svc = await installPodsockService(t, h, name, { podsock: ['IdleTimeout=infinity'] });
+    t.match((await httpGet(svc.url('/before'), 30_000)).body, /path=\/before /);
+    await waitState(h, name, ['active'], 30_000);
+    const k = await podman(h, 'kill', '--signal', 'KILL', svc.containerName);
+    t.equal(k.exitCode, 0, `podman kill: ${k.stderr.trim()}`);
+    const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
+    t.equal(s.ActiveState, 'failed', 'podsock exited non-zero');
+    t.equal(s.ExecMainStatus, '137', "the container's status is passed on");
+    t.equal(s.StatusText, `Failed: Container '${svc.containerName}' exited with code 137`);
+    t.equal(s.StatusErrno, '137');
+    await checkAfterStop(t, h, svc, ['failed']);
+  });
+
+  await t.test('a container that ignores SIGTERM at an idle stop: killed after StopTimeout, clean exit', async (t) => {
+    const name = uniqueName('kl-idle');
+    const svc = await installPodsockService(t, h, name, {
+      container: ['Environment=FIXTURE_IGNORE_SIGTERM=1'],
+      podsock: ['IdleTimeout=2s', 'StopTimeout=2s'],
+    });
+    t.match((await httpGet(svc.url('/'), 30_000)).body, /hello/);
+    const active = await waitState(h, name, ['active'], 30_000);
+    const s = await waitState(h, name, ['inactive', 'failed'], 60_000);
+    const took = (Number(s.InactiveEnterTimestampMonotonic) - Number(active.ActiveEnterTimestampMonotonic)) / 1000;
+    t.comment(`from ready to inactive: ${took.toFixed(0)} ms (IdleTimeout=2s + StopTimeout=2s)`);
+    t.equal(s.ActiveState, 'inactive');
+    t.equal(s.Result, 'success', 'an idle stop is a clean exit even when the container had to be killed');
+    t.ok(took >= 4000, `idle 2 s, then 2 s for SIGTERM before the kill (${took.toFixed(0)} ms)`);
+    t.match(readLog(svc.log), /ignoring SIGTERM/);
+    t.notOk(await containerExists(h, svc.containerName));
+    await checkAfterStop(t, h, svc, ['inactive']);
+  });
+}
