@@ -263,7 +263,8 @@ if (h !== null) {
       t.ok(servedByRunning > 0 && servedByNext > 0, `burst requests served by the running container: ${servedByRunning}, by the next activation: ${servedByNext}`);
       t.comment(
         `${mode}: ${counts.ok}/${total} answered over ${CYCLES} cycles, ${activations} activations; ` +
-          `'${stopLine}' after the last lead reply: median ${median(stopDelays)} ms`,
+          `'${stopLine}' after the last lead reply: median ${median(stopDelays)} ms; ` +
+          `${CYCLES - burstVsStop.length} bursts came early enough to restart the idle time`,
       );
       const end = await serviceState(h, name);
       t.equal(end.ActiveState, 'inactive', 'idle at the end');

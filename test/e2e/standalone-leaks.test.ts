@@ -10,10 +10,10 @@
  * the first connection' line, which podsock writes after the idle stop has reaped the container.
  * Samples are taken at that same point of every cycle, while podsock waits with nothing running.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { execa } from 'execa';
-import { childEnv, containerExists, freePort, hostEnv, httpGet, podman, uniqueName, waitFor } from './harness.js';
+import { childEnv, containerExists, freePort, hostEnv, httpGet, logFile, podman, uniqueName, waitFor } from './harness.js';
 import { podsockBin } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -75,6 +75,11 @@ if (h !== null) {
       });
       const pid = child.pid;
       if (pid === undefined) throw new Error('podsock did not start');
+      // Everything podsock and the container print also goes to a log file, for a failure's post-mortem.
+      const log = createWriteStream(logFile(h, name), { flags: 'a' });
+      t.teardown(() => new Promise<void>((resolve) => log.end(resolve)));
+      child.stderr?.pipe(log, { end: false });
+      child.stdout?.pipe(log, { end: false });
 
       // podsock's log: count the lines the cycles wait for, keep the podman argv lines and errors.
       let waiting = 0;
@@ -101,7 +106,6 @@ if (h !== null) {
         waiters = [];
         for (const f of w) f();
       });
-      child.stdout?.resume(); // the container's own lines (passthrough log driver)
       const untilWaiting = (n: number): Promise<void> =>
         new Promise((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`podsock did not wait for connection #${n} within ${CYCLE_TIMEOUT_MS} ms`)), CYCLE_TIMEOUT_MS);
@@ -117,6 +121,7 @@ if (h !== null) {
       await untilWaiting(1);
       let answered = 0;
       let baseline: Sample | null = null;
+      const begin = Date.now();
       const trail: Sample[] = [];
       for (let c = 0; c < CYCLES; c++) {
         const r = await httpGet(`http://127.0.0.1:${port}/c${c}`, 30_000);
@@ -127,6 +132,7 @@ if (h !== null) {
         if ((c + 1) % 10 === 0 || c + 1 === CYCLES) trail.push(await sample(pid));
       }
       const end = await sample(pid);
+      const perCycle = Math.round((Date.now() - begin) / CYCLES);
       t.equal(answered, CYCLES, `${CYCLES} cycles, every request answered`);
       t.equal(waiting, CYCLES + 1, 'exactly one idle stop per cycle');
       t.equal(argvLines.length, CYCLES, 'exactly one container start per cycle');
@@ -135,7 +141,7 @@ if (h !== null) {
       t.ok(Math.abs(end.fds - baseline.fds) <= FD_SLACK, `open fds: ${baseline.fds} after cycle ${WARMUP}, ${end.fds} after cycle ${CYCLES}`);
       const growth = end.rssKiB - baseline.rssKiB;
       t.ok(growth < RSS_SLACK_KIB, `RSS: ${baseline.rssKiB} KiB after cycle ${WARMUP}, ${end.rssKiB} KiB after cycle ${CYCLES} (growth ${growth} KiB < ${RSS_SLACK_KIB} KiB)`);
-      t.comment(`${mode}: every 10 cycles fds=${trail.map((s) => s.fds).join(',')} rssKiB=${trail.map((s) => s.rssKiB).join(',')}`);
+      t.comment(`${mode}: ${perCycle} ms per cycle; every 10 cycles fds=${trail.map((s) => s.fds).join(',')} rssKiB=${trail.map((s) => s.rssKiB).join(',')}`);
       t.notOk(await containerExists(h, containerName), 'no container while idle');
 
       child.kill('SIGTERM');
@@ -150,7 +156,7 @@ if (h !== null) {
       t.same([...cidfiles].filter((f) => existsSync(f)), [], 'no cidfile left');
       t.same([...notifyDirs].filter((d) => existsSync(d)), [], 'no notify directory left');
       const ps = await podman(h, 'ps', '--all', '--filter', `name=^${containerName}$`, '--format', '{{.Names}}');
-      t.equal(ps.exitCode, 0);
+      t.equal(ps.exitCode, 0, `podman ps -a works (${ps.stderr.trim()})`);
       t.equal(ps.stdout.trim(), '', 'podman ps -a: no container');
       await waitFor('the port to be closed', async () => {
         try {
