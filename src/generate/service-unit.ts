@@ -74,7 +74,9 @@ export function serviceUnit(input: ServiceUnitInput): UnitText {
   );
   for (const [k, v] of input.env) lines.push(`Environment=${quoteWord(escapeSpecifiers(`${k}=${v}`))}`);
   lines.push(
-    '# If podsock itself was killed, remove its container afterwards.',
+    '# If podsock itself was killed, remove its container afterwards. Stop first: podman 4.3 `rm --force`',
+    '# drops a container left "stopping" by an interrupted `podman stop` without killing its processes.',
+    `ExecStopPost=-${execLine([input.podman, 'stop', '--ignore', input.containerName])}`,
     `ExecStopPost=-${execLine([input.podman, 'rm', '--force', '--ignore', input.containerName])}`,
     '',
   );

@@ -80,6 +80,7 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
       `StandardOutput=append:${log}`,
       `StandardError=append:${log}`,
       // As units/podsock@.service: if podsock itself was killed, its container goes too.
+      `ExecStopPost=-/usr/bin/podman stop --ignore podsock-${name}`,
       `ExecStopPost=-/usr/bin/podman rm --force --ignore podsock-${name}`,
       ...(o.service ?? []),
       '',

@@ -242,6 +242,7 @@ export async function installUserService(t: Test, r: RootlessEnv, name: string, 
     `ExecStart=${r.node} ${r.podsockBin} run ${name} --log-level debug`,
     `StandardOutput=append:${log}`,
     `StandardError=append:${log}`,
+    `ExecStopPost=-/usr/bin/podman stop --ignore ${containerName}`,
     `ExecStopPost=-/usr/bin/podman rm --force --ignore ${containerName}`,
     '',
   ].join('\n'));

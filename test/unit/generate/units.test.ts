@@ -83,6 +83,7 @@ void t.test('the service unit', async (t) => {
     'RuntimeDirectoryMode=0700',
     'Environment=PODMAN_SYSTEMD_UNIT=%n',
     'Environment="CONTAINERS_CONF=/etc/x y/containers.conf"',
+    'ExecStopPost=-/usr/bin/podman stop --ignore podsock-web',
     'ExecStopPost=-/usr/bin/podman rm --force --ignore podsock-web',
   ]);
   const two = serviceUnit({ ...SERVICE, sockets: ['web.socket', 'web-admin.socket'], configInUnit: null }).text;
