@@ -33,6 +33,15 @@ export function leftovers(name: string): number[] {
   return found.filter((pid) => pid !== process.pid);
 }
 
+/** "pid: command line" of a process, for messages. */
+function describe(pid: number): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 300)}`;
+  } catch {
+    return `${pid}: (gone)`;
+  }
+}
+
 /** Whether the container is running (false when it does not exist). */
 export async function running(h: HostEnv, container: string): Promise<boolean> {
   const r = await podman(h, 'inspect', '--format', '{{.State.Running}}', container);
@@ -50,7 +59,7 @@ export async function checkAfterStop(t: Test, h: HostEnv, svc: PodsockService, s
     const pids = leftovers(svc.name);
     return pids.length === 0 ? [] : false;
   }, 10_000, 200).catch(() => leftovers(svc.name));
-  t.same(left, [], 'no podman, conmon or container process left');
+  t.same(left.map(describe), [], 'no podman, conmon or container process left');
   const r = await httpGet(svc.url('/next'), 60_000);
   t.equal(r.status, 200);
   t.match(r.body, /path=\/next /, 'the next connection is served by a fresh activation');
