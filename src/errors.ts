@@ -86,7 +86,18 @@ export function exitStatusFor(err: unknown): number {
   return err instanceof PodsockError ? err.exitCode : ERROR_CODES.PODSOCK_ERR_INTERNAL.exit;
 }
 
-/** Quote a user-controlled value the way systemd's messages do: in single quotes. */
+/** Longest quoted value in a message; a peer or a file must not be able to make a message huge. */
+export const QUOTE_MAX = 120;
+
+/**
+ * Quote a user-controlled value the way systemd's messages do: in single quotes. Control characters
+ * are shown as escapes (a value must not forge log lines or terminal output) and a long value is cut
+ * to QUOTE_MAX characters with '…'.
+ */
 export function q(value: unknown): string {
-  return `'${String(value)}'`;
+  let text = String(value);
+  if (text.length > QUOTE_MAX) text = `${text.slice(0, QUOTE_MAX - 1)}…`;
+  // eslint-disable-next-line no-control-regex
+  text = text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return `'${text}'`;
 }

@@ -15,6 +15,9 @@ import { PodsockError, q } from '../errors.js';
 /** SD_LISTEN_FDS_START: the first passed fd (sd-daemon.h). */
 export const SD_LISTEN_FDS_START = 3;
 
+/** The most fds podsock believes it can have been passed (fs.nr_open's default). */
+export const MAX_LISTEN_FDS = 1_048_576;
+
 /** What an fd is, as told by getsockopt/getsockname (see native.ts). */
 export interface FdInfo {
   fd: number;
@@ -89,6 +92,15 @@ export function parseListenEnv(
   const rawFds = env.LISTEN_FDS;
   if (rawFds === undefined) return { fds: [], reason: 'LISTEN_FDS is not set' };
   const n = parsePositive('LISTEN_FDS', rawFds, 'the number of passed fds (a positive integer)');
+  // No process can hold more fds than fs.nr_open allows (1048576 by default); a larger count cannot be
+  // real and would only make podsock allocate a name per fd.
+  if (n > MAX_LISTEN_FDS) {
+    throw new PodsockError(
+      'PODSOCK_ERR_LISTEN_ENV',
+      `Invalid LISTEN_FDS=${q(rawFds)}: expected at most ${MAX_LISTEN_FDS} fds (the kernel's fs.nr_open default)`,
+      { details: { variable: 'LISTEN_FDS', value: rawFds } },
+    );
+  }
 
   const rawNames = env.LISTEN_FDNAMES;
   let names: string[];

@@ -33,6 +33,10 @@ void t.test('malformed LISTEN_PID is an error naming the value', async (t) => {
 
 void t.test('LISTEN_FDS unset means none; malformed is an error', async (t) => {
   t.same(parseListenEnv({ LISTEN_PID: String(PID) }, PID).fds, []);
+  t.throws(() => parseListenEnv({ LISTEN_PID: String(PID), LISTEN_FDS: '1048577' }, PID), {
+    code: 'PODSOCK_ERR_LISTEN_ENV',
+    message: "Invalid LISTEN_FDS='1048577': expected at most 1048576 fds (the kernel's fs.nr_open default)",
+  });
   for (const bad of ['0', '-2', 'x', '', '1x', '2147483647']) {
     t.throws(
       () => parseListenEnv({ LISTEN_PID: String(PID), LISTEN_FDS: bad }, PID),
