@@ -124,7 +124,7 @@ if (h !== null) {
 
     // Heal the configuration: the waiting request is served by the next start.
     writeFileSync(file, containerFile(false));
-    const body = await Promise.race([reply, new Promise<string>((r) => setTimeout(() => r('(no reply in 90 s)'), 90_000))]);
+    const body = await Promise.race([reply, new Promise<string>((r) => setTimeout(() => r('(no reply in 90 s)'), 90_000).unref())]);
     t.match(body, new RegExp(`^HTTP/1\\.[01] 200[^]*hello from ${name} path=/healed`), 'the request that waited through the loop is answered');
     const idle = await waitState(h, name, ['inactive'], 60_000);
     t.equal(idle.Result, 'success', 'then an idle exit, status 0');

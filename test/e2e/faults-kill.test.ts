@@ -60,7 +60,7 @@ if (h !== null) {
     await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGKILL', `${name}.service`);
     const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
     t.equal(s.Result, 'signal');
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000))]);
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000).unref())]);
     t.pass('the open connection was closed with podsock');
     await checkAfterStop(t, h, svc, ['failed']);
   });

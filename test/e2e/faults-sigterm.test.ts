@@ -9,7 +9,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { checkAfterStop, fakePodman, running } from './faults-helpers.js';
-import { containerExists, hostEnv, httpGet, logFile, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { containerExists, hostEnv, httpGet, logFile, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -85,7 +85,7 @@ if (h !== null) {
     const begin = Date.now();
     await systemctl(h, 'stop', `${name}.service`);
     t.comment(`stop while ready took ${Date.now() - begin} ms`);
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000))]);
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000).unref())]);
     t.pass('the open connection was closed');
     await checkAfterStop(t, h, svc, ['inactive']);
     t.equal((await serviceState(h, name)).Result, 'success');
@@ -129,5 +129,7 @@ if (h !== null) {
     t.ok(took < 25_000, `the second SIGTERM cut the stop short (${took} ms)`);
     t.match(readLog(svc.log), /Second stop request: stopping at once/);
     await checkAfterStop(t, h, svc, ['inactive', 'failed']);
+    // The fresh activation's container ignores SIGTERM too: kill it, or the teardown waits out TimeoutStopSec.
+    await podman(h, 'kill', svc.containerName);
   });
 }
