@@ -77,6 +77,8 @@ type Outcome =
   | { kind: 'exited'; info: ExitInfo };
 
 const EXTEND_MARGIN_MS = 10_000;
+/** Characters of the container's STATUS= kept in podsock's status line. */
+const CONTAINER_STATUS_MAX = 1024;
 
 /** Runs the service; `run()` resolves with the process exit status. */
 export class Supervisor {
@@ -206,8 +208,11 @@ export class Supervisor {
     let containerPings = false;
     let containerStatus: string | null = null;
     let ownStatus = '';
+    // The container's part is cut so that the whole datagram stays under systemd's 4096 bytes.
     const composeStatus = (): string =>
-      containerStatus !== null && containerStatus !== '' ? `${ownStatus}; container: ${containerStatus}` : ownStatus;
+      containerStatus !== null && containerStatus !== ''
+        ? `${ownStatus}; container: ${containerStatus.length > CONTAINER_STATUS_MAX ? `${containerStatus.slice(0, CONTAINER_STATUS_MAX - 1)}…` : containerStatus}`
+        : ownStatus;
     const setStatus = (text: string): void => {
       ownStatus = text;
       this.notify([['STATUS', composeStatus()]]);
