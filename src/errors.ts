@@ -87,7 +87,7 @@ export function exitStatusFor(err: unknown): number {
 }
 
 /** Longest quoted value in a message; a peer or a file must not be able to make a message huge. */
-export const QUOTE_MAX = 120;
+export const QUOTE_MAX = 400;
 
 /**
  * Quote a user-controlled value the way systemd's messages do: in single quotes. Control characters

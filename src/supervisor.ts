@@ -22,6 +22,7 @@ import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import {
   imageExists,
+  killContainerNow,
   podmanCommand,
   startRun,
   stopContainer,
@@ -112,6 +113,15 @@ export class Supervisor {
       this.stopController.abort(new PodsockError('PODSOCK_ERR_INTERNAL', `stop requested (${reason})`));
     } else {
       this.log.warn({ reason }, 'Second stop request: stopping at once');
+      // Kill the container now (a stop with no grace period also ends one that a killed `podman stop`
+      // left half-stopped), then exit; the unit's ExecStopPost= removes whatever remains.
+      if (this.current !== null || this.resolvedPodman !== null) {
+        try {
+          killContainerNow(this.podman(), this.o.cfg.containerName);
+        } catch (err) {
+          this.log.warn({ err }, 'Cannot kill the container, ignoring');
+        }
+      }
       this.current?.child.kill('SIGKILL');
       process.exit(0);
     }

@@ -52,6 +52,8 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
     '--rm',
     `--cidfile=${plan.cidfile}`,
     '--sdnotify=ignore',
+    // The grace period of any `podman stop` without -t (the unit's ExecStopPost=, auto-update): StopTimeout.
+    `--stop-timeout=${Math.max(1, Math.ceil(cfg.stopTimeoutMs / 1000))}`,
     '--log-driver=passthrough',
     '--label',
     `io.podsock.service=${cfg.name}`,

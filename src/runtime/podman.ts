@@ -4,7 +4,7 @@
  * with a scrubbed environment and never see LISTEN_* (P2: podman forwards whatever sits at fds 3.. when
  * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { execa } from 'execa';
@@ -154,6 +154,14 @@ export async function stopContainer(p: Podman, target: { cid: string | null; nam
   if (stop.exitCode !== 0 && rm.exitCode !== 0) {
     throw new PodsockError('PODSOCK_ERR_PODMAN', `Failed to stop container ${q(target.name)}: ${rm.stderr.trim() || stop.stderr.trim()} (podman exit ${rm.exitCode})`);
   }
+}
+
+/**
+ * Stop the container with no grace period, synchronously (for the second SIGTERM, right before exit):
+ * `podman stop --ignore --time=0`, bounded to 10 s.
+ */
+export function killContainerNow(p: Podman, name: string): void {
+  spawnSync(p.binary, ['stop', '--ignore', '--time=0', name], { env: p.env, stdio: 'ignore', timeout: 10_000 });
 }
 
 /** Whether `image` is present in local storage (`podman image exists`). */

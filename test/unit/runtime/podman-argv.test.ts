@@ -1,0 +1,61 @@
+import t from 'tap';
+import type { ServiceConfig } from '../../../src/config/load.js';
+import { podmanRunCommand, shellQuote, trampoline, type RunPlan } from '../../../src/runtime/podman-argv.js';
+
+const cfg = {
+  name: 'web',
+  source: null,
+  containerName: 'podsock-web',
+  image: 'localhost/web:1',
+  command: ['serve', '--port', '8080'],
+  podmanOptions: ['--network', 'none', '--env', 'A=$(x) "y"'],
+  mode: 'handover',
+  ready: { kind: 'started' },
+  idleTimeoutMs: 300_000,
+  startTimeoutMs: 90_000,
+  stopTimeoutMs: 2500,
+  backends: [],
+  maxConnections: 4096,
+  hasHealthCheck: false,
+  publishPorts: [],
+  network: 'none',
+  pull: null,
+  keyLines: {},
+} as unknown as ServiceConfig;
+
+const plan: RunPlan = {
+  cidfile: '/run/podsock/web.cid',
+  notifyDir: '/run/podsock/podsock-abc123',
+  notifySocketName: 'notify.sock',
+  handover: { names: ['http', 'https'] },
+  publish: [],
+  unit: 'web.service',
+  selinux: false,
+};
+
+void t.test('handover: podsock-owned flags, then the user options, image and command; LISTEN_* in env', async (t) => {
+  const { args, env } = podmanRunCommand(cfg, plan);
+  t.same(args, [
+    'run', '--name', 'podsock-web', '--replace', '--rm', '--cidfile=/run/podsock/web.cid', '--sdnotify=ignore',
+    '--stop-timeout=3', '--log-driver=passthrough', '--label', 'io.podsock.service=web',
+    '--volume', '/run/podsock/podsock-abc123:/run/podsock-notify', '--env', 'NOTIFY_SOCKET=/run/podsock-notify/notify.sock',
+    '--network', 'none', '--env', 'A=$(x) "y"', 'localhost/web:1', 'serve', '--port', '8080',
+  ]);
+  t.same(env, { PODMAN_SYSTEMD_UNIT: 'web.service', LISTEN_FDS: '2', LISTEN_FDNAMES: 'http:https' });
+  t.notOk('LISTEN_PID' in env, 'LISTEN_PID is set by the trampoline, not here');
+});
+
+void t.test('proxy: backends published on loopback only; no LISTEN_*; SELinux relabel', async (t) => {
+  const { args, env } = podmanRunCommand(cfg, { ...plan, handover: null, unit: null, selinux: true, publish: [{ hostPort: 41000, containerPort: 8080 }, { hostPort: 0, containerPort: 8443 }] });
+  t.ok(args.includes('/run/podsock/podsock-abc123:/run/podsock-notify:z'));
+  const i = args.indexOf('--publish');
+  t.same(args.slice(i, i + 4), ['--publish', '127.0.0.1:41000:8080/tcp', '--publish', '127.0.0.1::8443/tcp']);
+  t.same(env, {});
+});
+
+void t.test('the trampoline passes every value as a positional parameter', async (t) => {
+  const tr = trampoline('/usr/bin/podman', ['run', '$(touch x)', "it's"]);
+  t.equal(tr.file, '/bin/sh');
+  t.same(tr.args, ['-c', 'export LISTEN_PID=$$; exec "$0" "$@"', '/usr/bin/podman', 'run', '$(touch x)', "it's"]);
+  t.equal(shellQuote(['podman', 'run', 'a b', "it's", '$x', 'plain-1.0:/x']), `podman run 'a b' 'it'\\''s' '$x' plain-1.0:/x`);
+});
