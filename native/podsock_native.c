@@ -854,6 +854,528 @@ static napi_value js_dgram_fd(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Relay: the proxy's data path                                                                      */
+
+/*
+ * relay(fdA, fdB, initialAtoB, aEnded, initialBtoA, bEnded, spliceAfter, onDone) -> handle
+ *
+ * Moves bytes between two connected stream sockets in both directions without calling into JS per
+ * chunk. The design follows systemd-socket-proxyd (src/socket-proxy/socket-proxyd.c, connection_shovel
+ * and connection_enable_event_sources): per direction a bounded buffer, read from one fd and written to
+ * the other, and poll interest recomputed from the state after every round:
+ * - an fd is watched for READABLE while a direction reading from it has nothing pending (so reading
+ *   stops while the other side is not writable: TCP flow control pushes back on the sender), and for
+ *   WRITABLE while a direction writing to it has bytes pending;
+ * - EOF (read returns 0) becomes shutdown(SHUT_WR) on the other fd once everything read was written,
+ *   and the other direction keeps flowing (half-close, which socket-proxyd does not do: protocols.md P14);
+ * - any error (ECONNRESET, EPIPE...) closes both fds abortively (SO_LINGER {1, 0}: a TCP reset, socket(7)),
+ *   so a truncated stream never looks like a clean EOF to the peer.
+ *
+ * Each direction starts by copying through a RELAY_BUFFER_BYTES buffer with recv/send (two syscalls per
+ * chunk, good for small request/response traffic) and switches to splice(2) through a pipe (zero copy)
+ * after `spliceAfter` consecutive reads that filled the whole buffer, i.e. when it is carrying bulk data.
+ * spliceAfter 0 splices from the start, a negative value never does.
+ *
+ * splice(2) cannot take MSG_NOSIGNAL; an EPIPE from it would raise SIGPIPE, which Node ignores
+ * process-wide (src/node.cc), so it arrives here as the EPIPE error.
+ *
+ * Ownership: the relay owns both fds from the call on (it closes them even when it throws). The returned
+ * handle may be dropped at any time; the relay keeps running (and keeps the event loop alive) until both
+ * directions ended, an error occurred or relayAbort(handle) was called. onDone(null | Error) is called
+ * exactly once, from a later event-loop iteration, after both fds are closed; the Error carries `code`
+ * (the errno name), `errno` and `syscall`. An abort reports null: the connection was cut from outside.
+ */
+
+/* Per-direction copy buffer: one loopback TCP read rarely returns more than this. */
+#define RELAY_BUFFER_BYTES (64 * 1024)
+/* Pipe size for the splice path (fcntl(2) F_SETPIPE_SZ; socket-proxyd's BUFFER_SIZE). */
+#define RELAY_PIPE_BYTES (256 * 1024)
+/* Read/write rounds per direction per wake-up: a busy connection yields to the event loop after this. */
+#define RELAY_ROUNDS_MAX 8
+
+typedef struct {
+  int from, to;        /* indices into relay_t.fd */
+  bool eof;            /* the source sent EOF (or had sent it before the relay took over) */
+  bool shut;           /* shutdown(to, SHUT_WR) done */
+  bool splicing;       /* through pipe[] with splice(2) rather than through buf */
+  int splice_after;    /* consecutive full reads before switching to splice; < 0 never */
+  int full_reads;      /* consecutive reads that filled the buffer */
+  char *buf;           /* copy path: bytes buf[head, tail) are pending */
+  size_t cap, head, tail;
+  int pipe[2];         /* splice path: read end, write end */
+  size_t pipe_cap;     /* the pipe's real size (F_SETPIPE_SZ rounds up) */
+  size_t in_pipe;      /* bytes in the pipe, pending */
+} relay_dir_t;
+
+typedef struct {
+  napi_env env;
+  int fd[2];
+  uv_poll_t poll[2];
+  bool poll_init[2];
+  int interest[2];          /* events the poll is started with, 0 when stopped */
+  relay_dir_t dir[2];       /* dir[0]: A to B, dir[1]: B to A */
+  int owners;               /* the JS handle (until finalized) + the engine (until the last poll closed) */
+  int closing;              /* poll handles whose close callback is pending */
+  bool finished;            /* fds closed, polls closing */
+  bool env_gone;            /* environment teardown: never call into JS again */
+  bool cleanup_hook;
+  int err;                  /* errno of the first failure, 0 for none */
+  const char *err_syscall;
+  napi_ref callback;        /* onDone, until called */
+  napi_async_context actx;
+} relay_t;
+
+static size_t relay_pending(const relay_dir_t *d) {
+  return d->splicing ? d->in_pipe : d->tail - d->head;
+}
+
+static void relay_dir_free(relay_dir_t *d) {
+  free(d->buf);
+  d->buf = NULL;
+  d->head = d->tail = d->cap = 0;
+  for (int i = 0; i < 2; i++) {
+    if (d->pipe[i] >= 0) close(d->pipe[i]);
+    d->pipe[i] = -1;
+  }
+}
+
+static void relay_release(relay_t *r) {
+  if (--r->owners == 0) free(r);
+}
+
+static void relay_on_env_cleanup(void *arg);
+
+/* Call onDone once (not during environment teardown), then drop the JS references. */
+static void relay_call_done(relay_t *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_value callback, recv, arg;
+  if (r->callback == NULL) return;
+  if (!r->env_gone && napi_open_handle_scope(env, &scope) == napi_ok) {
+    arg = NULL;
+    if (r->err != 0) arg = errno_error(env, r->err_syscall, r->err);
+    if (arg == NULL) napi_get_null(env, &arg);
+    /* napi_make_callback needs an object receiver (node::MakeCallback takes a v8::Object). */
+    if (napi_get_reference_value(env, r->callback, &callback) == napi_ok && callback != NULL &&
+        napi_get_global(env, &recv) == napi_ok) {
+      napi_status called = napi_make_callback(env, r->actx, recv, callback, 1, &arg, NULL);
+      if (called == napi_pending_exception) {
+        napi_value exception;
+        if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+      }
+    }
+    napi_close_handle_scope(env, scope);
+  }
+  if (!r->env_gone) {
+    napi_delete_reference(env, r->callback);
+    if (r->actx != NULL) napi_async_destroy(env, r->actx);
+  }
+  r->callback = NULL;
+  r->actx = NULL;
+}
+
+static void relay_on_poll_closed(uv_handle_t *handle) {
+  relay_t *r = handle->data;
+  if (--r->closing > 0) return;
+  relay_call_done(r);
+  relay_release(r);
+}
+
+/*
+ * Close everything. `abortive`: SO_LINGER {1, 0} first, so that close() sends a TCP reset (socket(7));
+ * on a unix socket the option is accepted and the peer sees ECONNRESET only if data was unread. The
+ * poll handles are closed; the last close callback calls onDone and drops the engine's ownership.
+ */
+static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive) {
+  if (r->finished) return;
+  r->finished = true;
+  if (err != 0 && r->err == 0) {
+    r->err = err;
+    r->err_syscall = syscall;
+  }
+  /* Polls first: uv_close() takes the fds out of the loop's epoll set, which must happen while they are
+   * still open (and before their numbers can be reused). */
+  for (int i = 0; i < 2; i++) {
+    if (!r->poll_init[i]) continue;
+    r->poll_init[i] = false;
+    r->closing++;
+    uv_close((uv_handle_t *)&r->poll[i], relay_on_poll_closed);
+  }
+  for (int i = 0; i < 2; i++) {
+    if (r->fd[i] < 0) continue;
+    if (abortive) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(r->fd[i]);
+    r->fd[i] = -1;
+  }
+  relay_dir_free(&r->dir[0]);
+  relay_dir_free(&r->dir[1]);
+  if (r->cleanup_hook) {
+    if (!r->env_gone) napi_remove_env_cleanup_hook(r->env, relay_on_env_cleanup, r);
+    r->cleanup_hook = false;
+  }
+  if (r->closing == 0) {
+    /* Failed before any poll existed (setup error): nothing asynchronous is left to wait for. */
+    relay_call_done(r);
+    relay_release(r);
+  }
+}
+
+/* Environment teardown (process exit, worker end): release the fds and the polls, call no JS. */
+static void relay_on_env_cleanup(void *arg) {
+  relay_t *r = arg;
+  r->cleanup_hook = false; /* being run now; Node drops it itself */
+  r->env_gone = true;
+  relay_finish(r, 0, NULL, true);
+}
+
+/* Switch a drained direction to splice(2). Failing to get a pipe (EMFILE...) just keeps copying. */
+static void relay_start_splice(relay_dir_t *d) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    d->splice_after = -1;
+    return;
+  }
+  int size = fcntl(p[1], F_SETPIPE_SZ, RELAY_PIPE_BYTES);
+  if (size < 0) size = fcntl(p[1], F_GETPIPE_SZ);
+  if (size <= 0) {
+    close(p[0]);
+    close(p[1]);
+    d->splice_after = -1;
+    return;
+  }
+  d->pipe[0] = p[0];
+  d->pipe[1] = p[1];
+  d->pipe_cap = (size_t)size;
+  d->in_pipe = 0;
+  d->splicing = true;
+  free(d->buf);
+  d->buf = NULL;
+  d->cap = d->head = d->tail = 0;
+}
+
+/*
+ * Move what can be moved in one direction, at most RELAY_ROUNDS_MAX read/write rounds. Returns 0, or a
+ * positive errno with *syscall set.
+ */
+static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
+  int from = r->fd[d->from], to = r->fd[d->to];
+  for (int round = 0; round < RELAY_ROUNDS_MAX; round++) {
+    bool progress = false;
+    ssize_t n;
+
+    if (!d->splicing && d->splice_after >= 0 && d->full_reads >= d->splice_after && relay_pending(d) == 0 &&
+        !d->eof)
+      relay_start_splice(d);
+
+    /* Fill. */
+    if (!d->eof) {
+      if (d->splicing) {
+        if (d->in_pipe < d->pipe_cap) {
+          n = splice(from, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+          if (n > 0) {
+            d->in_pipe += (size_t)n;
+            progress = true;
+          } else if (n == 0) {
+            d->eof = true;
+            progress = true;
+          } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            *syscall = "splice";
+            return errno;
+          }
+        }
+      } else {
+        if (d->head == d->tail) d->head = d->tail = 0;
+        if (d->buf == NULL) {
+          d->buf = malloc(RELAY_BUFFER_BYTES);
+          if (d->buf == NULL) {
+            *syscall = "malloc";
+            return ENOMEM;
+          }
+          d->cap = RELAY_BUFFER_BYTES;
+        }
+        if (d->tail < d->cap) {
+          size_t room = d->cap - d->tail;
+          n = recv(from, d->buf + d->tail, room, MSG_DONTWAIT);
+          if (n > 0) {
+            d->tail += (size_t)n;
+            d->full_reads = (size_t)n == room && room == d->cap ? d->full_reads + 1 : 0;
+            progress = true;
+          } else if (n == 0) {
+            d->eof = true;
+            progress = true;
+          } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            *syscall = "recv";
+            return errno;
+          }
+        }
+      }
+    }
+
+    /* Flush. */
+    if (relay_pending(d) > 0) {
+      if (d->splicing) {
+        n = splice(d->pipe[0], NULL, to, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          d->in_pipe -= (size_t)n;
+          progress = true;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          *syscall = "splice";
+          return errno;
+        }
+      } else {
+        n = send(to, d->buf + d->head, d->tail - d->head, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+          d->head += (size_t)n;
+          if (d->head == d->tail) d->head = d->tail = 0;
+          progress = true;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          *syscall = "send";
+          return errno;
+        }
+      }
+    }
+
+    /* Pass EOF on once everything before it was written. */
+    if (d->eof && !d->shut && relay_pending(d) == 0) {
+      if (shutdown(to, SHUT_WR) < 0) {
+        *syscall = "shutdown";
+        return errno;
+      }
+      d->shut = true;
+      relay_dir_free(d);
+    }
+    if (!progress) break;
+  }
+  return 0;
+}
+
+static void relay_on_poll(uv_poll_t *handle, int status, int events);
+
+/* Start, change or stop each fd's poll to match what the directions wait for. Returns 0 or a libuv error. */
+static int relay_update_interest(relay_t *r) {
+  for (int i = 0; i < 2; i++) {
+    int want = 0;
+    for (int k = 0; k < 2; k++) {
+      const relay_dir_t *d = &r->dir[k];
+      if (d->shut) continue;
+      if (d->from == i && !d->eof && relay_pending(d) == 0) want |= UV_READABLE;
+      if (d->to == i && relay_pending(d) > 0) want |= UV_WRITABLE;
+    }
+    if (want == r->interest[i]) continue;
+    int rc = want == 0 ? uv_poll_stop(&r->poll[i]) : uv_poll_start(&r->poll[i], want, relay_on_poll);
+    if (rc < 0) return rc;
+    r->interest[i] = want;
+  }
+  return 0;
+}
+
+/* One step of the state machine: shovel both directions, then finish or re-arm. */
+static void relay_step(relay_t *r) {
+  const char *syscall = NULL;
+  int err = 0;
+  for (int k = 0; k < 2 && err == 0; k++) {
+    if (!r->dir[k].shut) err = relay_shovel(r, &r->dir[k], &syscall);
+  }
+  if (err != 0) {
+    relay_finish(r, err, syscall, true);
+    return;
+  }
+  if (r->dir[0].shut && r->dir[1].shut) {
+    /* Both directions saw EOF and passed it on: nothing is unread, a plain close is a clean one. */
+    relay_finish(r, 0, NULL, false);
+    return;
+  }
+  int rc = relay_update_interest(r);
+  if (rc < 0) relay_finish(r, -rc, "uv_poll_start", true);
+}
+
+static void relay_on_poll(uv_poll_t *handle, int status, int events) {
+  relay_t *r = handle->data;
+  if (r->finished) return;
+  if (status < 0) {
+    relay_finish(r, -status, "uv_poll", true);
+    return;
+  }
+  relay_step(r);
+}
+
+static void relay_finalize(napi_env env, void *data, void *hint) {
+  relay_release((relay_t *)data);
+}
+
+static relay_t *unwrap_relay(napi_env env, napi_value obj) {
+  void *data = NULL;
+  if (napi_unwrap(env, obj, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: not a relay handle");
+    return NULL;
+  }
+  return data;
+}
+
+/* Optional Buffer argument (null/undefined: none). Returns 0, or -1 with an exception pending. */
+static int arg_optional_buffer(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_valuetype t;
+  bool is_buffer = false;
+  *data = NULL;
+  *len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_null || t == napi_undefined) return 0;
+  if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, v, data, len) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: initial bytes must be a Buffer or null");
+    return -1;
+  }
+  return 0;
+}
+
+/* Seed a direction with bytes read before the relay took over; they go out before anything else. */
+static int relay_dir_init(relay_dir_t *d, int from, int to, const void *initial, size_t len, bool ended,
+                          int splice_after) {
+  memset(d, 0, sizeof *d);
+  d->from = from;
+  d->to = to;
+  d->eof = ended;
+  d->splice_after = splice_after;
+  d->pipe[0] = d->pipe[1] = -1;
+  if (len > 0) {
+    d->cap = len > RELAY_BUFFER_BYTES ? len : RELAY_BUFFER_BYTES;
+    d->buf = malloc(d->cap);
+    if (d->buf == NULL) return ENOMEM;
+    memcpy(d->buf, initial, len);
+    d->tail = len;
+  }
+  return 0;
+}
+
+static napi_value js_relay(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], handle, name;
+  napi_valuetype t;
+  int32_t fds[2] = {-1, -1}, splice_after;
+  void *initial[2];
+  size_t initial_len[2];
+  bool ended[2];
+  uv_loop_t *loop;
+  relay_t *r;
+  int err = 0;
+  bool wrapped = false;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 8 || arg_int32(env, argv[0], "fdA", &fds[0]) < 0 || arg_int32(env, argv[1], "fdB", &fds[1]) < 0)
+    return NULL;
+  if (arg_optional_buffer(env, argv[2], &initial[0], &initial_len[0]) < 0 ||
+      napi_get_value_bool(env, argv[3], &ended[0]) != napi_ok ||
+      arg_optional_buffer(env, argv[4], &initial[1], &initial_len[1]) < 0 ||
+      napi_get_value_bool(env, argv[5], &ended[1]) != napi_ok ||
+      arg_int32(env, argv[6], "spliceAfter", &splice_after) < 0 || napi_typeof(env, argv[7], &t) != napi_ok ||
+      t != napi_function) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_type_error(env, "EINVAL", "podsock_native: relay(fdA, fdB, bufA, endedA, bufB, endedB, spliceAfter, onDone)");
+    return NULL;
+  }
+  if (fds[0] < 0 || fds[1] < 0 || fds[0] == fds[1]) {
+    throw_errno(env, "relay", EBADF);
+    return NULL;
+  }
+
+  r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    close(fds[0]);
+    close(fds[1]);
+    throw_errno(env, "calloc", ENOMEM);
+    return NULL;
+  }
+  r->env = env;
+  r->fd[0] = fds[0];
+  r->fd[1] = fds[1];
+  r->owners = 2;
+  r->dir[0].pipe[0] = r->dir[0].pipe[1] = r->dir[1].pipe[0] = r->dir[1].pipe[1] = -1;
+
+  /* From here on every failure goes through relay_finish, which closes the fds. */
+  for (int i = 0; i < 2 && failed == NULL; i++) {
+    int flags = fcntl(r->fd[i], F_GETFL);
+    if (flags < 0 || fcntl(r->fd[i], F_SETFL, flags | O_NONBLOCK) < 0) {
+      err = errno;
+      failed = "fcntl(O_NONBLOCK)";
+    }
+  }
+  if (failed == NULL && ((err = relay_dir_init(&r->dir[0], 0, 1, initial[0], initial_len[0], ended[0], splice_after)) != 0 ||
+                         (err = relay_dir_init(&r->dir[1], 1, 0, initial[1], initial_len[1], ended[1], splice_after)) != 0))
+    failed = "malloc";
+  if (failed == NULL && napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    err = EINVAL;
+    failed = "napi_get_uv_event_loop";
+  }
+  for (int i = 0; i < 2 && failed == NULL; i++) {
+    int rc = uv_poll_init(loop, &r->poll[i], r->fd[i]);
+    if (rc < 0) {
+      err = -rc;
+      failed = "uv_poll_init";
+      break;
+    }
+    r->poll[i].data = r;
+    r->poll_init[i] = true;
+  }
+  if (failed == NULL &&
+      (napi_create_object(env, &handle) != napi_ok || napi_wrap(env, handle, r, relay_finalize, NULL, NULL) != napi_ok ||
+       !(wrapped = true) || napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
+       napi_create_string_utf8(env, "PodsockRelay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+       napi_async_init(env, handle, name, &r->actx) != napi_ok)) {
+    err = ENOMEM;
+    failed = "napi_wrap";
+  }
+  if (failed != NULL) {
+    /* No JS object owns r unless napi_wrap succeeded; keep it simple: leak nothing, call nothing. */
+    if (r->callback != NULL) napi_delete_reference(env, r->callback);
+    if (r->actx != NULL) napi_async_destroy(env, r->actx);
+    r->callback = NULL;
+    r->actx = NULL;
+    r->env_gone = true;          /* no onDone: the caller gets the exception instead */
+    if (!wrapped) r->owners = 1; /* no finalizer will release the wrapper's share */
+    relay_finish(r, err, failed, true);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
+  /* First round now: initial bytes go out and a pre-ended side is passed on without waiting a loop turn. */
+  relay_step(r);
+  return handle;
+}
+
+/* relayAbort(handle): reset both connections now (onDone(null) follows). Idempotent. */
+static napi_value js_relay_abort(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay_t *r;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
+  relay_finish(r, 0, NULL, true);
+  return NULL;
+}
+
+/* relayInfo(handle) -> { active, buffered }: whether the relay still runs and the bytes it holds. */
+static napi_value js_relay_info(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, v;
+  relay_t *r;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_get_boolean(env, !r->finished, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "active", v));
+  NAPI_CALL(env, napi_create_double(env, r->finished ? 0 : (double)(relay_pending(&r->dir[0]) + relay_pending(&r->dir[1])), &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "buffered", v));
+  NAPI_CALL(env, napi_get_boolean(env, r->dir[0].splicing || r->dir[1].splicing, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -869,6 +1391,9 @@ NAPI_MODULE_INIT() {
       {"dgramClose", NULL, js_dgram_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramSetRef", NULL, js_dgram_set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramFd", NULL, js_dgram_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relay", NULL, js_relay, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayAbort", NULL, js_relay_abort, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayInfo", NULL, js_relay_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

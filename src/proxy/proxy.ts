@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { PodsockError, q } from '../errors.js';
 import { dupFd, inspectFd } from '../sd/native.js';
+import { nativePipeAvailable, nativePipeSockets, type PipeHandle } from './native-pipe.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
 import { connectUpstream, describeTarget, type Target } from './upstream.js';
 
@@ -50,6 +51,24 @@ export interface ProxyOptions {
   connectBackoffMs?: number;
   /** Backlog passed to listen() when podsock (re)listens on a dup. Default 4096, systemd's Backlog= default. */
   backlog?: number;
+  /**
+   * The data path of piped connections: 'native' moves the bytes in the addon (native-pipe.ts), 'js'
+   * in JS (pipe.ts). Default: 'js' when the environment variable PODSOCK_PROXY_PIPE is 'js' or the
+   * addon has no relay, else 'native'.
+   */
+  pipe?: PipeKind;
+}
+
+/** Which data path piped connections use; see ProxyOptions.pipe. */
+export type PipeKind = 'native' | 'js';
+
+/**
+ * The default data path for `env` (PODSOCK_PROXY_PIPE=js forces the JS pipe, e.g. to rule the addon
+ * out when chasing a bug): 'native' when the addon has the relay, else 'js'.
+ */
+export function defaultPipe(env: NodeJS.ProcessEnv): PipeKind {
+  if (env.PODSOCK_PROXY_PIPE === 'js') return 'js';
+  return nativePipeAvailable() ? 'native' : 'js';
 }
 
 /** Counters since construction. */
@@ -105,6 +124,8 @@ interface Conn {
   /** Aborts the current backend connect; replaced for every attempt so a stale one is recognisable. */
   attempt: AbortController | null;
   upstream: Socket | null;
+  /** The native relay of a piped connection (the JS pipe is reached through the sockets). */
+  relay: PipeHandle | null;
 }
 
 /**
@@ -130,6 +151,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #connectAttempts: number;
   readonly #connectBackoffMs: number;
   readonly #backlog: number;
+  readonly #pipe: PipeKind;
 
   /** One net.Server per listener while accepting, else empty. */
   #servers: Server[] = [];
@@ -155,6 +177,15 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#connectAttempts = positiveInt('connectAttempts', opts.connectAttempts ?? DEFAULTS.connectAttempts);
     this.#connectBackoffMs = positiveInt('connectBackoffMs', opts.connectBackoffMs ?? DEFAULTS.connectBackoffMs);
     this.#backlog = positiveInt('backlog', opts.backlog ?? DEFAULTS.backlog);
+    if (opts.pipe !== undefined && opts.pipe !== 'native' && opts.pipe !== 'js') {
+      throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option 'pipe' to be 'native' or 'js', got ${q(opts.pipe)}`);
+    }
+    this.#pipe = opts.pipe ?? defaultPipe(process.env);
+  }
+
+  /** The data path piped connections use. */
+  get pipe(): PipeKind {
+    return this.#pipe;
   }
 
   /** Connections alive: held, connecting or piped. */
@@ -169,11 +200,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 
   /**
    * Bytes buffered in user space by all live connections right now (readable plus writable buffers
-   * of both sockets). Bounded by about 4 x (bufferBytes + 64 KiB) per connection.
+   * of both sockets; for a natively relayed connection, what its relay holds). Bounded by about
+   * 4 x (bufferBytes + 64 KiB) per connection with the JS pipe, 2 x 256 KiB with the native one.
    */
   get bufferedBytes(): number {
     let n = 0;
     for (const c of this.#conns) {
+      if (c.relay) {
+        n += c.relay.bufferedBytes;
+        continue;
+      }
       n += c.client.readableLength + c.client.writableLength;
       if (c.upstream) n += c.upstream.readableLength + c.upstream.writableLength;
     }
@@ -263,6 +299,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#closeServers();
     for (const conn of [...this.#conns]) {
       conn.attempt?.abort(err ?? new Error('proxy destroyed'));
+      conn.relay?.abort();
       if (conn.upstream) resetOrDestroy(conn.upstream);
       resetOrDestroy(conn.client);
       this.#finish(conn);
@@ -340,7 +377,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   #accept(client: Socket, listener: string): void {
-    const conn: Conn = { id: this.#nextId++, listener, client, state: 'held', attempt: null, upstream: null };
+    const conn: Conn = { id: this.#nextId++, listener, client, state: 'held', attempt: null, upstream: null, relay: null };
     this.stats.accepted++;
     this.#conns.add(conn);
     if (this.#conns.size > this.stats.peakActive) this.stats.peakActive = this.#conns.size;
@@ -393,8 +430,13 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         conn.state = 'piped';
         conn.upstream = upstream;
         this.stats.served++;
-        conn.client.off('error', noop);
-        pipeSockets(conn.client, upstream, () => this.#finish(conn));
+        if (this.#pipe === 'native') {
+          // The relay owns the connection now; both net.Sockets are destroyed without a word to the peers.
+          conn.relay = nativePipeSockets(conn.client, upstream, () => this.#finish(conn));
+        } else {
+          conn.client.off('error', noop);
+          pipeSockets(conn.client, upstream, () => this.#finish(conn));
+        }
       },
       (err: unknown) => {
         if (conn.attempt !== attempt || conn.state !== 'connecting') return;

@@ -47,6 +47,8 @@ export const UNIX_PATH_MAX = 108;
 
 declare const dgramHandleBrand: unique symbol;
 type DgramHandle = { readonly [dgramHandleBrand]: true };
+declare const relayHandleBrand: unique symbol;
+type RelayHandle = { readonly [relayHandleBrand]: true };
 
 interface RawError extends Error {
   code?: string;
@@ -67,6 +69,18 @@ interface Binding {
   dgramClose(handle: DgramHandle): void;
   dgramSetRef(handle: DgramHandle, on: boolean): void;
   dgramFd(handle: DgramHandle): number;
+  relay?(
+    fdA: number,
+    fdB: number,
+    initialAtoB: Buffer | null,
+    aEnded: boolean,
+    initialBtoA: Buffer | null,
+    bEnded: boolean,
+    spliceAfter: number,
+    onDone: (err: RawError | null) => void,
+  ): RelayHandle;
+  relayAbort?(handle: RelayHandle): void;
+  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean };
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -307,4 +321,106 @@ export function openDgram(bindAddress: string | null): DgramSocket {
   if (bindAddress !== null) checkUnixAddress(operation, bindAddress);
   const handle = call(operation, bindAddress ?? undefined, (b) => b.dgramOpen(bindAddress));
   return new DgramSocket(handle, bindAddress);
+}
+
+/** One side of a relay: its fd (owned by the relay from the call on) and what was read from it before. */
+export interface RelaySide {
+  fd: number;
+  /** Bytes already read from this side that must reach the other side first, or null. */
+  initial: Buffer | null;
+  /** This side had already sent EOF. */
+  ended: boolean;
+}
+
+export interface RelayOptions {
+  /**
+   * Consecutive reads that fill the 64 KiB copy buffer before a direction switches to splice(2) through
+   * a 256 KiB pipe (zero copy, for bulk transfers). 0 splices from the start, -1 never. Default 4.
+   */
+  spliceAfter?: number;
+}
+
+/** Default of RelayOptions.spliceAfter. */
+export const RELAY_SPLICE_AFTER = 4;
+
+/**
+ * A running native relay (see relay()). abort() resets both connections now; idempotent, and harmless
+ * once the relay finished. `active` is false once both fds are closed; `bufferedBytes` is what the
+ * relay holds in user space or in its pipes (at most 64 KiB or 256 KiB per direction).
+ */
+export class Relay {
+  readonly #handle: RelayHandle;
+
+  /** @internal use relay() */
+  constructor(handle: RelayHandle) {
+    this.#handle = handle;
+  }
+
+  get active(): boolean {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).active;
+  }
+
+  get bufferedBytes(): number {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).buffered;
+  }
+
+  /** Whether either direction has switched to splice(2). */
+  get splicing(): boolean {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).splicing;
+  }
+
+  abort(): void {
+    nativeRelay('relayAbort').relayAbort(this.#handle);
+  }
+}
+
+type RelayBinding<K extends 'relay' | 'relayAbort' | 'relayInfo'> = Binding & Required<Pick<Binding, K>>;
+
+function nativeRelay<K extends 'relay' | 'relayAbort' | 'relayInfo'>(name: K): RelayBinding<K> {
+  const b = native();
+  if (typeof b[name] !== 'function') {
+    throw new PodsockError('PODSOCK_ERR_NATIVE', `The native addon ${q(ADDON_PATH)} has no ${q(name)} (rebuild it with 'npx node-gyp rebuild')`, {
+      details: { operation: name, errno: 'ENOSYS' },
+    });
+  }
+  return b as RelayBinding<K>;
+}
+
+/** Whether the loaded addon has the native relay (an addon built before it existed does not). */
+export function hasRelay(): boolean {
+  try {
+    return typeof native().relay === 'function';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Relay bytes between two connected stream sockets (TCP or unix) in C, in both directions, until both
+ * have sent EOF or one fails: `a.initial` goes to b first (and `b.initial` to a), EOF from one side
+ * becomes shutdown(SHUT_WR) on the other once everything before it was written, an error on either
+ * side resets both (SO_LINGER 0), and at most one buffer or pipe is held per direction (reading stops
+ * while the other side is not writable). The relay owns both fds from the call on, also when it throws.
+ * `onDone` is called once, asynchronously, after both fds are closed: null for a clean finish or an
+ * abort(), else an Error whose `code` is the errno name ('ECONNRESET', 'EPIPE'...) and `syscall` the
+ * failing call. A running relay keeps the process alive; none is left once every relay finished.
+ * Throws PODSOCK_ERR_NATIVE (invalid fds, an addon without the relay, setup failures).
+ */
+export function relay(a: RelaySide, b: RelaySide, onDone: (err: NodeJS.ErrnoException | null) => void, opts: RelayOptions = {}): Relay {
+  const operation = 'relay fds';
+  const address = `${a.fd},${b.fd}`;
+  checkFd(operation, a.fd);
+  checkFd(operation, b.fd);
+  if (a.fd === b.fd) throw invalid(operation, address, 'expected two different fds');
+  const spliceAfter = opts.spliceAfter ?? RELAY_SPLICE_AFTER;
+  if (!Number.isInteger(spliceAfter) || spliceAfter < -1 || spliceAfter > 0x7fffffff) {
+    throw invalid(operation, address, `expected spliceAfter to be an integer from -1 to ${0x7fffffff}, got ${q(spliceAfter)}`);
+  }
+  const b_ = nativeRelay('relay');
+  try {
+    const handle = b_.relay(a.fd, b.fd, a.initial, a.ended, b.initial, b.ended, spliceAfter, onDone);
+    return new Relay(handle);
+  } catch (err) {
+    throw nativeError(operation, address, err);
+  }
 }
