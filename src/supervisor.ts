@@ -199,7 +199,7 @@ export class Supervisor {
   /** Log a failure once, tell systemd, and give the exit status from the catalogue. */
   private fail(err: unknown): number {
     const e = isPodsockError(err) ? err : new PodsockError('PODSOCK_ERR_INTERNAL', `Internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    this.log.error({ err: e, code: e.code }, e.message);
+    this.log.error({ err: e }, e.message);
     this.lastFailure = e.message;
     const fields: Array<[string, string]> = [['STATUS', `Failed: ${e.message}`]];
     if (e.code === 'PODSOCK_ERR_CONTAINER_EXITED' || e.code === 'PODSOCK_ERR_CONTAINER_FAILED') fields.push(['ERRNO', String(e.exitCode)]);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { formatLine, stderrIsJournal } from '../../src/log.js';
+import { closeFd, listenSocket } from '../../src/sd/native.js';
 
 void t.test('journal lines carry the syslog priority prefix', async (t) => {
   const rec = (level: number, extra: Record<string, unknown> = {}): string => JSON.stringify({ level, time: 0, msg: 'm', ...extra });
@@ -37,20 +38,40 @@ void t.test('podsock logs JSON when stderr is neither journal nor terminal, with
   const dir = mkdtempSync(join(tmpdir(), 'podsock-log-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+  // Socket-activated like under systemd (a listening fd at 3, LISTEN_PID = podsock's pid via a shell
+  // that execs), with a podman that does not exist: one logged start, then one logged failure.
+  const listenFd = listenSocket({ kind: 'unix', path: join(dir, 's.sock'), backlog: 8 });
+  t.teardown(() => closeFd(listenFd));
+  const run = (name: string, stderr: number | 'pipe', extra: Record<string, string>) =>
+    spawnSync('/bin/sh', ['-c', 'export LISTEN_PID=$$; exec "$0" "$@"', process.execPath, bin, 'run', name, '--', 'localhost/none'], {
+      stdio: ['ignore', 'ignore', stderr, listenFd],
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH ?? '',
+        PODSOCK_CONFIG_DIR: dir,
+        PODSOCK_PODMAN: join(dir, 'no-podman'),
+        XDG_RUNTIME_DIR: dir,
+        RUNTIME_DIRECTORY: join(dir, 'rt'),
+        LISTEN_FDS: '1',
+        ...extra,
+      },
+    });
   const file = join(dir, 'err.log');
   const fd = openSync(file, 'w');
   const st = fstatSync(fd, { bigint: true });
-  const env = { PATH: process.env.PATH ?? '', PODSOCK_CONFIG_DIR: dir, PODSOCK_PODMAN: join(dir, 'no-podman') };
-  const args = [bin, 'run', 'x', '--listen', join(dir, 's.sock'), '--', 'localhost/none'];
-  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', fd], env: { ...env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } });
+  const r = run(`x${process.pid}`, fd, { JOURNAL_STREAM: `${st.dev}:${st.ino}` });
   t.equal(r.status, 69, 'podman missing: exit 69');
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  t.match(lines[0], /^<6>Starting 'x' \(standalone\) service=x mode=handover/, 'info line with priority 6');
-  t.match(lines.at(-1), /^<3>podsock: podman not found: PODSOCK_PODMAN='.*no-podman' is not an executable file$/, 'error with priority 3');
+  t.match(lines[0], /^<6>Starting 'x\d+' \(socket-activated\) service=x\d+ mode=handover/, 'info line with priority 6');
+  t.ok(
+    lines.some((l) => /^<3>podman not found: PODSOCK_PODMAN='.*no-podman' is not an executable file/.test(l)),
+    `error with priority 3: ${lines.join(' | ')}`,
+  );
 
-  const json = spawnSync(process.execPath, args, { encoding: 'utf8', env });
-  const first = JSON.parse(json.stderr.split('\n')[0] ?? '') as { level: number; msg: string; service: string };
+  const json = run(`y${process.pid}`, 'pipe', {});
+  const first = JSON.parse(String(json.stderr).split('\n')[0] ?? '') as { level: number; msg: string; service: string };
   t.equal(first.level, 30);
-  t.equal(first.service, 'x');
-  t.match(first.msg, /Starting 'x'/, 'JSON when stderr is a pipe');
+  t.equal(first.service, `y${process.pid}`);
+  t.match(first.msg, /Starting 'y\d+'/, 'JSON when stderr is a pipe');
 });
