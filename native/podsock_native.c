@@ -1194,9 +1194,20 @@ static void relay_step(relay_t *r) {
 
 static void relay_on_poll(uv_poll_t *handle, int status, int events) {
   relay_t *r = handle->data;
+  int i = handle == &r->poll[0] ? 0 : 1;
   if (r->finished) return;
   if (status < 0) {
-    relay_finish(r, -status, "uv_poll", true);
+    /* libuv reports EPOLLERR (a pending socket error such as a received RST) as UV_EBADF and stops the
+     * watcher (src/unix/poll.c uv__poll_io). The socket is fine as an fd: let the next recv/send/splice
+     * report the real errno, and fall back to SO_ERROR if none of them touched the socket. */
+    r->interest[i] = 0;
+    relay_step(r);
+    if (!r->finished) {
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (getsockopt(r->fd[i], SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+      if (soerr != 0) relay_finish(r, soerr, "getsockopt(SO_ERROR)", true);
+    }
     return;
   }
   relay_step(r);

@@ -16,7 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import { PodsockError } from '../errors.js';
-import { dupFd, closeFd, hasRelay, relay, type Relay } from '../sd/native.js';
+import { dupFd, closeFd, hasRelay, relay, type Relay, type RelayOptions } from '../sd/native.js';
 import { resetOrDestroy, type PipeResult } from './pipe.js';
 
 /** A running pipe, as the proxy holds it: abort() resets both connections (idempotent). */
@@ -24,6 +24,8 @@ export interface PipeHandle {
   abort(): void;
   /** Bytes held in user space or in pipes by this connection right now. */
   readonly bufferedBytes: number;
+  /** Whether a direction has switched to splice(2) (bulk data). */
+  readonly splicing: boolean;
 }
 
 /** What Node keeps on a connected net.Socket: its libuv handle, whose `fd` is readable on Linux. */
@@ -54,9 +56,15 @@ export function nativePipeAvailable(): boolean {
  * `code`). Both sockets must be connected; from the call on the relay owns the connections and both
  * net.Sockets are destroyed (without anything reaching the peers). Returns a handle whose abort() resets
  * both connections, as Proxy.destroy() needs. When the take-over itself fails (EMFILE on dup...), both
- * sockets are reset and the failure is passed to `onDone` asynchronously, like a pipe error.
+ * sockets are reset and the failure is passed to `onDone` asynchronously, like a pipe error. `opts`
+ * tunes when a direction switches to splice(2) (sd/native.ts RelayOptions).
  */
-export function nativePipeSockets(client: Socket, upstream: Socket, onDone: (result: PipeResult) => void): PipeHandle {
+export function nativePipeSockets(
+  client: Socket,
+  upstream: Socket,
+  onDone: (result: PipeResult) => void,
+  opts: RelayOptions = {},
+): PipeHandle {
   client.pause();
   upstream.pause();
   const a = drain(client);
@@ -76,7 +84,7 @@ export function nativePipeSockets(client: Socket, upstream: Socket, onDone: (res
   client.destroy();
   upstream.destroy();
   try {
-    running = relay({ fd: fdA, ...a }, { fd: fdB, ...b }, onDone);
+    running = relay({ fd: fdA, ...a }, { fd: fdB, ...b }, onDone, opts);
   } catch (err) {
     // relay() closed both fds (abortively where it got that far); the connections are gone.
     return failed(err as Error, onDone);
@@ -86,12 +94,15 @@ export function nativePipeSockets(client: Socket, upstream: Socket, onDone: (res
     get bufferedBytes() {
       return running.bufferedBytes;
     },
+    get splicing() {
+      return running.splicing;
+    },
   };
 }
 
 function failed(err: Error, onDone: (result: PipeResult) => void): PipeHandle {
   process.nextTick(onDone, err);
-  return { abort: () => undefined, bufferedBytes: 0 };
+  return { abort: () => undefined, bufferedBytes: 0, splicing: false };
 }
 
 /**
