@@ -108,7 +108,8 @@ void t.test('an invalid path is a configuration error, not a retry loop', async 
   for (const path of ['healthz', '/a b', '/x#frag', '', '/\n']) {
     await t.rejects(
       waitHttpReady({ host: '127.0.0.1', port: 1, path, signal: new AbortController().signal }),
-      { code: 'PODSOCK_ERR_CONFIG', message: `Invalid HTTP readiness path '${path}': expected an absolute path such as '/healthz' without spaces or '#'` },
+      // Control characters are shown escaped in messages (errors.ts q()).
+      { code: 'PODSOCK_ERR_CONFIG', message: `Invalid HTTP readiness path '${path.replace('\n', '\\n')}': expected an absolute path such as '/healthz' without spaces or '#'` },
     );
   }
 });
