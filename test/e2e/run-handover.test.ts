@@ -2,9 +2,10 @@
  * `podsock run` in handover mode under the real systemd user manager with real podman and the
  * fixture image: activation, readiness relay, failures, stop, SIGKILL recovery, idle exit.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { holdConnection, installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -29,6 +30,16 @@ if (h !== null) {
     t.equal(s.MainPID, s.ExecMainPID, 'MainPID was never changed');
     t.match(s.StatusText, /^Serving: container 'podsock-[^']+' ready in \d+ ms \(handover mode, no idle timeout\)/);
     t.ok(await containerExists(h, svc.containerName), 'the container runs');
+
+    // The notify socket's directory: a random name below podsock's 0700 runtime directory, reachable only
+    // through the container's bind mount of it.
+    const mounts = await podman(h, 'inspect', '--format', '{{range .Mounts}}{{.Source}}={{.Destination}};{{end}}', svc.containerName);
+    const notifyMount = mounts.stdout.split(';').find((m) => m.endsWith('=/run/podsock-notify'));
+    t.ok(notifyMount, `the notify directory is mounted (${mounts.stdout})`);
+    const notifyDir = (notifyMount ?? '').replace(/=\/run\/podsock-notify$/, '');
+    t.match(notifyDir, /\/podsock-[A-Za-z0-9]{6}$/, 'an unguessable name');
+    t.equal(statSync(dirname(notifyDir)).mode & 0o777, 0o700, 'the runtime directory above it is private (0700)');
+    t.equal(statSync(notifyDir).mode & 0o777, 0o711, 'the notify directory can be traversed, not listed');
 
     // systemctl stop: inactive, not failed, and no container left.
     await systemctl(h, 'stop', `${name}.service`);
