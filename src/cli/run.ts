@@ -13,6 +13,7 @@ import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import { createProxyFrontend } from '../proxy/proxy-frontend.js';
+import { defaultPipe } from '../proxy/proxy.js';
 import { resolvePodman } from '../runtime/podman.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
@@ -204,7 +205,7 @@ export async function runCommand(input: RunInput): Promise<number> {
   const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
   const frontend: Frontend =
     cfg.mode === 'proxy'
-      ? createProxyFrontend({ cfg, listeners, log })
+      ? createProxyFrontend({ cfg, listeners, log, pipe: defaultPipe(env) })
       : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
 
   const supervisor = new Supervisor({

@@ -7,10 +7,12 @@ import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/load.js';
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
-import { Proxy } from './proxy.js';
+import { Proxy, type PipeKind } from './proxy.js';
 
 export interface ProxyFrontendOptions {
   cfg: ServiceConfig;
+  /** The data path: the native relay (default) or the JS pipe (PODSOCK_PROXY_PIPE=js, read by the CLI). */
+  pipe: PipeKind;
   listeners: readonly ListenFd[];
   log: Logger;
 }
@@ -31,6 +33,7 @@ export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
     listeners: o.listeners.map((l) => ({ name: l.name, fd: l.fd })),
     maxConnections: o.cfg.maxConnections,
     maxPending: Math.min(MAX_PENDING, o.cfg.maxConnections),
+    pipe: o.pipe,
   });
   proxy.on('connectionError', (err, info) => o.log.warn({ err, connection: info.id, socket: info.listener }, `${err.message}, closing that connection`));
   proxy.on('warning', (err) => o.log.warn({ err }, `${err.message}, ignoring`));

@@ -180,7 +180,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     if (opts.pipe !== undefined && opts.pipe !== 'native' && opts.pipe !== 'js') {
       throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option 'pipe' to be 'native' or 'js', got ${q(opts.pipe)}`);
     }
-    this.#pipe = opts.pipe ?? defaultPipe(process.env);
+    this.#pipe = opts.pipe ?? defaultPipe({});
   }
 
   /** The data path piped connections use. */
