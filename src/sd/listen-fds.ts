@@ -18,16 +18,11 @@ export const SD_LISTEN_FDS_START = 3;
 /** The most fds podsock believes it can have been passed (fs.nr_open's default). */
 export const MAX_LISTEN_FDS = 1_048_576;
 
-/** What an fd is, as told by getsockopt/getsockname (see native.ts). */
-export interface FdInfo {
-  fd: number;
-  family: 'inet' | 'inet6' | 'unix' | 'other';
-  type: 'stream' | 'dgram' | 'seqpacket' | 'other';
-  listening: boolean;
-  host?: string;
-  port?: number;
-  path?: string;
-}
+// What an fd is, as told by getsockopt/getsockname. A type-only import: this module stays pure and
+// never loads the addon; the inspector itself is a parameter.
+import type { FdInfo } from './native.js';
+
+export type { FdInfo };
 
 /** One inherited fd with its name and what it is. */
 export interface ListenFd extends FdInfo {
