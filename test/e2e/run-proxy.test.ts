@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, podman, readLog, uniqueName, waitFor } from './harness.js';
+import { containerExists, hostEnv, httpGet, podman, readLog, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { holdConnection, installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -28,24 +28,28 @@ function rawGet(port: number, path: string, timeoutMs = 60_000): Promise<string>
   });
 }
 
+/** A proxy-mode .container file for the fixture: `env` adds to FIXTURE_NAME, `podsock` to Mode/Backend. */
+function proxyContainerFile(h: HostEnv, name: string, env: string, podsock: string[]): string {
+  return [
+    '[Container]',
+    `Image=${h.fixtureImage}`,
+    'Pull=never',
+    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+    `Environment=FIXTURE_NAME=${name}${env}`,
+    '[Podsock]',
+    'Mode=proxy',
+    'Backend=8080',
+    ...podsock,
+    '',
+  ].join('\n');
+}
+
 if (h !== null) {
   for (const ready of ['tcp', 'http:/health']) {
     await t.test(`Ready=${ready} gates on a backend that opens its port 2 s late`, async (t) => {
       const name = uniqueName('px');
       const svc = await installPodsockService(t, h, name, {
-        containerFile: [
-          '[Container]',
-          `Image=${h.fixtureImage}`,
-          'Pull=never',
-          `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-          `Environment=FIXTURE_NAME=${name} FIXTURE_LISTEN_DELAY_MS=2000`,
-          '[Podsock]',
-          'Mode=proxy',
-          'Backend=8080',
-          `Ready=${ready}`,
-          'IdleTimeout=infinity',
-          '',
-        ].join('\n'),
+        containerFile: proxyContainerFile(h, name, ' FIXTURE_LISTEN_DELAY_MS=2000', [`Ready=${ready}`, 'IdleTimeout=infinity']),
       });
       const begin = Date.now();
       const body = await rawGet(svc.port, '/late');
@@ -62,19 +66,7 @@ if (h !== null) {
   await t.test('200 concurrent connections at activation: 200 replies; half-close keeps the reply', async (t) => {
     const name = uniqueName('pc');
     const svc = await installPodsockService(t, h, name, {
-      container: ['Network=bridge', 'Environment=FIXTURE_LISTEN_DELAY_MS=1000'],
-      containerFile: [
-        '[Container]',
-        `Image=${h.fixtureImage}`,
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name} FIXTURE_LISTEN_DELAY_MS=1000`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
+      containerFile: proxyContainerFile(h, name, ' FIXTURE_LISTEN_DELAY_MS=1000', ['IdleTimeout=infinity']),
     });
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => rawGet(svc.port, `/c${i}`)));
     const ok = results.filter((r, i) => r.status === 'fulfilled' && r.value.includes(`path=/c${i} `)).length;
@@ -96,18 +88,7 @@ if (h !== null) {
   await t.test('idle exit and re-activation, 20 cycles; a held connection keeps it up', async (t) => {
     const name = uniqueName('pi');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${h.fixtureImage}`,
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'IdleTimeout=2s',
-        '',
-      ].join('\n'),
+      containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=2s']),
     });
     let answered = 0;
     for (let i = 0; i < 20; i++) {
@@ -132,18 +113,7 @@ if (h !== null) {
   await t.test('the backend crashes mid-connection: client closed, podsock fails, the next connection is served', async (t) => {
     const name = uniqueName('pk');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${h.fixtureImage}`,
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
+      containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=infinity']),
     });
     // An echo connection that stays open while the container is killed.
     const closed = new Promise<string>((resolve) => {
