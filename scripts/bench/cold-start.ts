@@ -1,0 +1,223 @@
+/**
+ * Cold-start benchmark (issue 7): how long the first request waits when its connection starts the
+ * service. Under the test host's systemd user manager, four socket-activated services of the same
+ * nginx image (cold-units.ts): podman's own socket activation with `--network none` and with the
+ * default network, podsock in handover mode and podsock in proxy mode. Each sample connects to the
+ * idle socket, sends `GET /1k HTTP/1.0` and times connect() to the first byte of the reply; then the
+ * service is stopped and its container removed before the next sample. Rounds alternate the
+ * variants (the order rotates every round) so that a shared machine's noise falls on all alike.
+ *
+ * Then podsock's own start (cold-own-start.ts): exec to spawning podman, against `node -e 0`.
+ * Prints medians, min/max and the issue's ratios. Not part of `npm test`.
+ *
+ *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/bench/cold-start.ts [options]
+ *
+ * Needs: the test host (bash scripts/test-host.sh: a systemd user manager and podman), debootstrap
+ * for the first image build, and a build of podsock in dist/ (npx tsc -p tsconfig.build.json).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort, repoRoot, run } from './host.js';
+import { listeningSocket, nodeBareSample, podsockStartSample, writeStub, type OwnStartContext } from './cold-own-start.js';
+import { firstByte } from './cold-probe.js';
+import { formatSummary, rotate, summarise } from './cold-summary.js';
+import { installService, removeServices, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
+import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
+
+const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
+                     [--json FILE] [--timeout SECONDS] [--podsock FILE]
+  --rounds     measured rounds over all variants (default 5)
+  --warmup     rounds run first and not counted (default 1)
+  --variants   comma-separated, from ${COLD_VARIANTS.join(', ')} (default all)
+  --own-runs   podsock own-start and node -e 0 samples each (default 10; 0 skips)
+  --image      image (default localhost/podsock-bench-nginx:latest, built when missing)
+  --json       also write every sample and the summary to FILE
+  --timeout    seconds a sample may take before the run fails (default 120)
+  --podsock    podsock's CLI entry point to run (default dist/cli/main.js of this repository)`;
+
+interface Options {
+  rounds: number;
+  warmup: number;
+  variants: ColdVariant[];
+  ownRuns: number;
+  image: string;
+  json: string | null;
+  timeoutMs: number;
+  podsockMain: string;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      variants: { type: 'string', default: COLD_VARIANTS.join(',') },
+      'own-runs': { type: 'string', default: '10' },
+      image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
+      json: { type: 'string' },
+      timeout: { type: 'string', default: '120' },
+      podsock: { type: 'string', default: join(repoRoot, 'dist', 'cli', 'main.js') },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`Expected --${name} to be an integer >= ${min}, got '${v}'\n${USAGE}`);
+    return n;
+  };
+  const variants = values.variants.split(',').filter((x) => x !== '');
+  for (const v of variants) {
+    if (!(COLD_VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown --variants entry '${v}': expected one of ${COLD_VARIANTS.join(', ')}`);
+  }
+  return {
+    rounds: int('rounds', values.rounds, 1),
+    warmup: int('warmup', values.warmup, 0),
+    variants: [...new Set(variants)] as ColdVariant[],
+    ownRuns: int('own-runs', values['own-runs'], 0),
+    image: values.image,
+    json: values.json ?? null,
+    timeoutMs: int('timeout', values.timeout, 1) * 1000,
+    podsockMain: resolve(values.podsock),
+  };
+}
+
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/** The last lines of a service's log, for an error message. */
+function logTail(file: string): string {
+  try {
+    // Lines are cut at 300 characters: a stack trace into bundled code holds whole minified lines.
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-20)
+      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+      .join('\n')
+      .trim();
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const podsockMain = o.podsockMain;
+  const needsPodsock = o.ownRuns > 0 || o.variants.some((v) => v.startsWith('podsock-'));
+  if (needsPodsock && !existsSync(podsockMain)) throw new Error(`'${podsockMain}' is missing: build first (npx tsc -p tsconfig.build.json)`);
+  await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
+  const m = await userManager();
+  const podman = (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
+
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-bench-cold-'));
+  const services: ColdService[] = [];
+  let cleaning: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= removeServices(m, services).finally(() => rmSync(dir, { recursive: true, force: true })));
+  let interrupted: NodeJS.Signals | null = null;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      interrupted = sig;
+      console.error(`${sig}: removing the benchmark's units and containers`);
+      void cleanup().then(() => process.exit(130));
+    });
+  }
+  const checkInterrupted = (): void => {
+    if (interrupted !== null) throw new Error(`Interrupted by ${interrupted}`);
+  };
+
+  const loadBefore = loadavg();
+  console.error(`load average ${loadBefore}; working directory '${dir}'`);
+  try {
+    const byName = new Map<ColdVariant, ColdService>();
+    for (const variant of o.variants) {
+      const unit = `podsock-bench-cold-${variant}-${process.pid}`;
+      const port = await freePort();
+      const c: ColdUnitContext = {
+        unit,
+        port,
+        image: o.image,
+        nginxConf: join(dir, `${unit}.nginx.conf`),
+        podsockConfig: join(dir, `${unit}.container`),
+        log: join(dir, `${unit}.log`),
+        containersConf: m.containersConf,
+        podman,
+        node: process.execPath,
+        podsockMain,
+      };
+      writeFileSync(c.nginxConf, activatedNginxConf(port));
+      const s = await installService(m, variant, c);
+      services.push(s);
+      byName.set(variant, s);
+    }
+
+    const samples: Record<string, (number | null)[]> = Object.fromEntries(o.variants.map((v) => [v, [] as (number | null)[]]));
+    const total = o.warmup + o.rounds;
+    for (let round = 0; round < total; round++) {
+      const warm = round < o.warmup;
+      const label = warm ? `warm-up ${round + 1}/${o.warmup}` : `round ${round - o.warmup + 1}/${o.rounds}`;
+      for (const variant of rotate(o.variants, round)) {
+        checkInterrupted();
+        const s = byName.get(variant) as ColdService;
+        let t: number;
+        try {
+          t = await firstByte(s.port, o.timeoutMs);
+        } catch (err) {
+          throw new Error(`${variant}: ${(err as Error).message}\n--- ${s.log}\n${logTail(s.log)}`);
+        }
+        await stopCold(m, s);
+        if (!warm) samples[variant]?.push(t);
+        console.error(`${label} ${variant}: ${t.toFixed(1)} ms`);
+      }
+    }
+
+    checkInterrupted();
+    const own = o.ownRuns > 0 ? await measureOwnStart(o, m, dir, podsockMain, checkInterrupted) : null;
+    const summary = summarise(samples, own);
+    const loadAfter = loadavg();
+    console.log(formatSummary(summary));
+    console.log(`load average before ${loadBefore}, after ${loadAfter}`);
+    if (o.json !== null) {
+      const data = { options: o, node: process.version, loadavg: { before: loadBefore, after: loadAfter }, samples, ownStart: own, summary };
+      writeFileSync(o.json, JSON.stringify(data, null, 2) + '\n');
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+/** `ownRuns` samples each of podsock's own start and of `node -e 0`, alternating, after one unrecorded pair. */
+async function measureOwnStart(o: Options, m: UserManager, dir: string, podsockMain: string, checkInterrupted: () => void): Promise<{ podsock: number[]; node: number[] }> {
+  const nginxConf = join(dir, 'own-start.nginx.conf');
+  const config = join(dir, 'own-start.container');
+  writeFileSync(nginxConf, activatedNginxConf(await freePort()));
+  writeFileSync(config, podsockContainerFile('podsock-handover', { image: o.image, nginxConf }));
+  const ctx: OwnStartContext = { node: process.execPath, podsockMain, config, name: `podsock-bench-own-${process.pid}`, dir: join(dir, 'own-start'), env: m.env };
+  const stub = writeStub(ctx.dir);
+  const sock = await listeningSocket();
+  const out = { podsock: [] as number[], node: [] as number[] };
+  try {
+    for (let i = 0; i <= o.ownRuns; i++) {
+      // Alternate which goes first, as the rounds above do.
+      const pair = i % 2 === 0 ? (['node', 'podsock'] as const) : (['podsock', 'node'] as const);
+      for (const which of pair) {
+        checkInterrupted();
+        const t = which === 'node' ? await nodeBareSample(ctx, sock.fd) : await podsockStartSample(ctx, sock.fd, stub);
+        if (i > 0) out[which].push(t);
+        console.error(`own start ${i === 0 ? 'warm-up' : `${i}/${o.ownRuns}`} ${which === 'node' ? 'node -e 0' : 'podsock'}: ${t.toFixed(1)} ms`);
+      }
+    }
+  } finally {
+    await sock.close();
+  }
+  return out;
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exitCode = 1;
+});
