@@ -12,12 +12,19 @@ export const COLD_BODY_BYTES = 1024;
 /** The most of a reply kept: a 1 KiB body plus nginx's headers fit many times over. */
 const MAX_REPLY_BYTES = 64 * 1024;
 
+/** One sample: when connect() was called, and how long the first byte of the reply took. */
+export interface FirstByte {
+  /** CLOCK_MONOTONIC in ns (process.hrtime; systemd's *TimestampMonotonic use the same clock). */
+  connectNs: bigint;
+  ms: number;
+}
+
 /**
- * Milliseconds from just before connect() to the first byte of the reply, after checking that the
- * whole reply is a 200 with the 1 KiB body. Rejects when no complete reply arrives within
- * `timeoutMs`, when the peer resets, or when the reply is not the expected one.
+ * Time from just before connect() to the first byte of the reply, after checking that the whole
+ * reply is a 200 with the 1 KiB body. Rejects when no complete reply arrives within `timeoutMs`,
+ * when the peer resets, or when the reply is not the expected one.
  */
-export function firstByte(port: number, timeoutMs: number): Promise<number> {
+export function firstByte(port: number, timeoutMs: number): Promise<FirstByte> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -44,7 +51,7 @@ export function firstByte(port: number, timeoutMs: number): Promise<number> {
       const problem = checkReply(Buffer.concat(chunks).toString('latin1'), COLD_BODY_BYTES);
       if (problem !== null) reject(new Error(`127.0.0.1:${port}: ${problem}`));
       else if (t1 === null) reject(new Error(`127.0.0.1:${port} closed without a reply`));
-      else resolve(Number(t1 - t0) / 1e6);
+      else resolve({ connectNs: t0, ms: Number(t1 - t0) / 1e6 });
     });
   });
 }

@@ -21,9 +21,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, run } from './host.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, writeStub, type OwnStartContext } from './cold-own-start.js';
-import { firstByte } from './cold-probe.js';
-import { formatSummary, rotate, summarise } from './cold-summary.js';
-import { installService, removeServices, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
+import { firstByte, type FirstByte } from './cold-probe.js';
+import { formatSummary, rotate, summarise, type Phases } from './cold-summary.js';
+import { installService, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
 const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
@@ -156,6 +156,7 @@ async function main(): Promise<void> {
     }
 
     const samples: Record<string, (number | null)[]> = Object.fromEntries(o.variants.map((v) => [v, [] as (number | null)[]]));
+    const phases: Record<string, (Phases | null)[]> = Object.fromEntries(o.variants.map((v) => [v, [] as (Phases | null)[]]));
     const total = o.warmup + o.rounds;
     for (let round = 0; round < total; round++) {
       const warm = round < o.warmup;
@@ -163,26 +164,33 @@ async function main(): Promise<void> {
       for (const variant of rotate(o.variants, round)) {
         checkInterrupted();
         const s = byName.get(variant) as ColdService;
-        let t: number;
+        let fb: FirstByte;
         try {
-          t = await firstByte(s.port, o.timeoutMs);
+          fb = await firstByte(s.port, o.timeoutMs);
         } catch (err) {
           throw new Error(`${variant}: ${(err as Error).message}\n--- ${s.log}\n${logTail(s.log)}`);
         }
+        const times = await serviceTimes(m, s.unit);
+        const after = (us: bigint | null): number | null => (us === null ? null : Number(us * 1000n - fb.connectNs) / 1e6);
+        const p: Phases = { exec: after(times.execUs), active: after(times.activeUs) };
         await stopCold(m, s);
-        if (!warm) samples[variant]?.push(t);
-        console.error(`${label} ${variant}: ${t.toFixed(1)} ms`);
+        if (!warm) {
+          samples[variant]?.push(fb.ms);
+          phases[variant]?.push(p);
+        }
+        const detail = `forked +${p.exec?.toFixed(1) ?? '?'}, active +${p.active?.toFixed(1) ?? '?'}`;
+        console.error(`${label} ${variant}: ${fb.ms.toFixed(1)} ms (${detail})`);
       }
     }
 
     checkInterrupted();
     const own = o.ownRuns > 0 ? await measureOwnStart(o, m, dir, podsockMain, checkInterrupted) : null;
-    const summary = summarise(samples, own);
+    const summary = summarise(samples, own, phases);
     const loadAfter = loadavg();
     console.log(formatSummary(summary));
     console.log(`load average before ${loadBefore}, after ${loadAfter}`);
     if (o.json !== null) {
-      const data = { options: o, node: process.version, loadavg: { before: loadBefore, after: loadAfter }, samples, ownStart: own, summary };
+      const data = { options: o, node: process.version, loadavg: { before: loadBefore, after: loadAfter }, samples, phases, ownStart: own, summary };
       writeFileSync(o.json, JSON.stringify(data, null, 2) + '\n');
     }
   } finally {

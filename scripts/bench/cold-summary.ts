@@ -89,8 +89,23 @@ export interface OwnStartResult {
   ok: boolean;
 }
 
+/**
+ * Where one sample's time went, in ms after connect(): systemd forked the service's main process
+ * (`exec`), the service became active (`active`: READY=1 for podsock, the fork for a Type=simple
+ * service). Null when systemd did not record the moment.
+ */
+export interface Phases {
+  exec: number | null;
+  active: number | null;
+}
+
+/** Phases of one variant by round, like Samples. */
+export type PhaseSamples = Readonly<Record<string, readonly (Phases | null)[]>>;
+
 export interface ColdSummary {
   variants: Record<string, Spread>;
+  /** Median phases by variant, over the samples that have them. */
+  phases: Record<string, Phases>;
   targets: TargetResult[];
   ownStart: OwnStartResult | null;
 }
@@ -98,11 +113,20 @@ export interface ColdSummary {
 const present = (values: readonly (number | null)[] | undefined): number[] => (values ?? []).filter((v): v is number => v !== null);
 
 /** Summarise first-byte samples (ms by variant and round) and, when measured, the own-start samples. */
-export function summarise(samples: Samples, own: { podsock: readonly number[]; node: readonly number[] } | null): ColdSummary {
+export function summarise(samples: Samples, own: { podsock: readonly number[]; node: readonly number[] } | null, phaseSamples: PhaseSamples = {}): ColdSummary {
   const variants: Record<string, Spread> = {};
   for (const [name, values] of Object.entries(samples)) {
     const v = present(values);
     if (v.length > 0) variants[name] = spread(v);
+  }
+  const phases: Record<string, Phases> = {};
+  for (const [name, list] of Object.entries(phaseSamples)) {
+    const pick = (key: keyof Phases): number | null => {
+      const v = present(list.map((p) => p?.[key] ?? null));
+      return v.length === 0 ? null : median(v);
+    };
+    const p = { exec: pick('exec'), active: pick('active') };
+    if (p.exec !== null || p.active !== null) phases[name] = p;
   }
   const targets = COLD_TARGETS.filter((t) => variants[t.subject] !== undefined && variants[t.base] !== undefined).map((t): TargetResult => {
     const ratioOfMedians = (variants[t.subject] as Spread).median / (variants[t.base] as Spread).median;
@@ -115,7 +139,7 @@ export function summarise(samples: Samples, own: { podsock: readonly number[]; n
     const difference = podsock.median - node.median;
     ownStart = { podsock, node, difference, margin: OWN_START_MARGIN_MS, ok: difference <= OWN_START_MARGIN_MS };
   }
-  return { variants, targets, ownStart };
+  return { variants, phases, targets, ownStart };
 }
 
 const ms = (v: number): string => v.toFixed(1);
@@ -130,6 +154,16 @@ export function formatSummary(s: ColdSummary): string {
     for (const name of names) {
       const v = s.variants[name] as Spread;
       rows.push([name, ms(v.median), ms(v.min), ms(v.max), String(v.n)]);
+    }
+    out.push(table(rows));
+  }
+  const phased = names.filter((n) => s.phases[n] !== undefined);
+  if (phased.length > 0) {
+    const rows = [['after connect (median ms)', 'service forked', 'active', 'first byte']];
+    const cell = (v: number | null): string => (v === null ? '-' : ms(v));
+    for (const name of phased) {
+      const p = s.phases[name] as Phases;
+      rows.push([name, cell(p.exec), cell(p.active), ms((s.variants[name] as Spread).median)]);
     }
     out.push(table(rows));
   }

@@ -74,6 +74,20 @@ export async function activeState(m: UserManager, unit: string): Promise<string>
   return (await systemctl(m, 'show', '-p', 'ActiveState', '--value', `${unit}.service`)).trim();
 }
 
+/**
+ * When systemd forked the service's main process and when the service became active (for a
+ * Type=notify service, READY=1; for Type=simple, right after the fork), CLOCK_MONOTONIC in µs, or
+ * null when systemd has not recorded it (0).
+ */
+export async function serviceTimes(m: UserManager, unit: string): Promise<{ execUs: bigint | null; activeUs: bigint | null }> {
+  const out = await systemctl(m, 'show', '-p', 'ExecMainStartTimestampMonotonic', '-p', 'ActiveEnterTimestampMonotonic', `${unit}.service`);
+  const get = (key: string): bigint | null => {
+    const v = new RegExp(`^${key}=(\\d+)$`, 'm').exec(out)?.[1];
+    return v === undefined || v === '0' ? null : BigInt(v);
+  };
+  return { execUs: get('ExecMainStartTimestampMonotonic'), activeUs: get('ActiveEnterTimestampMonotonic') };
+}
+
 /** Whether the container exists (running, stopping or just created). */
 export async function containerExists(m: UserManager, name: string): Promise<boolean> {
   return podman(m, 'container', 'exists', name).then(

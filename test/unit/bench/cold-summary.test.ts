@@ -96,3 +96,26 @@ void t.test('formatSummary prints the table, one verdict line per target and the
     ].join('\n'),
   );
 });
+
+void t.test('phases: medians per variant, nulls skipped, and a table beside the first byte', async (t) => {
+  const s = summarise(
+    { 'native-none': [200, 100, 150], 'podsock-handover': [300] },
+    null,
+    {
+      'native-none': [{ exec: 2, active: 2.5 }, { exec: 4, active: null }, null],
+      'podsock-handover': [{ exec: null, active: null }],
+    },
+  );
+  t.same(s.phases, { 'native-none': { exec: 3, active: 2.5 } });
+  t.equal(
+    formatSummary(s),
+    [
+      'first byte (ms)   median  min    max    n',
+      'native-none       150.0   100.0  200.0  3',
+      'podsock-handover  300.0   300.0  300.0  1',
+      'after connect (median ms)  service forked  active  first byte',
+      'native-none                3.0             2.5     150.0',
+      'podsock-handover/native-none 2.00x <= 1.25x MISSED (median of per-round ratios 1.50x)',
+    ].join('\n'),
+  );
+});
