@@ -6,9 +6,9 @@
  *
  * podsock runs the benchmark's handover .container file with PODSOCK_PODMAN pointing at a stub
  * that appends a wall-clock timestamp (`date +%s%N`) and its arguments to a file and exits 1; podsock
- * then fails its start and exits, and no container is created. The stub's own start (podsock's
- * `/bin/sh` trampoline for podman, then the stub's shell and `date`) falls on podsock's side, about
- * 2 ms, so the figure slightly overstates podsock.
+ * then fails its start and exits, and no container is created. What follows podsock's spawn() (its
+ * `/bin/sh` trampoline for podman, the stub's shell, `date`) is not podsock's start; stubSample()
+ * measures that chain alone, started the same way, so the summary can subtract it.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -80,6 +80,23 @@ function spawnActivated(argv: readonly string[], fd: number, env: NodeJS.Process
   });
 }
 
+/** Milliseconds from spawn to the stub's stamp when the trampoline execs the stub itself. */
+export async function stubSample(ctx: OwnStartContext, fd: number, stub: { stub: string; stamps: string }): Promise<number> {
+  writeFileSync(stub.stamps, '');
+  const r = await spawnActivated([stub.stub, 'run'], fd, ctx.env);
+  return stampOf(stub.stamps, r);
+}
+
+/** The wall-clock ms between the spawn and the first stamp, which must be the stub's `run`. */
+function stampOf(stamps: string, r: { t0Wall: number; stderr: string }): number {
+  const lines = readFileSync(stamps, 'utf8').split('\n').filter((l) => l !== '');
+  const first = lines[0]?.split(' ');
+  if (first === undefined || first[1] !== 'run') {
+    throw new Error(`podsock did not start with 'podman run' (stub saw: '${lines.join('; ')}'): ${r.stderr.trim()}`);
+  }
+  return Number(BigInt(first[0] ?? '0') / 1000n) / 1000 - r.t0Wall;
+}
+
 /** One `node -e 0`: milliseconds from spawn to exit. */
 export async function nodeBareSample(ctx: OwnStartContext, fd: number): Promise<number> {
   return (await spawnActivated([ctx.node, '-e', '0'], fd, ctx.env)).elapsed;
@@ -94,10 +111,5 @@ export async function podsockStartSample(ctx: OwnStartContext, fd: number, stub:
   const env: NodeJS.ProcessEnv = { ...ctx.env, PODSOCK_PODMAN: stub.stub, RUNTIME_DIRECTORY: join(ctx.dir, 'runtime') };
   delete env.NOTIFY_SOCKET;
   const r = await spawnActivated([ctx.node, ctx.podsockMain, 'run', ctx.name, '--config', ctx.config], fd, env);
-  const stamps = readFileSync(stub.stamps, 'utf8').split('\n').filter((l) => l !== '');
-  const first = stamps[0]?.split(' ');
-  if (first === undefined || first[1] !== 'run') {
-    throw new Error(`podsock did not start with 'podman run' (stub saw: '${stamps.join('; ')}'): ${r.stderr.trim()}`);
-  }
-  return Number(BigInt(first[0] ?? '0') / 1000n) / 1000 - r.t0Wall;
+  return stampOf(stub.stamps, r);
 }

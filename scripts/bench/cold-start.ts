@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, run } from './host.js';
-import { listeningSocket, nodeBareSample, podsockStartSample, writeStub, type OwnStartContext } from './cold-own-start.js';
+import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
-import { formatSummary, rotate, summarise, type Phases } from './cold-summary.js';
+import { formatSummary, rotate, summarise, type OwnStartSamples, type Phases } from './cold-summary.js';
 import { installService, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
@@ -31,7 +31,7 @@ const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] 
   --rounds     measured rounds over all variants (default 5)
   --warmup     rounds run first and not counted (default 1)
   --variants   comma-separated, from ${COLD_VARIANTS.join(', ')} (default all)
-  --own-runs   podsock own-start and node -e 0 samples each (default 10; 0 skips)
+  --own-runs   samples each of podsock's own start, the podman stub and node -e 0 (default 10; 0 skips)
   --image      image (default localhost/podsock-bench-nginx:latest, built when missing)
   --json       also write every sample and the summary to FILE
   --timeout    seconds a sample may take before the run fails (default 120)
@@ -198,8 +198,11 @@ async function main(): Promise<void> {
   }
 }
 
-/** `ownRuns` samples each of podsock's own start and of `node -e 0`, alternating, after one unrecorded pair. */
-async function measureOwnStart(o: Options, m: UserManager, dir: string, podsockMain: string, checkInterrupted: () => void): Promise<{ podsock: number[]; node: number[] }> {
+/**
+ * `ownRuns` samples each of podsock's own start, the podman stub alone and `node -e 0`, one of each
+ * per iteration in a rotating order, after one unrecorded iteration.
+ */
+async function measureOwnStart(o: Options, m: UserManager, dir: string, podsockMain: string, checkInterrupted: () => void): Promise<OwnStartSamples> {
   const nginxConf = join(dir, 'own-start.nginx.conf');
   const config = join(dir, 'own-start.container');
   writeFileSync(nginxConf, activatedNginxConf(await freePort()));
@@ -207,16 +210,19 @@ async function measureOwnStart(o: Options, m: UserManager, dir: string, podsockM
   const ctx: OwnStartContext = { node: process.execPath, podsockMain, config, name: `podsock-bench-own-${process.pid}`, dir: join(dir, 'own-start'), env: m.env };
   const stub = writeStub(ctx.dir);
   const sock = await listeningSocket();
-  const out = { podsock: [] as number[], node: [] as number[] };
+  const out = { podsock: [] as number[], stub: [] as number[], node: [] as number[] };
+  const measure: Record<keyof typeof out, () => Promise<number>> = {
+    podsock: () => podsockStartSample(ctx, sock.fd, stub),
+    stub: () => stubSample(ctx, sock.fd, stub),
+    node: () => nodeBareSample(ctx, sock.fd),
+  };
   try {
     for (let i = 0; i <= o.ownRuns; i++) {
-      // Alternate which goes first, as the rounds above do.
-      const pair = i % 2 === 0 ? (['node', 'podsock'] as const) : (['podsock', 'node'] as const);
-      for (const which of pair) {
+      for (const which of rotate(['node', 'podsock', 'stub'] as const, i)) {
         checkInterrupted();
-        const t = which === 'node' ? await nodeBareSample(ctx, sock.fd) : await podsockStartSample(ctx, sock.fd, stub);
+        const t = await measure[which]();
         if (i > 0) out[which].push(t);
-        console.error(`own start ${i === 0 ? 'warm-up' : `${i}/${o.ownRuns}`} ${which === 'node' ? 'node -e 0' : 'podsock'}: ${t.toFixed(1)} ms`);
+        console.error(`own start ${i === 0 ? 'warm-up' : `${i}/${o.ownRuns}`} ${which === 'node' ? 'node -e 0' : which}: ${t.toFixed(1)} ms`);
       }
     }
   } finally {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { listeningSocket, nodeBareSample, podsockStartSample, writeStub, type OwnStartContext } from '../../../scripts/bench/cold-own-start.js';
+import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from '../../../scripts/bench/cold-own-start.js';
 
 // Stands in for podsock: checks the socket-activation contract it was started with, waits
 // BENCH_DELAY_MS, then spawns "podman run" the way podsock does (through the LISTEN_PID trampoline).
@@ -51,4 +51,11 @@ void t.test('nodeBareSample times node -e 0 from spawn to exit', async (t) => {
   const { ctx, fd } = await setup(t, 0);
   const ms = await nodeBareSample(ctx, fd);
   t.ok(ms > 0 && ms < 20_000, `${ms} ms`);
+});
+
+void t.test('stubSample times the trampoline and the stub alone, and stamps run', async (t) => {
+  const { ctx, fd, stub } = await setup(t, 0);
+  const ms = await stubSample(ctx, fd, stub);
+  t.ok(ms > 0 && ms < 20_000, `${ms} ms`);
+  t.match(readFileSync(stub.stamps, 'utf8'), /^\d{19} run\n$/);
 });

@@ -50,7 +50,7 @@ void t.test('summarise checks both first-byte targets and the own-start margin',
       'podsock-handover': [240, 300, 250],
       'podsock-proxy': [560, 500, 540],
     },
-    { podsock: [130, 120, 125], node: [100, 110, 90] },
+    { podsock: [130, 120, 125], stub: [3, 2, 4], node: [100, 110, 90] },
   );
   t.same(s.variants['native-none'], { n: 3, median: 200, min: 180, max: 220 });
   t.same(s.variants['podsock-proxy'], { n: 3, median: 540, min: 500, max: 560 });
@@ -62,8 +62,9 @@ void t.test('summarise checks both first-byte targets and the own-start margin',
   t.match(proxy, { subject: 'podsock-proxy', base: 'native-default', max: 1.3, ratioOfMedians: 1.35, ok: false });
   t.same(s.ownStart, {
     podsock: { n: 3, median: 125, min: 120, max: 130 },
+    stub: { n: 3, median: 3, min: 2, max: 4 },
     node: { n: 3, median: 100, min: 90, max: 110 },
-    difference: 25,
+    difference: 22,
     margin: 25,
     ok: true,
   });
@@ -74,13 +75,14 @@ void t.test('summarise leaves out targets whose variants were not run, and a ski
   t.same(Object.keys(s.variants), ['native-none']);
   t.same(s.targets, []);
   t.equal(s.ownStart, null);
-  t.same(summarise({}, { podsock: [], node: [1] }).ownStart, null);
+  t.same(summarise({}, { podsock: [], stub: [1], node: [1] }).ownStart, null);
+  t.same(summarise({}, { podsock: [1], stub: [], node: [1] }).ownStart, null);
 });
 
 void t.test('formatSummary prints the table, one verdict line per target and the own-start difference', async (t) => {
   const s = summarise(
     { 'native-none': [200, 100], 'podsock-handover': [300, 200] },
-    { podsock: [160], node: [100] },
+    { podsock: [160], stub: [5], node: [100] },
   );
   t.equal(
     formatSummary(s),
@@ -91,8 +93,9 @@ void t.test('formatSummary prints the table, one verdict line per target and the
       'podsock-handover/native-none 1.67x <= 1.25x MISSED (median of per-round ratios 1.75x)',
       'own start (ms)          median  min    max    n',
       'podsock exec -> podman  160.0   160.0  160.0  1',
+      '  of which podman stub  5.0     5.0    5.0    1',
       'node -e 0               100.0   100.0  100.0  1',
-      'podsock - node -e 0 = +60.0 ms <= +25 ms MISSED',
+      'podsock - stub - node -e 0 = +55.0 ms <= +25 ms MISSED',
     ].join('\n'),
   );
 });
