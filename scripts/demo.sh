@@ -31,8 +31,8 @@ static_busybox() {
   [[ $out == *'not a dynamic executable'* ]]
 }
 
-if [[ ! -f $repo/dist/cli/main.js ]]; then
-  say "dist/cli/main.js is missing: run 'npm run build' first (npm run demo does)"
+if [[ ! -f $repo/dist/bin/podsock.cjs ]]; then
+  say "dist/bin/podsock.cjs is missing: run 'npm run build' first (npm run demo does)"
   exit 1
 fi
 mkdir -p "$state/logs"
@@ -74,4 +74,4 @@ if [[ -z ${CONTAINERS_CONF:-} ]]; then
   fi
 fi
 
-exec node "$repo/dist/cli/main.js" demo "$@"
+exec node "$repo/dist/bin/podsock.cjs" demo "$@"

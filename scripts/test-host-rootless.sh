@@ -407,10 +407,10 @@ fi
 # ---- 6. podsock, readable by the user ------------------------------------------------------------
 
 reason="making podsock readable by '$user'"
-[[ -f $repo/dist/cli/main.js ]] || fail "podsock is not built ($repo/dist/cli/main.js missing; run 'npm run build')"
+[[ -f $repo/dist/bin/podsock.cjs ]] || fail "podsock is not built ($repo/dist/bin/podsock.cjs missing; run 'npm run build')"
 addon=$(find "$repo/build/Release" -maxdepth 1 -name '*.node' -print -quit 2>/dev/null || true)
 [[ -n $addon ]] || fail "the native addon is not built ($repo/build/Release/*.node missing)"
-if as_user test -r "$repo/dist/cli/main.js" -a -r "$repo/package.json" -a -r "$addon" \
+if as_user test -r "$repo/dist/bin/podsock.cjs" -a -r "$repo/package.json" -a -r "$addon" \
   -a -r "$repo/node_modules/pino/package.json" -a -r "$repo/node_modules/execa/package.json"; then
   podsock_root=$repo
 else
@@ -437,8 +437,8 @@ else
   fi
   podsock_copy=true
 fi
-as_user node "$podsock_root/dist/cli/main.js" --help >/dev/null 2>&1 ||
-  fail "'node $podsock_root/dist/cli/main.js --help' fails as '$user'"
+as_user node "$podsock_root/dist/bin/podsock.cjs" --help >/dev/null 2>&1 ||
+  fail "'node $podsock_root/dist/bin/podsock.cjs --help' fails as '$user'"
 
 ok=true
 reason=''

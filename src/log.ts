@@ -8,18 +8,47 @@
  * - stderr is a terminal: readable `HH:MM:SS level message key=value` lines;
  * - otherwise: pino's JSON, one object per line.
  * All three write synchronously, so nothing is lost when podsock exits right after logging.
+ *
+ * pino itself is loaded late: importing it costs a cold start tens of milliseconds, and `podsock run`
+ * has one job before anything else, spawning podman. Until `attach()` the logger keeps its records
+ * (with their times) in a bounded buffer; `podsock run` attaches right after it spawns podman, or
+ * after ATTACH_AFTER_MS at the latest, and always before it exits.
  */
 import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { pino, type Logger, type Level } from 'pino';
-
-export type { Logger };
+import type { Logger as PinoLogger } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type Level = (typeof LOG_LEVELS)[number];
 
 const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
 const LABEL: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const VALUE: Record<Level, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
+
+/** Records kept before pino is attached; past this, the oldest are dropped and counted. */
+export const EARLY_RECORDS_MAX = 1000;
+/** The latest moment after creation at which the logger attaches pino by itself. */
+export const ATTACH_AFTER_MS = 250;
+
+type LogFn = (objOrMsg: Record<string, unknown> | string, msg?: string) => void;
+
+/** podsock's logger: pino's call shape (`log.info(obj, msg)` or `log.info(msg)`), children with bindings. */
+export interface Logger {
+  fatal: LogFn;
+  error: LogFn;
+  warn: LogFn;
+  info: LogFn;
+  debug: LogFn;
+  trace: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** The root logger, which also owns the switch from the early buffer to pino. */
+export interface RootLogger extends Logger {
+  /** Load pino and write every kept record; later records go straight to pino. Idempotent. */
+  attach(): Promise<void>;
+}
 
 /** Whether fd 2 is the journal stream systemd announced in JOURNAL_STREAM ("device:inode"). */
 export function stderrIsJournal(env: NodeJS.ProcessEnv): boolean {
@@ -65,11 +94,97 @@ export function formatLine(json: string, style: 'journal' | 'pretty'): string {
   return `${hh} ${(LABEL[level] ?? 'info').padEnd(5)} ${msg}${extras(rec)}\n`;
 }
 
-/** Create the root logger. `level` is one of LOG_LEVELS. */
-export function createLogger(level: Level, env: NodeJS.ProcessEnv): Logger {
-  const style = stderrIsJournal(env) ? 'journal' : isatty(2) ? 'pretty' : 'json';
-  if (style === 'json') return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
-  const dest = pino.destination({ fd: 2, sync: true });
-  const stream = { write: (s: string): void => void dest.write(formatLine(s, style)) };
-  return pino({ level, base: undefined }, stream);
+interface Early {
+  time: number;
+  level: Level;
+  bindings: Array<Record<string, unknown>>;
+  obj: Record<string, unknown> | string;
+  msg: string | undefined;
+}
+
+/**
+ * Create the root logger. `level` is one of LOG_LEVELS. Records below `level` are discarded at once,
+ * before or after attaching. It writes to stderr (`options.fd` for tests).
+ */
+export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd?: number } = {}): RootLogger {
+  const fd = options.fd ?? 2;
+  const style = fd === 2 && stderrIsJournal(env) ? 'journal' : isatty(fd) ? 'pretty' : 'json';
+  const threshold = VALUE[level];
+  let early: Early[] | null = [];
+  let droppedEarly = 0;
+  let pinoRoot: PinoLogger | null = null;
+  let attaching: Promise<void> | null = null;
+  // The time a replayed record carries: the moment it was logged, not the moment it was written.
+  let replayTime: number | null = null;
+  const timer = setTimeout(() => void attach(), ATTACH_AFTER_MS);
+  timer.unref();
+
+  const children = new WeakMap<object, PinoLogger>();
+  const pinoFor = (bindings: Array<Record<string, unknown>>): PinoLogger => {
+    let l = pinoRoot as PinoLogger;
+    for (const b of bindings) {
+      let c = children.get(b);
+      if (c === undefined) {
+        c = l.child(b);
+        children.set(b, c);
+      }
+      l = c;
+    }
+    return l;
+  };
+  const write = (e: Early): void => {
+    const target = pinoFor(e.bindings);
+    if (typeof e.obj === 'string') target[e.level](e.obj);
+    else target[e.level](e.obj, e.msg);
+  };
+
+  async function attach(): Promise<void> {
+    attaching ??= (async () => {
+      clearTimeout(timer);
+      const { pino } = await import('pino');
+      const timestamp = (): string => `,"time":${replayTime ?? Date.now()}`;
+      const dest = pino.destination({ fd, sync: true });
+      pinoRoot =
+        style === 'json'
+          ? pino({ level, base: { pid: process.pid }, timestamp }, dest)
+          : pino({ level, base: undefined, timestamp }, { write: (s: string): void => void dest.write(formatLine(s, style)) });
+      const kept = early ?? [];
+      early = null;
+      if (droppedEarly > 0) pinoRoot.warn(`Dropped ${droppedEarly} log records written before the logger was ready`);
+      for (const e of kept) {
+        replayTime = e.time;
+        try {
+          write(e);
+        } finally {
+          replayTime = null;
+        }
+      }
+    })();
+    return attaching;
+  }
+
+  const make = (bindings: Array<Record<string, unknown>>): Logger => {
+    const fn =
+      (lvl: Level): LogFn =>
+      (obj, msg) => {
+        if (VALUE[lvl] < threshold) return;
+        const e: Early = { time: Date.now(), level: lvl, bindings, obj, msg };
+        if (early === null) return write(e);
+        if (early.length >= EARLY_RECORDS_MAX) {
+          early.shift();
+          droppedEarly++;
+        }
+        early.push(e);
+      };
+    return {
+      fatal: fn('fatal'),
+      error: fn('error'),
+      warn: fn('warn'),
+      info: fn('info'),
+      debug: fn('debug'),
+      trace: fn('trace'),
+      child: (b) => make([...bindings, b]),
+    };
+  };
+  return { ...make([]), attach };
 }

@@ -13,7 +13,7 @@
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from './log.js';
 import type { ServiceConfig } from './config/load.js';
 import { PodsockError, isPodsockError, q } from './errors.js';
 import { IdleTimer } from './idle/idle-timer.js';
@@ -70,6 +70,8 @@ export interface SupervisorOptions {
   selinux: boolean;
   /** Where consecutive failures are remembered across activations (start-failures.ts). */
   failureFile: string;
+  /** Called right after each `podman run` is spawned (work that should not delay the container's start). */
+  onSpawned?: () => void;
 }
 
 type Outcome =
@@ -289,6 +291,7 @@ export class Supervisor {
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
       const run = startRun(this.podman(), cmd, fds);
       this.current = run;
+      this.o.onSpawned?.();
       if (this.o.watchdog !== null) {
         const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
         watchdogTimer = setInterval(() => {

@@ -187,7 +187,8 @@ async function demo(input: DemoInput, out: (line: string) => void): Promise<numb
   const narrator = new Narrator({ url, idleText: o.idleText });
   const child = new PodsockChild({
     node: process.execPath,
-    main: fileURLToPath(new URL('./main.js', import.meta.url)),
+    // The script that is running now (the bundled executable, or main.js from the TypeScript build).
+    main: process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url)),
     args,
     env,
     onEvent: (ev) => {

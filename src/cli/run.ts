@@ -6,12 +6,11 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Level } from 'pino';
 import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
-import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
 import { createProxyFrontend } from '../proxy/proxy-frontend.js';
 import { defaultPipe } from '../proxy/proxy.js';
 import { resolvePodman } from '../runtime/podman.js';
@@ -183,7 +182,8 @@ function freePort(): Promise<number> {
 export async function runCommand(input: RunInput): Promise<number> {
   const { env } = input;
   const { cfg, listen, logLevel } = configFromArgs(input.argv, env, 'run');
-  const log = createLogger(logLevel, env).child({ service: cfg.name });
+  const root = createLogger(logLevel, env);
+  const log = root.child({ service: cfg.name });
   const uid = process.getuid?.() ?? 0;
 
   const { listeners, standalone, owned } = adoptOrBind(env, listen, log);
@@ -222,13 +222,18 @@ export async function runCommand(input: RunInput): Promise<number> {
     backendHostPorts,
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
+    // pino loads while podman starts, not before: the first request waits for podman, not for logging.
+    onSpawned: () => void root.attach(),
   });
+  // Standalone, nothing is waiting yet: attach now.
+  if (standalone) await root.attach();
   const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
     return await supervisor.run();
   } finally {
+    await root.attach();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     systemd.close();

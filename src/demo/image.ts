@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
 import { PodsockError, q } from '../errors.js';
 import { podmanCommand, type Podman } from '../runtime/podman.js';
 import { elfLinkage } from './elf.js';
@@ -97,6 +96,8 @@ export async function ensureDemoImage(podman: Podman, busyboxPath: string, signa
     mkdirSync(join(root, 'www'));
     writeFileSync(join(root, 'bin', 'busybox'), bin, { mode: 0o755 });
     writeFileSync(join(root, 'www', 'index.html'), DEMO_PAGE, { mode: 0o644 });
+    // execa is loaded here, on use: the demo is its only user and `podsock run` should not pay for it.
+    const { execa } = await import('execa');
     const tar = execa('tar', ['-C', root, '--owner=0', '--group=0', '-c', '.'], { reject: false, cancelSignal: signal });
     const imp = tar.pipe(
       podman.binary,

@@ -17,7 +17,7 @@ export interface ChildExit {
 
 /** How to start podsock and where its events go. */
 export interface PodsockChildOptions {
-  /** The node binary and podsock's main script (dist/cli/main.js). */
+  /** The node binary and podsock's main script (dist/bin/podsock.cjs). */
   node: string;
   main: string;
   /** Arguments after the script: `run NAME ...`. */

@@ -59,7 +59,7 @@ export interface SelfFacts {
 /**
  * The command a unit uses to run podsock: `podsock` from PATH when it is this same podsock and its
  * `#!/usr/bin/env node` will find node in the service's PATH; otherwise node and the script by
- * absolute path, which also works for `npx podsock` and `node dist/cli/main.js`.
+ * absolute path, which also works for `npx podsock` and `node dist/bin/podsock.cjs`.
  */
 export function podsockCommand(f: SelfFacts): string[] {
   if (f.onPath !== null && f.onPathTarget === f.script && SYSTEMD_PATH.includes(dirname(f.execPath))) return [f.onPath];

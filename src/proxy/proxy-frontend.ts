@@ -3,7 +3,7 @@
  * holds connections until the container is ready, then pipes each to the backend published on
  * loopback for its socket (`Backend=PORT`, or `Backend=NAME=PORT` by FileDescriptorName).
  */
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import type { ServiceConfig } from '../config/load.js';
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';

@@ -11,8 +11,6 @@
  */
 import type { ReadySpec } from '../config/load.js';
 import { waitTcpReady } from './tcp.js';
-import { waitHttpReady } from './http.js';
-import { waitHealthy } from './healthy.js';
 
 export interface ReadyContext {
   signal: AbortSignal;
@@ -41,11 +39,13 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       const b = ctx.backend();
       if (b === null) throw new Error('no backend address for the readiness probe');
       if (spec.kind === 'tcp') await waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal });
-      else await waitHttpReady({ host: b.host, port: b.port, path: spec.path, signal: ctx.signal });
+      // Loaded on use: node:http is a sizeable part of a cold start that most services never need.
+      else await (await import('./http.js')).waitHttpReady({ host: b.host, port: b.port, path: spec.path, signal: ctx.signal });
       return;
     }
     case 'healthy': {
       const cid = await ctx.running();
+      const { waitHealthy } = await import('./healthy.js');
       await waitHealthy({ container: cid, signal: ctx.signal, run: (args) => ctx.podman(args, ctx.signal) });
       return;
     }

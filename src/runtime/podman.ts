@@ -7,7 +7,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
 import { delimiter, join, dirname, basename } from 'node:path';
-import { execa } from 'execa';
 import { PodsockError, q } from '../errors.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 
@@ -80,16 +79,54 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
   return { child, exited };
 }
 
-async function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await execa(p.binary, args, {
-    env: p.env,
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-    cancelSignal: signal,
-    timeout: 120_000,
+/** Most output podsock keeps from one helper command, per stream (podman's answers are a few lines). */
+const HELPER_OUTPUT_MAX = 1024 * 1024;
+const HELPER_TIMEOUT_MS = 120_000;
+
+/**
+ * Run one podman helper command to completion with podsock's scrubbed environment: stdout and stderr
+ * captured (each bounded to HELPER_OUTPUT_MAX), killed after HELPER_TIMEOUT_MS or when `signal`
+ * aborts. Never rejects: a spawn failure or a kill is a non-zero exitCode with the reason in stderr.
+ * Plain child_process, not execa: importing execa costs a cold start more than a hundred milliseconds.
+ */
+function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const sizes = { out: 0, err: 0 };
+    let settled = false;
+    let note = '';
+    const child = spawn(p.binary, args, { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer): void => {
+      const room = HELPER_OUTPUT_MAX - sizes[key];
+      if (room <= 0) return;
+      into.push(room >= chunk.length ? chunk : chunk.subarray(0, room));
+      sizes[key] += Math.min(room, chunk.length);
+    };
+    child.stdout.on('data', keep(out, 'out'));
+    child.stderr.on('data', keep(err, 'err'));
+    const kill = (why: string): void => {
+      note = why;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => kill(`killed after ${HELPER_TIMEOUT_MS / 1000} s`), HELPER_TIMEOUT_MS);
+    const onAbort = (): void => kill('cancelled');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted === true) onAbort();
+    const finish = (exitCode: number): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      const stderr = Buffer.concat(err).toString('utf8');
+      resolve({ exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: note === '' ? stderr : `${stderr}${stderr === '' || stderr.endsWith('\n') ? '' : '\n'}podman ${args[0] ?? ''} ${note}` });
+    };
+    child.once('error', (e) => {
+      note = `could not start: ${e.message}`;
+      finish(127);
+    });
+    child.once('close', (code) => finish(code ?? 1));
   });
-  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** Run an arbitrary podman command (healthcheck, inspect) with podsock's scrubbed environment. */

@@ -6,7 +6,9 @@
  * a token bucket caps how many messages per second reach the caller. Drops are counted, never logged here.
  * Model: podman's pkg/systemd/notifyproxy (drop truncated datagrams, close BARRIER fds).
  */
-import { mkdtemp, chmod } from 'node:fs/promises';
+// Synchronous on purpose: this runs right before `podman run` is spawned, and a cold start should not
+// load fs/promises or wait a turn of the thread pool for two tiny system calls.
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PodsockError, q } from '../errors.js';
@@ -73,7 +75,8 @@ export class TokenBucket {
   #tokens: number;
   #last: number;
 
-  constructor(ratePerSecond: number, burst: number, now: () => number = () => performance.now()) {
+  // A monotonic clock without the global `performance` (whose first use loads perf_hooks at start-up).
+  constructor(ratePerSecond: number, burst: number, now: () => number = () => Number(process.hrtime.bigint()) / 1e6) {
     this.ratePerSecond = ratePerSecond;
     this.burst = burst;
     this.#now = now;
@@ -159,7 +162,7 @@ export class NotifyServer {
     }
     let dir: string;
     try {
-      dir = await mkdtemp(join(parentDir, MKDTEMP_PREFIX));
+      dir = mkdtempSync(join(parentDir, MKDTEMP_PREFIX));
     } catch (err) {
       throw new PodsockError('PODSOCK_ERR_NOTIFY', `Failed to create the notify socket directory in ${q(parentDir)}: ${(err as Error).message}`, {
         cause: err,
@@ -168,9 +171,9 @@ export class NotifyServer {
     }
     let socket: DgramSocket | null = null;
     try {
-      await chmod(dir, 0o700); // mkdtemp's 0700 is subject to the umask; be explicit
+      chmodSync(dir, 0o700); // mkdtemp's 0700 is subject to the umask; be explicit
       socket = openDgram(join(dir, NOTIFY_SOCKET_NAME));
-      await chmod(join(dir, NOTIFY_SOCKET_NAME), 0o777);
+      chmodSync(join(dir, NOTIFY_SOCKET_NAME), 0o777);
       const server = new NotifyServer(dir, socket, options);
       socket.startReceiving(
         (batch) => server.#onBatch(batch),

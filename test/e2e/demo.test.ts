@@ -100,7 +100,7 @@ if (h !== null) {
   });
 
   await t.test('podsock demo: the default port (or a free one), a usage error, a port in use', async (t) => {
-    const bin = `${repoRoot}/dist/cli/main.js`;
+    const bin = `${repoRoot}/dist/bin/podsock.cjs`;
     const env = childEnv(h);
 
     const bad = await execa(process.execPath, [bin, 'demo', '--idle-timeout', 'infinity'], { env, extendEnv: false, reject: false, stdin: 'ignore' });

@@ -1,7 +1,7 @@
 /**
  * Builds podsock services for e2e tests: a `.container` file in a private config directory, a
  * `.socket` unit on a free loopback port, and a `Type=notify` service running the built podsock
- * (dist/cli/main.js) exactly as a user's unit would, with logs appended to a file.
+ * (dist/bin/podsock.cjs) exactly as a user's unit would, with logs appended to a file.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Test } from 'tap';
 import { containerExists, freePort, installUnits, logFile, repoRoot, systemctl, unitProps, waitFor, type HostEnv } from './harness.js';
 
-export const podsockBin = join(repoRoot, 'dist', 'cli', 'main.js');
+export const podsockBin = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
 
 export interface PodsockServiceOptions {
   /** Lines of the [Container] section besides Image/Network/Volume (e.g. Environment=...). */

@@ -32,7 +32,7 @@ export interface RootlessEnv {
   containersConf: string | null;
   /** A directory the user owns for test logs (`<home>/.podsock-e2e`). */
   workDir: string;
-  /** `dist/cli/main.js` as the user can read it (the repository's, or a copy). */
+  /** `dist/bin/podsock.cjs` as the user can read it (the repository's, or a copy). */
   podsockBin: string;
   /** The node binary for ExecStart=. */
   node: string;
@@ -98,7 +98,7 @@ export function rootlessEnv(t: Test): RootlessEnv | null {
     managerPid: r.managerPid,
     containersConf: r.CONTAINERS_CONF,
     workDir: r.workDir,
-    podsockBin: join(r.podsockRoot, 'dist', 'cli', 'main.js'),
+    podsockBin: join(r.podsockRoot, 'dist', 'bin', 'podsock.cjs'),
     node: r.node,
     network: r.network,
     networkReason: r.networkReason,

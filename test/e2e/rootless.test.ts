@@ -53,7 +53,7 @@ async function inspect(r: RootlessEnv, container: string, format: string): Promi
 async function checkRunningAsUser(t: Test, r: RootlessEnv, name: string, containerName: string): Promise<void> {
   const s = await waitUserState(r, name, ['active'], 30_000);
   t.equal(s.MainPID, s.ExecMainPID, 'MainPID was never changed');
-  t.match(cmdline(s.MainPID ?? ''), new RegExp(`dist/cli/main\\.js run ${name} `), 'the main pid is podsock');
+  t.match(cmdline(s.MainPID ?? ''), new RegExp(`dist/bin/podsock\\.cjs run ${name} `), 'the main pid is podsock');
   const user = `${r.uid} ${r.uid} ${r.uid} ${r.uid}`;
   t.equal(uids(s.MainPID ?? ''), user, `podsock runs as uid ${r.uid}`);
   const containerPid = await inspect(r, containerName, '{{.State.Pid}}');

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { formatLine, stderrIsJournal } from '../../src/log.js';
+import { ATTACH_AFTER_MS, createLogger, EARLY_RECORDS_MAX, formatLine, stderrIsJournal } from '../../src/log.js';
 import { closeFd, listenSocket } from '../../src/sd/native.js';
 
 void t.test('journal lines carry the syslog priority prefix', async (t) => {
@@ -37,7 +37,7 @@ void t.test('JOURNAL_STREAM is honoured only when it names fd 2', async (t) => {
 void t.test('podsock logs JSON when stderr is neither journal nor terminal, with priority prefixes for the journal', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'podsock-log-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const bin = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+  const bin = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'podsock.cjs');
   // Socket-activated like under systemd (a listening fd at 3, LISTEN_PID = podsock's pid via a shell
   // that execs), with a podman that does not exist: one logged start, then one logged failure.
   const listenFd = listenSocket({ kind: 'unix', path: join(dir, 's.sock'), backlog: 8 });
@@ -74,4 +74,65 @@ void t.test('podsock logs JSON when stderr is neither journal nor terminal, with
   t.equal(first.level, 30);
   t.equal(first.service, `y${process.pid}`);
   t.match(first.msg, /Starting 'y\d+'/, 'JSON when stderr is a pipe');
+});
+
+void t.test('records logged before attach() are kept with their own times and written in order on attach', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-early-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log.json');
+  const fd = openSync(file, 'w');
+  t.teardown(() => closeSync(fd));
+  const root = createLogger('debug', {}, { fd });
+  const log = root.child({ service: 'web' });
+  const before = Date.now();
+  log.info({ mode: 'proxy' }, 'first');
+  log.trace('below the level: never written');
+  await new Promise((r) => setTimeout(r, 60));
+  log.child({ conn: 7 }).warn('second');
+  t.equal(readFileSync(file, 'utf8'), '', 'nothing is written before attach');
+  await root.attach();
+  await root.attach();
+  log.error('third');
+  const recs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(
+    recs.map((r) => [r.level, r.msg, r.service, r.mode, r.conn]),
+    [
+      [30, 'first', 'web', 'proxy', undefined],
+      [40, 'second', 'web', undefined, 7],
+      [50, 'third', 'web', undefined, undefined],
+    ],
+  );
+  const [t1, t2] = recs.map((r) => r.time as number);
+  t.ok(t1 !== undefined && t1 >= before && t1 < before + 50, `the first record keeps the time it was logged (${t1} vs ${before})`);
+  t.ok(t2 !== undefined && t1 !== undefined && t2 - t1 >= 50, 'the second keeps its later time');
+});
+
+void t.test('the early buffer is bounded: the oldest records go and a warning counts them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-bound-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log.json');
+  const fd = openSync(file, 'w');
+  t.teardown(() => closeSync(fd));
+  const root = createLogger('info', {}, { fd });
+  for (let i = 0; i < EARLY_RECORDS_MAX + 5; i++) root.info(`r${i}`);
+  await root.attach();
+  const msgs = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+  t.equal(msgs.length, EARLY_RECORDS_MAX + 1);
+  t.equal(msgs[0], 'Dropped 5 log records written before the logger was ready');
+  t.equal(msgs[1], 'r5');
+  t.equal(msgs.at(-1), `r${EARLY_RECORDS_MAX + 4}`);
+});
+
+void t.test('the logger attaches by itself after ATTACH_AFTER_MS', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-timer-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log.json');
+  const fd = openSync(file, 'w');
+  t.teardown(() => closeSync(fd));
+  const root = createLogger('info', {}, { fd });
+  root.info('waiting');
+  const deadline = Date.now() + 20_000;
+  while (readFileSync(file, 'utf8') === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.match(readFileSync(file, 'utf8'), /"msg":"waiting"/);
+  t.ok(ATTACH_AFTER_MS <= 1000, 'a short delay');
 });

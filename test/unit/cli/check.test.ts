@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const bin = join(root, 'dist', 'cli', 'main.js');
+const bin = join(root, 'dist', 'bin', 'podsock.cjs');
 const MISSING = 'localhost/podsock-check-no-such-image:0';
 
 function podsock(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {

@@ -1,6 +1,6 @@
 /**
  * The podsock executable as users meet it: help, version, usage errors and exit statuses, by
- * spawning the built bin (dist/cli/main.js; `npm test` builds first).
+ * spawning the built bin (dist/bin/podsock.cjs; `npm test` builds first).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import t from 'tap';
 import { USAGE } from '../../../src/cli/usage.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const bin = join(root, 'dist', 'cli', 'main.js');
+const bin = join(root, 'dist', 'bin', 'podsock.cjs');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
 function podsock(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
