@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -923,13 +925,54 @@ typedef struct {
   const char *err_syscall;
   napi_ref callback;        /* onDone, until called */
   napi_async_context actx;
+  /* relayConnect only. While `connecting`, fd[1] is the backend socket being connected and fd[0] (the
+   * client) is not touched: a failed connect or a cancel gives it back to the caller unread. */
+  bool connecting;
+  bool connect_failed;      /* the final callback reports a failed connect (kind 2), not an end (kind 1) */
+  bool silent;              /* cancelled: release the callback without calling it */
+  bool timer_init;
+  uv_timer_t timer;         /* the connect deadline, or the deferred report of an immediate failure */
+  int deferred_err;         /* socket()/connect() failed at once: reported from the timer, never synchronously */
+  const char *deferred_syscall;
 } relay_t;
 
 static size_t relay_pending(const relay_dir_t *d) {
   return d->splicing ? d->in_pipe : d->tail - d->head;
 }
 
+/*
+ * The copy path reads into one buffer shared by every relay of the thread (Node's loop thread; a worker
+ * has its own): a request or reply that the other side takes at once never needs memory of its own, so a
+ * connection costs no 2 x 64 KiB of fresh pages (page faults, zeroing) and a thousand idle keep-alive
+ * connections hold no buffers. Bytes the other side did not take are moved into a buffer of the direction.
+ */
+static _Thread_local char relay_scratch[RELAY_BUFFER_BYTES];
+
+/* If a direction's pending bytes sit in the scratch buffer, give them a buffer of its own. 0 or -1 (ENOMEM). */
+static int relay_keep_pending(relay_dir_t *d) {
+  if (d->buf != relay_scratch) return 0;
+  size_t pending = d->tail - d->head;
+  if (pending == 0) {
+    d->buf = NULL;
+    d->cap = d->head = d->tail = 0;
+    return 0;
+  }
+  char *own = malloc(RELAY_BUFFER_BYTES);
+  if (own == NULL) {
+    d->buf = NULL;
+    d->cap = d->head = d->tail = 0;
+    return -1;
+  }
+  memcpy(own, relay_scratch + d->head, pending);
+  d->buf = own;
+  d->cap = RELAY_BUFFER_BYTES;
+  d->head = 0;
+  d->tail = pending;
+  return 0;
+}
+
 static void relay_dir_free(relay_dir_t *d) {
+  if (d->buf == relay_scratch) d->buf = NULL;
   free(d->buf);
   d->buf = NULL;
   d->head = d->tail = d->cap = 0;
@@ -945,27 +988,40 @@ static void relay_release(relay_t *r) {
 
 static void relay_on_env_cleanup(void *arg);
 
-/* Call onDone once (not during environment teardown), then drop the JS references. */
-static void relay_call_done(relay_t *r) {
+/* What a relay callback reports: its second argument. relay() only ever reports RELAY_DONE. */
+#define RELAY_CONNECTED 0      /* relayConnect: the backend accepted; the relay owns the client fd now */
+#define RELAY_DONE 1           /* both fds are closed; the first argument is null or the first error */
+#define RELAY_CONNECT_FAILED 2 /* relayConnect: the connect failed; the client fd is the caller's again */
+
+/* Call the callback with (err, kind). A pending exception becomes an uncaught exception, like Node's own
+ * handles do it, so that no exception is left pending for the next Node-API call. */
+static void relay_call(relay_t *r, int kind) {
   napi_env env = r->env;
   napi_handle_scope scope;
-  napi_value callback, recv, arg;
-  if (r->callback == NULL) return;
-  if (!r->env_gone && napi_open_handle_scope(env, &scope) == napi_ok) {
-    arg = NULL;
-    if (r->err != 0) arg = errno_error(env, r->err_syscall, r->err);
-    if (arg == NULL) napi_get_null(env, &arg);
-    /* napi_make_callback needs an object receiver (node::MakeCallback takes a v8::Object). */
-    if (napi_get_reference_value(env, r->callback, &callback) == napi_ok && callback != NULL &&
-        napi_get_global(env, &recv) == napi_ok) {
-      napi_status called = napi_make_callback(env, r->actx, recv, callback, 1, &arg, NULL);
-      if (called == napi_pending_exception) {
-        napi_value exception;
-        if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
-      }
+  napi_value callback, recv, argv[2];
+  if (r->callback == NULL || r->env_gone || r->silent) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  argv[0] = NULL;
+  if (kind != RELAY_CONNECTED && r->err != 0) argv[0] = errno_error(env, r->err_syscall, r->err);
+  if (argv[0] == NULL) napi_get_null(env, &argv[0]);
+  /* napi_make_callback needs an object receiver (node::MakeCallback takes a v8::Object). */
+  if (napi_create_int32(env, kind, &argv[1]) == napi_ok &&
+      napi_get_reference_value(env, r->callback, &callback) == napi_ok && callback != NULL &&
+      napi_get_global(env, &recv) == napi_ok) {
+    napi_status called = napi_make_callback(env, r->actx, recv, callback, 2, argv, NULL);
+    if (called == napi_pending_exception) {
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
     }
-    napi_close_handle_scope(env, scope);
   }
+  napi_close_handle_scope(env, scope);
+}
+
+/* Call onDone once (not during environment teardown, not after a cancel), then drop the JS references. */
+static void relay_call_done(relay_t *r) {
+  napi_env env = r->env;
+  if (r->callback == NULL) return;
+  relay_call(r, r->connect_failed ? RELAY_CONNECT_FAILED : RELAY_DONE);
   if (!r->env_gone) {
     napi_delete_reference(env, r->callback);
     if (r->actx != NULL) napi_async_destroy(env, r->actx);
@@ -1000,6 +1056,11 @@ static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive
     r->poll_init[i] = false;
     r->closing++;
     uv_close((uv_handle_t *)&r->poll[i], relay_on_poll_closed);
+  }
+  if (r->timer_init) {
+    r->timer_init = false;
+    r->closing++;
+    uv_close((uv_handle_t *)&r->timer, relay_on_poll_closed);
   }
   for (int i = 0; i < 2; i++) {
     if (r->fd[i] < 0) continue;
@@ -1062,6 +1123,10 @@ static void relay_start_splice(relay_dir_t *d) {
  */
 static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
   int from = r->fd[d->from], to = r->fd[d->to];
+  /* A recv() that returned less than it asked for emptied the socket: another one now would only say
+   * EAGAIN. The poll is level-triggered, so whatever arrives later wakes the relay again. This halves
+   * the syscalls of small request/response traffic (recv, send; no third recv). */
+  bool drained = false;
   for (int round = 0; round < RELAY_ROUNDS_MAX; round++) {
     bool progress = false;
     ssize_t n;
@@ -1071,7 +1136,7 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
       relay_start_splice(d);
 
     /* Fill. */
-    if (!d->eof) {
+    if (!d->eof && !drained) {
       if (d->splicing) {
         if (d->in_pipe < d->pipe_cap) {
           n = splice(from, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -1089,11 +1154,9 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
       } else {
         if (d->head == d->tail) d->head = d->tail = 0;
         if (d->buf == NULL) {
-          d->buf = malloc(RELAY_BUFFER_BYTES);
-          if (d->buf == NULL) {
-            *syscall = "malloc";
-            return ENOMEM;
-          }
+          /* Nothing pending: read into the shared scratch buffer; only what the other side does not take
+           * at once is copied into a buffer of this connection's own (below, after the flush). */
+          d->buf = relay_scratch;
           d->cap = RELAY_BUFFER_BYTES;
         }
         if (d->tail < d->cap) {
@@ -1102,6 +1165,7 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
           if (n > 0) {
             d->tail += (size_t)n;
             d->full_reads = (size_t)n == room && room == d->cap ? d->full_reads + 1 : 0;
+            drained = (size_t)n < room;
             progress = true;
           } else if (n == 0) {
             d->eof = true;
@@ -1127,20 +1191,32 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
         }
       } else {
         n = send(to, d->buf + d->head, d->tail - d->head, MSG_DONTWAIT | MSG_NOSIGNAL);
+        int send_errno = errno;
         if (n > 0) {
           d->head += (size_t)n;
           if (d->head == d->tail) d->head = d->tail = 0;
           progress = true;
-        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        }
+        if (relay_keep_pending(d) != 0) {
+          *syscall = "malloc";
+          return ENOMEM;
+        }
+        if (n < 0 && send_errno != EAGAIN && send_errno != EWOULDBLOCK && send_errno != EINTR) {
           *syscall = "send";
-          return errno;
+          return send_errno;
         }
       }
     }
+    if (d->buf == relay_scratch && relay_keep_pending(d) != 0) {
+      *syscall = "malloc";
+      return ENOMEM;
+    }
 
-    /* Pass EOF on once everything before it was written. */
+    /* Pass EOF on once everything before it was written. When the other direction has already ended,
+     * both sockets were read to their EOF and are closed next: close() sends the FIN then (nothing is
+     * unread, so it is no reset), and the shutdown() would be one syscall per connection for nothing. */
     if (d->eof && !d->shut && relay_pending(d) == 0) {
-      if (shutdown(to, SHUT_WR) < 0) {
+      if (!r->dir[d == &r->dir[0] ? 1 : 0].shut && shutdown(to, SHUT_WR) < 0) {
         *syscall = "shutdown";
         return errno;
       }
@@ -1172,12 +1248,16 @@ static int relay_update_interest(relay_t *r) {
   return 0;
 }
 
-/* One step of the state machine: shovel both directions, then finish or re-arm. */
-static void relay_step(relay_t *r) {
+/* Both directions, for relay_step. */
+#define RELAY_BOTH 3
+
+/* One step of the state machine: shovel the directions in `mask` (bit k: dir[k]), then finish or re-arm.
+ * Only a direction whose source became readable or whose destination became writable can move. */
+static void relay_step(relay_t *r, int mask) {
   const char *syscall = NULL;
   int err = 0;
   for (int k = 0; k < 2 && err == 0; k++) {
-    if (!r->dir[k].shut) err = relay_shovel(r, &r->dir[k], &syscall);
+    if ((mask & (1 << k)) && !r->dir[k].shut) err = relay_shovel(r, &r->dir[k], &syscall);
   }
   if (err != 0) {
     relay_finish(r, err, syscall, true);
@@ -1201,7 +1281,7 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
      * watcher (src/unix/poll.c uv__poll_io). The socket is fine as an fd: let the next recv/send/splice
      * report the real errno, and fall back to SO_ERROR if none of them touched the socket. */
     r->interest[i] = 0;
-    relay_step(r);
+    relay_step(r, RELAY_BOTH);
     if (!r->finished) {
       int soerr = 0;
       socklen_t len = sizeof soerr;
@@ -1210,7 +1290,11 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
     }
     return;
   }
-  relay_step(r);
+  /* dir[i] reads from fd[i]; dir[1 - i] writes to it. A hang-up is readable (read() returns 0 or the error). */
+  int mask = 0;
+  if (events & (UV_READABLE | UV_DISCONNECT)) mask |= 1 << i;
+  if (events & UV_WRITABLE) mask |= 1 << (1 - i);
+  relay_step(r, mask == 0 ? RELAY_BOTH : mask);
 }
 
 static void relay_finalize(napi_env env, void *data, void *hint) {
@@ -1354,8 +1438,309 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
   }
   if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
   /* First round now: initial bytes go out and a pre-ended side is passed on without waiting a loop turn. */
-  relay_step(r);
+  relay_step(r, RELAY_BOTH);
   return handle;
+}
+
+/*
+ * relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent) -> handle
+ *
+ * The proxy's per-connection fast path in one call: connect a new non-blocking socket to the backend
+ * (`address` a numeric IPv4/IPv6 host and `port`, or, with port -1, a unix path or '@abstract' name),
+ * wait for writability with a uv_poll, check SO_ERROR (connect(2), EINPROGRESS), then relay between
+ * clientFd and it exactly as relay() does, `initial` and `ended` describing what was read from the client
+ * before. No Node socket, promise or timer exists for the backend connection: this is what makes a new
+ * connection per request cheap (it used to be a net.Socket, an AbortController and a timer each).
+ *
+ * onEvent(err, kind) is called from later event-loop iterations, except RELAY_CONNECTED for a connect
+ * that completed at once, which is reported before relayConnect returns:
+ * - kind RELAY_CONNECTED (0), at most once: connected; the relay owns clientFd from now on;
+ * - kind RELAY_CONNECT_FAILED (2): socket(), connect() or the deadline failed (err.code 'ECONNREFUSED',
+ *   'ETIMEDOUT', 'EAGAIN' for a unix backlog that is full...); the backend socket is closed and clientFd
+ *   is the caller's again, untouched, so it can retry or close it;
+ * - kind RELAY_DONE (1), after RELAY_CONNECTED: as relay()'s onDone.
+ * relayAbort() resets both sides in any phase (then RELAY_DONE with null); relayCancel() gives a
+ * connecting client back without any further callback. A throw (bad arguments, no memory) leaves clientFd
+ * with the caller.
+ */
+
+/* The deadline passed, or a failure of socket()/connect() recorded at once is due to be reported. */
+static void relay_connect_fail(relay_t *r, int err, const char *syscall) {
+  r->fd[0] = -1; /* the client goes back to the caller, unread and open */
+  r->connecting = false;
+  r->connect_failed = true;
+  relay_finish(r, err, syscall, false);
+}
+
+static void relay_on_connect_timer(uv_timer_t *timer) {
+  relay_t *r = timer->data;
+  if (r->finished || !r->connecting) return;
+  if (r->deferred_err != 0) relay_connect_fail(r, r->deferred_err, r->deferred_syscall);
+  else relay_connect_fail(r, ETIMEDOUT, "connect");
+}
+
+/* The backend accepted: start relaying (poll[1] exists already, stopped). */
+static void relay_connected(relay_t *r, uv_loop_t *loop) {
+  r->connecting = false;
+  /* The relay owns the client from here on: every failure below resets it. uv_poll_init() makes the fd
+   * non-blocking (libuv uv__nonblock). */
+  int rc = uv_poll_init(loop, &r->poll[0], r->fd[0]);
+  if (rc < 0) {
+    relay_finish(r, -rc, "uv_poll_init", true);
+    return;
+  }
+  r->poll[0].data = r;
+  r->poll_init[0] = true;
+  relay_call(r, RELAY_CONNECTED);
+  if (r->finished) return; /* aborted from the callback */
+  relay_step(r, RELAY_BOTH);
+}
+
+static void relay_on_connect_poll(uv_poll_t *handle, int status, int events) {
+  relay_t *r = handle->data;
+  int soerr = 0;
+  socklen_t len = sizeof soerr;
+  if (r->finished || !r->connecting) return;
+  /* A refused connect shows as EPOLLERR (libuv: status UV_EBADF) with the reason in SO_ERROR. */
+  if (getsockopt(r->fd[1], SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+  if (soerr == 0 && status < 0) soerr = -status;
+  if (soerr != 0) {
+    relay_connect_fail(r, soerr, "connect");
+    return;
+  }
+  uv_timer_stop(&r->timer);
+  uv_poll_stop(&r->poll[1]);
+  r->interest[1] = 0;
+  relay_connected(r, uv_handle_get_loop((uv_handle_t *)handle));
+}
+
+/* Fill a sockaddr from a numeric host and port (inet_pton first; getaddrinfo only for forms like a scoped
+ * 'fe80::1%eth0', with AI_NUMERICHOST so it never does a lookup). Returns 0 or a positive errno. */
+static int fill_sockaddr_in(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    *len = sizeof *sin;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *sin6;
+    return 0;
+  }
+  struct addrinfo hints, *res = NULL;
+  char service[16];
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  snprintf(service, sizeof service, "%d", port);
+  if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL) return EINVAL;
+  if (res->ai_addrlen > sizeof *ss) {
+    freeaddrinfo(res);
+    return EINVAL;
+  }
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], handle, name;
+  napi_valuetype t;
+  int32_t client, port, timeout_ms, splice_after;
+  char address[STRING_ARG_MAX];
+  size_t address_len;
+  void *initial;
+  size_t initial_len;
+  bool ended;
+  struct sockaddr_storage ss;
+  socklen_t ss_len = 0;
+  uv_loop_t *loop;
+  relay_t *r;
+  int err, one = 1;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 8 || arg_int32(env, argv[0], "clientFd", &client) < 0 ||
+      arg_string(env, argv[1], "connect", address, sizeof address, &address_len) < 0 ||
+      arg_int32(env, argv[2], "port", &port) < 0 || arg_int32(env, argv[3], "timeoutMs", &timeout_ms) < 0 ||
+      arg_optional_buffer(env, argv[4], &initial, &initial_len) < 0 ||
+      napi_get_value_bool(env, argv[5], &ended) != napi_ok ||
+      arg_int32(env, argv[6], "spliceAfter", &splice_after) < 0 || napi_typeof(env, argv[7], &t) != napi_ok ||
+      t != napi_function) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending)
+      napi_throw_type_error(env, "EINVAL", "podsock_native: relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent)");
+    return NULL;
+  }
+  if (client < 0) {
+    throw_errno(env, "relayConnect", EBADF);
+    return NULL;
+  }
+  if (port > 65535 || timeout_ms < 1) {
+    throw_errno(env, "connect", EINVAL);
+    return NULL;
+  }
+  if (port < 0) {
+    err = -fill_sockaddr_un(address, address_len, (struct sockaddr_un *)&ss, &ss_len);
+  } else {
+    err = fill_sockaddr_in(address, port, &ss, &ss_len);
+  }
+  if (err != 0) {
+    throw_errno(env, "connect", err);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+
+  r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    throw_errno(env, "calloc", ENOMEM);
+    return NULL;
+  }
+  r->env = env;
+  r->fd[0] = client;
+  r->fd[1] = -1;
+  r->owners = 2;
+  r->connecting = true;
+  r->dir[0].pipe[0] = r->dir[0].pipe[1] = r->dir[1].pipe[0] = r->dir[1].pipe[1] = -1;
+  if (relay_dir_init(&r->dir[0], 0, 1, initial, initial_len, ended, splice_after) != 0 ||
+      relay_dir_init(&r->dir[1], 1, 0, NULL, 0, false, splice_after) != 0) {
+    relay_dir_free(&r->dir[0]);
+    free(r);
+    throw_errno(env, "malloc", ENOMEM);
+    return NULL;
+  }
+  if (napi_create_object(env, &handle) != napi_ok || napi_wrap(env, handle, r, relay_finalize, NULL, NULL) != napi_ok) {
+    relay_dir_free(&r->dir[0]);
+    relay_dir_free(&r->dir[1]);
+    free(r);
+    NAPI_CALL(env, napi_generic_failure);
+  }
+  /* From here on the wrapper owns one share; failures go through relay_finish with the client handed back. */
+  if (napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
+      napi_create_string_utf8(env, "PodsockRelay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, handle, name, &r->actx) != napi_ok) {
+    if (r->callback != NULL) napi_delete_reference(env, r->callback);
+    if (r->actx != NULL) napi_async_destroy(env, r->actx);
+    r->callback = NULL;
+    r->actx = NULL;
+    r->env_gone = true;
+    r->fd[0] = -1;
+    relay_finish(r, ENOMEM, "napi_wrap", false);
+    throw_errno(env, "napi_wrap", ENOMEM);
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
+
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+  r->timer_init = true;
+
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    r->deferred_err = errno;
+    r->deferred_syscall = "socket";
+  } else {
+    r->fd[1] = fd;
+    /* Node's net.connect sets no delay for the proxy's TCP backends too (upstream.ts did): small replies
+     * must not wait for an ACK (Nagle, tcp(7) TCP_NODELAY). */
+    if (ss.ss_family != AF_UNIX) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc;
+    do rc = connect(fd, (struct sockaddr *)&ss, ss_len);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+      /* A unix backend answers at once: ENOENT, ECONNREFUSED, EAGAIN for a full backlog (unix(7)). */
+      r->deferred_err = errno;
+      r->deferred_syscall = "connect";
+    } else if (rc < 0) {
+      /* On loopback (and through a container's bridge) the kernel usually completes the handshake
+       * inside connect() itself (softirq processing on the way out), so one poll(2) with no timeout
+       * mostly finds it settled: the relay then starts now, without an epoll registration and a loop
+       * turn spent only on waiting for writability. */
+      struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+      if (poll(&pfd, 1, 0) == 1 && pfd.revents == POLLOUT) rc = 0;
+    }
+    if (rc == 0) {
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+      if (soerr == 0) {
+        rc = uv_poll_init(loop, &r->poll[1], fd);
+        if (rc == 0) {
+          r->poll[1].data = r;
+          r->poll_init[1] = true;
+          /* RELAY_CONNECTED is reported synchronously, from inside this call (see the contract). */
+          relay_connected(r, loop);
+          return handle;
+        }
+        r->deferred_err = -rc;
+        r->deferred_syscall = "uv_poll_init";
+      } else {
+        r->deferred_err = soerr;
+        r->deferred_syscall = "connect";
+      }
+    }
+  }
+  if (r->deferred_err == 0) {
+    /* Connected at once (unix) or in progress (TCP): either way writability says it is settled, and the
+     * outcome is reported from the loop like every other one. */
+    int rc = uv_poll_init(loop, &r->poll[1], r->fd[1]);
+    if (rc == 0) {
+      r->poll[1].data = r;
+      r->poll_init[1] = true;
+      rc = uv_poll_start(&r->poll[1], UV_WRITABLE, relay_on_connect_poll);
+    }
+    if (rc < 0) {
+      r->deferred_err = -rc;
+      r->deferred_syscall = "uv_poll_start";
+    } else {
+      r->interest[1] = UV_WRITABLE;
+    }
+  }
+  uv_timer_start(&r->timer, relay_on_connect_timer, r->deferred_err != 0 ? 0 : (uint64_t)timeout_ms, 0);
+  return handle;
+}
+
+/* relayCancel(handle) -> bool: a relay that is still connecting stops, closes its backend socket and gives
+ * the client fd back to the caller without any further callback (true). false once it connected or ended. */
+static napi_value js_relay_cancel(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  relay_t *r;
+  bool cancelled = false;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
+  if (r->connecting && !r->finished) {
+    r->fd[0] = -1;
+    r->connecting = false;
+    r->silent = true;
+    relay_finish(r, 0, NULL, false);
+    cancelled = true;
+  }
+  NAPI_CALL(env, napi_get_boolean(env, cancelled, &result));
+  return result;
+}
+
+/* resetFd(fd): close a stream socket abortively (SO_LINGER {1, 0}: a TCP reset, socket(7)), so that a
+ * client the proxy gives up on sees ECONNRESET rather than an EOF that could pass for a complete reply. */
+static napi_value js_reset_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  /* ENOTSOCK/EOPNOTSUPP: not a socket, a plain close is all there is. */
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  if (close(fd) < 0 && errno != EINTR) throw_errno(env, "close", errno);
+  return NULL;
 }
 
 /* relayAbort(handle): reset both connections now (onDone(null) follows). Idempotent. */
@@ -1387,6 +1772,256 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Acceptor: the proxy's accept loop                                                                 */
+
+/*
+ * acceptStart(fd, backlog, onAccept) -> handle
+ *
+ * Accept connections on a listening stream socket with accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), driven by
+ * a uv_poll on Node's loop, and pass each new fd to onAccept(fd, undefined): the accepted connection
+ * never becomes a Node socket, so the proxy can hand it to relayConnect() in one more call. Like libuv's
+ * own loop (src/unix/stream.c uv__server_io) it accepts until EAGAIN, at most ACCEPT_BATCH_MAX per
+ * wake-up, and checks after every callback whether acceptStop() was called from it: stopping inside
+ * onAccept stops exactly there, the rest stays queued in the kernel.
+ *
+ * The acceptor owns `fd` (the proxy passes a dup of systemd's socket): acceptStop() closes that fd only,
+ * it never shutdown()s the shared socket. listen(fd, backlog) is called first, as uv_listen() does for a
+ * Node server, so the backlog is the caller's rather than whatever the socket had. Accepted TCP
+ * connections get TCP_NODELAY (what the proxy's net.Server did with `noDelay: true`).
+ *
+ * An accept error is passed as onAccept(-1, err) and pauses accepting for ACCEPT_PAUSE_MS: EMFILE and
+ * friends leave the connection queued, and a level-triggered poll would otherwise spin on it. ECONNABORTED
+ * (the client left before it was accepted) and EINTR are skipped silently.
+ */
+
+/* Connections accepted per wake-up before yielding to the loop (timers, other I/O). */
+#define ACCEPT_BATCH_MAX 128
+/* How long accepting pauses after an accept error (EMFILE, ENFILE, ENOBUFS...). */
+#define ACCEPT_PAUSE_MS 100
+
+typedef struct {
+  napi_env env;
+  int fd;                   /* -1 once closed */
+  bool tcp;                 /* AF_INET/AF_INET6: set TCP_NODELAY on accepted sockets */
+  int owners;               /* the JS wrapper + each libuv handle until its close callback */
+  bool poll_init, timer_init;
+  bool in_callback;         /* onAccept is running (acceptStop may be called from it) */
+  bool release_pending;     /* acceptStop ran inside onAccept: drop the references once it returns */
+  bool cleanup_hook;
+  napi_ref callback;        /* onAccept, while accepting */
+  napi_ref self;            /* the wrapper, while accepting: an active acceptor is never collected */
+  napi_async_context actx;
+  uv_poll_t poll;
+  uv_timer_t timer;         /* resumes accepting after an error */
+} acceptor_t;
+
+static void acceptor_release(acceptor_t *a) {
+  if (--a->owners == 0) free(a);
+}
+
+static void acceptor_on_closed(uv_handle_t *handle) {
+  acceptor_release((acceptor_t *)handle->data);
+}
+
+static void acceptor_on_env_cleanup(void *arg);
+
+static void acceptor_release_js(acceptor_t *a) {
+  if (a->callback != NULL) napi_delete_reference(a->env, a->callback);
+  if (a->self != NULL) napi_delete_reference(a->env, a->self);
+  if (a->actx != NULL) napi_async_destroy(a->env, a->actx);
+  a->callback = NULL;
+  a->self = NULL;
+  a->actx = NULL;
+  a->release_pending = false;
+}
+
+/* Stop accepting and close the fd. Idempotent. `js`: Node-API references may be released here. */
+static void acceptor_shutdown(acceptor_t *a, bool js) {
+  if (a->poll_init) {
+    a->poll_init = false;
+    uv_close((uv_handle_t *)&a->poll, acceptor_on_closed);
+  }
+  if (a->timer_init) {
+    a->timer_init = false;
+    uv_close((uv_handle_t *)&a->timer, acceptor_on_closed);
+  }
+  if (a->fd >= 0) {
+    close(a->fd);
+    a->fd = -1;
+  }
+  if (js) {
+    if (a->in_callback) a->release_pending = true;
+    else acceptor_release_js(a);
+  }
+  if (a->cleanup_hook) {
+    napi_remove_env_cleanup_hook(a->env, acceptor_on_env_cleanup, a);
+    a->cleanup_hook = false;
+  }
+}
+
+static void acceptor_on_env_cleanup(void *arg) {
+  acceptor_t *a = arg;
+  a->cleanup_hook = false;
+  acceptor_shutdown(a, false);
+}
+
+static void acceptor_finalize(napi_env env, void *data, void *hint) {
+  acceptor_t *a = data;
+  acceptor_shutdown(a, false);
+  acceptor_release(a);
+}
+
+/* onAccept(fd, err). Returns false when accepting must not go on (stopped, or the callback failed). */
+static bool acceptor_call(acceptor_t *a, int fd, int err) {
+  napi_env env = a->env;
+  napi_handle_scope scope;
+  napi_value argv[2], callback, self;
+  bool ok = false;
+  if (a->callback == NULL || a->self == NULL) return false;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  if (napi_create_int32(env, fd, &argv[0]) != napi_ok) goto out;
+  argv[1] = err != 0 ? errno_error(env, "accept4", err) : NULL;
+  if (argv[1] == NULL && napi_get_undefined(env, &argv[1]) != napi_ok) goto out;
+  if (napi_get_reference_value(env, a->callback, &callback) != napi_ok ||
+      napi_get_reference_value(env, a->self, &self) != napi_ok)
+    goto out;
+  a->in_callback = true;
+  napi_status called = napi_make_callback(env, a->actx, self, callback, 2, argv, NULL);
+  a->in_callback = false;
+  if (a->release_pending) acceptor_release_js(a);
+  if (called == napi_pending_exception) {
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  }
+  ok = called == napi_ok;
+out:
+  napi_close_handle_scope(env, scope);
+  return ok && a->fd >= 0 && a->poll_init;
+}
+
+static void acceptor_on_readable(uv_poll_t *handle, int status, int events);
+
+static void acceptor_on_timer(uv_timer_t *timer) {
+  acceptor_t *a = timer->data;
+  if (a->fd >= 0 && a->poll_init) uv_poll_start(&a->poll, UV_READABLE, acceptor_on_readable);
+}
+
+static void acceptor_on_readable(uv_poll_t *handle, int status, int events) {
+  acceptor_t *a = handle->data;
+  int one = 1;
+  for (int n = 0; n < ACCEPT_BATCH_MAX && a->fd >= 0; n++) {
+    int fd = status < 0 ? -1 : accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (a->tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (!acceptor_call(a, fd, 0)) return;
+      continue;
+    }
+    int err = status < 0 ? -status : errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    /* EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM (a firewall)...: report, then pause instead of spinning. */
+    uv_poll_stop(&a->poll);
+    uv_timer_start(&a->timer, acceptor_on_timer, ACCEPT_PAUSE_MS, 0);
+    acceptor_call(a, -1, err);
+    return;
+  }
+}
+
+static acceptor_t *unwrap_acceptor(napi_env env, napi_value obj) {
+  void *data = NULL;
+  if (napi_unwrap(env, obj, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: not an acceptor handle");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value js_accept_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], handle, name;
+  napi_valuetype t;
+  int32_t fd, backlog;
+  int domain = 0, flags, rc;
+  socklen_t optlen = sizeof domain;
+  uv_loop_t *loop;
+  acceptor_t *a;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || arg_int32(env, argv[0], "fd", &fd) < 0 || arg_int32(env, argv[1], "backlog", &backlog) < 0)
+    return NULL;
+  NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+  if (t != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: onAccept must be a function");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  /* The fd is taken over only once everything that can fail synchronously has succeeded. */
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen) < 0) failed = "getsockopt(SO_DOMAIN)";
+  else if ((flags = fcntl(fd, F_GETFL)) < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+    failed = "fcntl(O_NONBLOCK)";
+  else if (backlog >= 0 && listen(fd, backlog) < 0) failed = "listen";
+  if (failed != NULL) {
+    throw_errno(env, failed, errno);
+    return NULL;
+  }
+  a = calloc(1, sizeof *a);
+  if (a == NULL) {
+    throw_errno(env, "calloc", ENOMEM);
+    return NULL;
+  }
+  a->env = env;
+  a->fd = -1;
+  a->tcp = domain == AF_INET || domain == AF_INET6;
+  a->owners = 1;
+  a->poll.data = a;
+  a->timer.data = a;
+  if (napi_create_object(env, &handle) != napi_ok || napi_wrap(env, handle, a, acceptor_finalize, NULL, NULL) != napi_ok) {
+    free(a);
+    NAPI_CALL(env, napi_generic_failure);
+  }
+  if (napi_create_reference(env, argv[2], 1, &a->callback) != napi_ok ||
+      napi_create_reference(env, handle, 1, &a->self) != napi_ok ||
+      napi_create_string_utf8(env, "PodsockAcceptor", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, handle, name, &a->actx) != napi_ok) {
+    acceptor_release_js(a);
+    NAPI_CALL(env, napi_generic_failure);
+  }
+  rc = uv_poll_init(loop, &a->poll, fd);
+  if (rc < 0) {
+    acceptor_release_js(a);
+    throw_errno(env, "uv_poll_init", -rc);
+    return NULL;
+  }
+  a->fd = fd;
+  a->poll_init = true;
+  a->owners++;
+  uv_timer_init(loop, &a->timer);
+  a->timer_init = true;
+  a->owners++;
+  if (napi_add_env_cleanup_hook(env, acceptor_on_env_cleanup, a) == napi_ok) a->cleanup_hook = true;
+  rc = uv_poll_start(&a->poll, UV_READABLE, acceptor_on_readable);
+  if (rc < 0) {
+    a->fd = -1; /* not taken over: the caller still owns it */
+    acceptor_shutdown(a, true);
+    throw_errno(env, "uv_poll_start", -rc);
+    return NULL;
+  }
+  return handle;
+}
+
+/* acceptStop(handle): stop accepting and close the acceptor's fd. Idempotent; callable from onAccept. */
+static napi_value js_accept_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  acceptor_t *a;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || (a = unwrap_acceptor(env, argv[0])) == NULL) return NULL;
+  acceptor_shutdown(a, true);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -1405,6 +2040,11 @@ NAPI_MODULE_INIT() {
       {"relay", NULL, js_relay, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayAbort", NULL, js_relay_abort, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayInfo", NULL, js_relay_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayConnect", NULL, js_relay_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayCancel", NULL, js_relay_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptStart", NULL, js_accept_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptStop", NULL, js_accept_stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

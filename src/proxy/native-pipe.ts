@@ -16,7 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import { PodsockError } from '../errors.js';
-import { dupFd, closeFd, hasRelay, relay, type Relay, type RelayOptions } from '../sd/native.js';
+import { dupFd, closeFd, hasRelayConnect, relay, type Relay, type RelayOptions, type RelaySide } from '../sd/native.js';
 import { resetOrDestroy, type PipeResult } from './pipe.js';
 
 /** A running pipe, as the proxy holds it: abort() resets both connections (idempotent). */
@@ -45,9 +45,32 @@ export function socketFd(socket: Socket): number {
   return fd;
 }
 
-/** Whether the native relay can be used in this process (the addon loads and has relay()). */
+/**
+ * Whether the native data path can be used in this process: the addon loads and has the relay, the
+ * acceptor and relayConnect() (the proxy's native mode uses all three).
+ */
 export function nativePipeAvailable(): boolean {
-  return hasRelay();
+  return hasRelayConnect();
+}
+
+/**
+ * Take a connected socket away from Node for the relay: pause it, take what Node already read and
+ * whether it saw EOF, dup its fd, then destroy() the net.Socket (which closes only Node's fd: the peer
+ * sees nothing). Returns the dup with those bytes; the caller owns the fd. When the dup fails (EMFILE)
+ * the socket is reset and the PODSOCK_ERR_NATIVE error thrown.
+ */
+export function takeOverSocket(socket: Socket): RelaySide {
+  socket.pause();
+  const { initial, ended } = drain(socket);
+  let fd: number;
+  try {
+    fd = dupFd(socketFd(socket));
+  } catch (err) {
+    resetOrDestroy(socket);
+    throw err;
+  }
+  socket.destroy();
+  return { fd, initial, ended };
 }
 
 /**

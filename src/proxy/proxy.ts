@@ -14,15 +14,38 @@
  * libuv accepts in a loop until EAGAIN but re-checks the server fd after every connection callback
  * ("connection_cb can close the server socket while we're in the loop", libuv src/unix/stream.c
  * uv__server_io), and net.Server.close() closes the handle synchronously, so closing the servers from
- * inside the 'connection' handler stops accepting exactly at the limit.
+ * inside the 'connection' handler stops accepting exactly at the limit. The native acceptor
+ * (sd/native.ts acceptConnections) does the same.
+ *
+ * Two data paths (ProxyOptions.pipe):
+ * - 'native' (default): the addon accepts (no net.Socket for a connection that goes straight through),
+ *   connects to the backend and relays, one JS call per connection each way (relayConnect). Retries
+ *   are JS timers, made only after a failed attempt. A connection accepted while no targets are set
+ *   becomes a net.Socket, so that holding it behaves exactly as in the JS path (bounded read-ahead,
+ *   a client that leaves is noticed), and is taken back from Node when it is served;
+ * - 'js': net.Server, net.connect (upstream.ts) and the JS pipe (pipe.ts), the fallback.
  */
+import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, Socket, type Server } from 'node:net';
 import { PodsockError, q } from '../errors.js';
-import { dupFd, inspectFd } from '../sd/native.js';
-import { nativePipeAvailable, nativePipeSockets, type PipeHandle } from './native-pipe.js';
+import {
+  acceptConnections,
+  closeFd,
+  dupFd,
+  inspectFd,
+  RELAY_CONNECT_FAILED,
+  RELAY_CONNECTED,
+  relayConnect,
+  resetFd,
+  type ConnectTarget,
+  type Relay,
+  type RelayConnectOptions,
+  type RelayEvent,
+} from '../sd/native.js';
+import { nativePipeAvailable, takeOverSocket } from './native-pipe.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
-import { connectUpstream, describeTarget, type Target } from './upstream.js';
+import { connectFailed, connectUpstream, describeTarget, retryDelayMs, type Target } from './upstream.js';
 
 export type { Target } from './upstream.js';
 
@@ -52,9 +75,9 @@ export interface ProxyOptions {
   /** Backlog passed to listen() when podsock (re)listens on a dup. Default 4096, systemd's Backlog= default. */
   backlog?: number;
   /**
-   * The data path of piped connections: 'native' moves the bytes in the addon (native-pipe.ts), 'js'
-   * in JS (pipe.ts). Default: 'js' when the environment variable PODSOCK_PROXY_PIPE is 'js' or the
-   * addon has no relay, else 'native'.
+   * The data path: 'native' accepts, connects and moves the bytes in the addon, 'js' uses net.Server,
+   * net.connect and the JS pipe (pipe.ts). Default: 'native' when the addon has the relay, else 'js'
+   * (the CLI passes defaultPipe(env), which honours PODSOCK_PROXY_PIPE=js).
    */
   pipe?: PipeKind;
 }
@@ -119,13 +142,28 @@ type ConnState = 'held' | 'connecting' | 'piped' | 'done';
 interface Conn {
   readonly id: number;
   readonly listener: string;
-  readonly client: Socket;
+  /** The client as a net.Socket: every connection of the JS path, a held one of the native path. */
+  client: Socket | null;
+  /** Native path: the client's fd while podsock holds it outside a relay (between attempts), else -1. */
+  fd: number;
+  /** Native path: bytes read from a held client before it was served, and whether it had sent EOF. */
+  initial: Buffer | null;
+  ended: boolean;
   state: ConnState;
-  /** Aborts the current backend connect; replaced for every attempt so a stale one is recognisable. */
+  /** JS path: aborts the current backend connect; replaced for every attempt so a stale one is recognisable. */
   attempt: AbortController | null;
   upstream: Socket | null;
-  /** The native relay of a piped connection (the JS pipe is reached through the sockets). */
-  relay: PipeHandle | null;
+  /** Native path: the relay (connecting or piping); it owns the client fd while it exists. */
+  relay: Relay | null;
+  /** Native path: backend connect attempts made, the current one's number (0: none), the timer of the next. */
+  attempts: number;
+  attemptId: number;
+  retry: NodeJS.Timeout | null;
+}
+
+/** What accepts on one listener: a net.Server (JS path) or the addon's acceptor (native path). */
+interface Accepting {
+  close(): void;
 }
 
 /**
@@ -153,8 +191,10 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #backlog: number;
   readonly #pipe: PipeKind;
 
-  /** One net.Server per listener while accepting, else empty. */
-  #servers: Server[] = [];
+  /** One net.Server or native acceptor per listener while accepting, else empty. */
+  #servers: Accepting[] = [];
+  readonly #relayOptions: RelayConnectOptions;
+  #attemptSeq = 0;
   #wantAccept = false;
   #closed = false;
   #resolve: TargetResolver | null = null;
@@ -181,6 +221,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option 'pipe' to be 'native' or 'js', got ${q(opts.pipe)}`);
     }
     this.#pipe = opts.pipe ?? defaultPipe({});
+    this.#relayOptions = { timeoutMs: this.#connectTimeoutMs };
   }
 
   /** The data path piped connections use. */
@@ -210,7 +251,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         n += c.relay.bufferedBytes;
         continue;
       }
-      n += c.client.readableLength + c.client.writableLength;
+      if (c.initial) n += c.initial.length;
+      if (c.client) n += c.client.readableLength + c.client.writableLength;
       if (c.upstream) n += c.upstream.readableLength + c.upstream.writableLength;
     }
     return n;
@@ -230,7 +272,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     for (const l of this.#listeners) checkListener(l);
     this.#wantAccept = true;
     if (!this.#hasRoom() || this.#servers.length > 0) return;
-    const opened = this.#openServers();
+    if (this.#pipe === 'native') {
+      try {
+        this.#openServers();
+      } catch (err) {
+        this.#wantAccept = false;
+        throw err;
+      }
+      return;
+    }
+    const opened = this.#openServers() as Server[];
     for (const s of opened) this.#starting.add(s);
     try {
       await Promise.all(opened.map((s) => listening(s)));
@@ -260,13 +311,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    */
   unsetTargets(): void {
     this.#resolve = null;
-    const requeue = [...this.#conns].filter((c) => c.state === 'connecting');
+    const requeue = [...this.#conns].filter((c) => c.state === 'connecting' && this.#stopConnecting(c));
     if (requeue.length > 0) {
       const later = [...this.#held];
       this.#held.clear();
       for (const conn of requeue) {
-        conn.attempt?.abort(new Error('targets unset'));
-        conn.attempt = null;
         conn.state = 'held';
         this.#held.add(conn);
         this.stats.held++;
@@ -299,10 +348,55 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#closeServers();
     for (const conn of [...this.#conns]) {
       conn.attempt?.abort(err ?? new Error('proxy destroyed'));
+      if (conn.retry) clearTimeout(conn.retry);
       conn.relay?.abort();
       if (conn.upstream) resetOrDestroy(conn.upstream);
-      resetOrDestroy(conn.client);
+      this.#resetClient(conn);
       this.#finish(conn);
+    }
+  }
+
+  /**
+   * Stop the backend connect of a connecting connection so it can be held again. Native path: a relay
+   * still connecting gives its client fd back, which becomes a net.Socket like any held client (with
+   * what was read from it before put back in front). false when it is too late (already piped).
+   */
+  #stopConnecting(conn: Conn): boolean {
+    if (conn.attempt) {
+      conn.attempt.abort(new Error('targets unset'));
+      conn.attempt = null;
+      return true;
+    }
+    if (conn.relay && !conn.relay.cancel()) return false;
+    conn.relay = null;
+    conn.attemptId = 0;
+    if (conn.retry) clearTimeout(conn.retry);
+    conn.retry = null;
+    conn.attempts = 0;
+    if (conn.fd >= 0) {
+      const fd = conn.fd;
+      conn.fd = -1;
+      try {
+        conn.client = this.#adopt(conn, fd);
+      } catch {
+        resetFd(fd);
+        this.#finish(conn);
+        return false;
+      }
+      if (conn.initial) conn.client.unshift(conn.initial);
+      conn.initial = null;
+      conn.ended = false; // the kernel still reports the EOF to the new socket
+    }
+    return true;
+  }
+
+  /** Reset the client of a connection that is not in a relay (a failed or destroyed one). */
+  #resetClient(conn: Conn): void {
+    if (conn.client) resetOrDestroy(conn.client);
+    if (conn.fd >= 0 && conn.relay === null) {
+      const fd = conn.fd;
+      conn.fd = -1;
+      resetFd(fd);
     }
   }
 
@@ -333,16 +427,41 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   /** Dup and listen on every listener, all or nothing. Throws PODSOCK_ERR_NATIVE when a dup fails. */
-  #openServers(): Server[] {
-    const servers: Server[] = [];
+  #openServers(): Accepting[] {
+    const servers: Accepting[] = [];
     try {
-      for (const l of this.#listeners) servers.push(this.#openServer(l));
+      for (const l of this.#listeners) servers.push(this.#pipe === 'native' ? this.#openAcceptor(l) : this.#openServer(l));
     } catch (err) {
       for (const s of servers) s.close();
       throw err;
     }
     this.#servers = servers;
     return servers;
+  }
+
+  /**
+   * The native path's acceptor on a dup of the listener. It calls listen() with the backlog as Node
+   * would (see #openServer); a failure is PODSOCK_ERR_LISTEN, like a net.Server's 'error' at listen.
+   */
+  #openAcceptor(l: ProxyListener): Accepting {
+    const dup = dupFd(l.fd);
+    try {
+      return acceptConnections(
+        dup,
+        this.#backlog,
+        (fd) => this.#acceptFd(fd, l.name),
+        (err) => {
+          // EMFILE and friends: the acceptor pauses briefly and goes on, as net.Server does.
+          this.emit('warning', new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${err.message}`, { cause: err, details: { listener: l.name, fd: l.fd } }));
+        },
+      );
+    } catch (err) {
+      closeFd(dup);
+      throw new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${(err as Error).message}`, {
+        cause: err,
+        details: { listener: l.name, fd: l.fd },
+      });
+    }
   }
 
   #openServer(l: ProxyListener): Server {
@@ -376,19 +495,60 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     for (const s of servers) s.close();
   }
 
+  /** JS path: net.Server accepted `client`. */
   #accept(client: Socket, listener: string): void {
-    const conn: Conn = { id: this.#nextId++, listener, client, state: 'held', attempt: null, upstream: null, relay: null };
-    this.stats.accepted++;
-    this.#conns.add(conn);
-    if (this.#conns.size > this.stats.peakActive) this.stats.peakActive = this.#conns.size;
-    // Until the pipe owns the socket, an error (a client reset while held) only needs to end it.
+    const conn = this.#newConn(listener, client, -1);
+    this.#watchClient(conn, client);
+    this.#admit(conn);
+  }
+
+  /**
+   * Native path: the acceptor accepted `fd`. With targets set it goes straight to relayConnect() and
+   * never becomes a net.Socket; else it is adopted by Node and held.
+   */
+  #acceptFd(fd: number, listener: string): void {
+    const conn = this.#newConn(listener, null, fd);
+    if (this.#resolve === null) {
+      try {
+        conn.client = this.#adopt(conn, fd);
+      } catch {
+        resetFd(fd); // EMFILE or similar in Node's open: drop this one, as an accept error would
+        return;
+      }
+      conn.fd = -1;
+    }
+    this.#admit(conn);
+  }
+
+  #newConn(listener: string, client: Socket | null, fd: number): Conn {
+    return { id: this.#nextId++, listener, client, fd, initial: null, ended: false, state: 'held', attempt: null, upstream: null, relay: null, attempts: 0, attemptId: 0, retry: null };
+  }
+
+  /** A native-path client fd as a net.Socket (reading at most bufferBytes ahead), watched like an accepted one. */
+  #adopt(conn: Conn, fd: number): Socket {
+    // readableHighWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node).
+    const options = { fd, allowHalfOpen: true, readable: true, writable: true, readableHighWaterMark: this.#bufferBytes };
+    const client = new Socket(options);
+    this.#watchClient(conn, client);
+    return client;
+  }
+
+  /** Until a pipe owns the socket, an error (a client reset while held) only needs to end the connection. */
+  #watchClient(conn: Conn, client: Socket): void {
     client.on('error', noop);
     client.once('close', () => {
+      if (conn.client !== client) return; // taken over by the native relay
       if (conn.state === 'held' || conn.state === 'connecting') {
         conn.attempt?.abort(new Error('client closed'));
         this.#finish(conn);
       }
     });
+  }
+
+  #admit(conn: Conn): void {
+    this.stats.accepted++;
+    this.#conns.add(conn);
+    if (this.#conns.size > this.stats.peakActive) this.stats.peakActive = this.#conns.size;
     this.#countChanged(this.#conns.size - 1);
     if (this.#resolve !== null) {
       this.#serve(conn);
@@ -411,6 +571,10 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#fail(conn, toBackendError(err, conn.listener));
       return;
     }
+    if (this.#pipe === 'native') {
+      this.#serveNative(conn, target);
+      return;
+    }
     const attempt = new AbortController();
     conn.attempt = attempt;
     connectUpstream(target, {
@@ -430,13 +594,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         conn.state = 'piped';
         conn.upstream = upstream;
         this.stats.served++;
-        if (this.#pipe === 'native') {
-          // The relay owns the connection now; both net.Sockets are destroyed without a word to the peers.
-          conn.relay = nativePipeSockets(conn.client, upstream, () => this.#finish(conn));
-        } else {
-          conn.client.off('error', noop);
-          pipeSockets(conn.client, upstream, () => this.#finish(conn));
-        }
+        const client = conn.client as Socket;
+        client.off('error', noop);
+        pipeSockets(client, upstream, () => this.#finish(conn));
       },
       (err: unknown) => {
         if (conn.attempt !== attempt || conn.state !== 'connecting') return;
@@ -445,10 +605,87 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     );
   }
 
+  /** Native path: take a held client back from Node, then connect (one attempt after the other). */
+  #serveNative(conn: Conn, target: Target): void {
+    const client = conn.client;
+    if (client) {
+      conn.client = null; // its 'close' (from the destroy below) is no longer about this connection
+      try {
+        const side = takeOverSocket(client);
+        conn.fd = side.fd;
+        conn.initial = side.initial;
+        conn.ended = side.ended;
+      } catch (err) {
+        this.#fail(conn, toBackendError(err, conn.listener, target));
+        return;
+      }
+    }
+    this.#connectNative(conn, target);
+  }
+
+  /** One native connect attempt. Names (not IP literals) are looked up first, on this slow path only. */
+  #connectNative(conn: Conn, target: Target): void {
+    conn.attempts++;
+    if ('host' in target && isIP(target.host) === 0) {
+      lookup(target.host).then(
+        (found) => {
+          if (conn.state === 'connecting' && conn.relay === null && conn.retry === null) this.#relayConnect(conn, target, { host: found.address, port: target.port });
+        },
+        (err: unknown) => {
+          if (conn.state === 'connecting' && conn.relay === null) this.#connectFailed(conn, target, err);
+        },
+      );
+      return;
+    }
+    this.#relayConnect(conn, target, target);
+  }
+
+  #relayConnect(conn: Conn, target: Target, address: ConnectTarget): void {
+    // RELAY_CONNECTED may come before relayConnect() returns, so attempts are told apart by a number.
+    const attempt = ++this.#attemptSeq;
+    conn.attemptId = attempt;
+    const onEvent = (err: NodeJS.ErrnoException | null, event: RelayEvent): void => {
+      if (conn.attemptId !== attempt || conn.state === 'done') return; // cancelled or destroyed meanwhile
+      if (event === RELAY_CONNECTED) {
+        conn.fd = -1; // the relay owns the client now
+        conn.initial = null;
+        conn.state = 'piped';
+        this.stats.served++;
+      } else if (event === RELAY_CONNECT_FAILED) {
+        conn.relay = null; // the client fd is ours again
+        conn.attemptId = 0;
+        this.#connectFailed(conn, target, err);
+      } else {
+        this.#finish(conn);
+      }
+    };
+    let relay: Relay;
+    try {
+      relay = relayConnect({ fd: conn.fd, initial: conn.initial, ended: conn.ended }, address, onEvent, this.#relayOptions);
+    } catch (err) {
+      conn.attemptId = 0;
+      this.#fail(conn, toBackendError(err, conn.listener, target));
+      return;
+    }
+    if (conn.attemptId === attempt) conn.relay = relay;
+  }
+
+  /** A native attempt failed: retry after the backoff, or give up on this one client. */
+  #connectFailed(conn: Conn, target: Target, err: unknown): void {
+    if (conn.attempts >= this.#connectAttempts) {
+      this.#fail(conn, connectFailed(target, conn.attempts, err));
+      return;
+    }
+    conn.retry = setTimeout(() => {
+      conn.retry = null;
+      if (conn.state === 'connecting') this.#connectNative(conn, target);
+    }, retryDelayMs(this.#connectBackoffMs, conn.attempts + 1));
+  }
+
   #fail(conn: Conn, err: PodsockError): void {
     this.stats.failed++;
     conn.attempt = null;
-    resetOrDestroy(conn.client);
+    this.#resetClient(conn);
     this.#finish(conn);
     this.emit('connectionError', err, { id: conn.id, listener: conn.listener });
   }
@@ -456,6 +693,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #finish(conn: Conn): void {
     if (conn.state === 'done') return;
     conn.state = 'done';
+    if (conn.retry) clearTimeout(conn.retry);
+    conn.retry = null;
     this.#held.delete(conn);
     if (!this.#conns.delete(conn)) return;
     this.#countChanged(this.#conns.size + 1);

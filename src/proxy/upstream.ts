@@ -44,21 +44,34 @@ export async function connectUpstream(target: Target, opts: ConnectOptions): Pro
   for (let attempt = 1; attempt <= opts.attempts; attempt++) {
     try {
       opts.signal.throwIfAborted();
-      if (attempt > 1) await sleep(opts.backoffMs * 2 ** (attempt - 2), undefined, { signal: opts.signal });
+      if (attempt > 1) await sleep(retryDelayMs(opts.backoffMs, attempt), undefined, { signal: opts.signal });
       return await connectOnce(target, opts);
     } catch (err) {
       if (opts.signal.aborted) throw opts.signal.reason;
       lastError = err;
     }
   }
+  throw connectFailed(target, opts.attempts, lastError);
+}
+
+/**
+ * The PODSOCK_ERR_BACKEND error for a backend that could not be reached in `attempts` attempts, the
+ * last one failing with `lastError` (its errno name in the message, the error itself on `cause`).
+ */
+export function connectFailed(target: Target, attempts: number, lastError: unknown): PodsockError {
   const code = (lastError as NodeJS.ErrnoException | undefined)?.code;
-  throw new PodsockError(
+  return new PodsockError(
     'PODSOCK_ERR_BACKEND',
-    `Failed to connect to backend ${q(describeTarget(target))} after ${opts.attempts} attempt(s): ${
+    `Failed to connect to backend ${q(describeTarget(target))} after ${attempts} attempt(s): ${
       code ?? (lastError as Error | undefined)?.message ?? 'unknown error'
     }`,
-    { cause: lastError, details: { target: describeTarget(target), attempts: opts.attempts } },
+    { cause: lastError, details: { target: describeTarget(target), attempts } },
   );
+}
+
+/** Delay before attempt number `attempt` (2, 3...): `backoffMs`, doubling for each further attempt. */
+export function retryDelayMs(backoffMs: number, attempt: number): number {
+  return backoffMs * 2 ** (attempt - 2);
 }
 
 function connectOnce(target: Target, opts: ConnectOptions): Promise<Socket> {

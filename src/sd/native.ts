@@ -49,6 +49,8 @@ declare const dgramHandleBrand: unique symbol;
 type DgramHandle = { readonly [dgramHandleBrand]: true };
 declare const relayHandleBrand: unique symbol;
 type RelayHandle = { readonly [relayHandleBrand]: true };
+declare const acceptHandleBrand: unique symbol;
+type AcceptHandle = { readonly [acceptHandleBrand]: true };
 
 interface RawError extends Error {
   code?: string;
@@ -81,6 +83,20 @@ interface Binding {
   ): RelayHandle;
   relayAbort?(handle: RelayHandle): void;
   relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean };
+  relayConnect?(
+    clientFd: number,
+    address: string,
+    port: number,
+    timeoutMs: number,
+    initial: Buffer | null,
+    ended: boolean,
+    spliceAfter: number,
+    onEvent: (err: RawError | null, event: RelayEvent) => void,
+  ): RelayHandle;
+  relayCancel?(handle: RelayHandle): boolean;
+  resetFd?(fd: number): void;
+  acceptStart?(fd: number, backlog: number, onAccept: (fd: number, err: RawError | undefined) => void): AcceptHandle;
+  acceptStop?(handle: AcceptHandle): void;
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -372,11 +388,20 @@ export class Relay {
   abort(): void {
     nativeRelay('relayAbort').relayAbort(this.#handle);
   }
+
+  /**
+   * A relayConnect() relay that is still connecting stops and gives its client fd back to the caller,
+   * open and unread, with no further event (true). false once it connected or ended (or for relay()).
+   */
+  cancel(): boolean {
+    return nativeRelay('relayCancel').relayCancel(this.#handle);
+  }
 }
 
-type RelayBinding<K extends 'relay' | 'relayAbort' | 'relayInfo'> = Binding & Required<Pick<Binding, K>>;
+type NativeRelayCall = 'relay' | 'relayAbort' | 'relayInfo' | 'relayConnect' | 'relayCancel' | 'resetFd' | 'acceptStart' | 'acceptStop';
+type RelayBinding<K extends NativeRelayCall> = Binding & Required<Pick<Binding, K>>;
 
-function nativeRelay<K extends 'relay' | 'relayAbort' | 'relayInfo'>(name: K): RelayBinding<K> {
+function nativeRelay<K extends NativeRelayCall>(name: K): RelayBinding<K> {
   const b = native();
   if (typeof b[name] !== 'function') {
     throw new PodsockError('PODSOCK_ERR_NATIVE', `The native addon ${q(ADDON_PATH)} has no ${q(name)} (rebuild it with 'npx node-gyp rebuild')`, {
@@ -390,6 +415,16 @@ function nativeRelay<K extends 'relay' | 'relayAbort' | 'relayInfo'>(name: K): R
 export function hasRelay(): boolean {
   try {
     return typeof native().relay === 'function';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the loaded addon can also accept and connect (acceptConnections(), relayConnect()). */
+export function hasRelayConnect(): boolean {
+  try {
+    const b = native();
+    return typeof b.relayConnect === 'function' && typeof b.acceptStart === 'function';
   } catch {
     return false;
   }
@@ -422,5 +457,120 @@ export function relay(a: RelaySide, b: RelaySide, onDone: (err: NodeJS.ErrnoExce
     return new Relay(handle);
   } catch (err) {
     throw nativeError(operation, address, err);
+  }
+}
+
+/** What relayConnect() reports through its onEvent callback. */
+export const RELAY_CONNECTED = 0;
+export const RELAY_DONE = 1;
+export const RELAY_CONNECT_FAILED = 2;
+export type RelayEvent = typeof RELAY_CONNECTED | typeof RELAY_DONE | typeof RELAY_CONNECT_FAILED;
+
+/** A backend relayConnect() can reach without a name lookup: a numeric host and a port, or a unix path. */
+export type ConnectTarget = { host: string; port: number } | { path: string };
+
+export interface RelayConnectOptions extends RelayOptions {
+  /** Deadline of the connect in milliseconds (ETIMEDOUT after it). */
+  timeoutMs: number;
+}
+
+/**
+ * Connect to `target` in C and relay between `client.fd` and the new connection, as relay() does
+ * (`client.initial` goes to the backend first, `client.ended` passes the client's EOF on). One call per
+ * connection; no Node socket, promise or timer exists for the backend connection. `onEvent(err, event)`
+ * is called from a later event-loop iteration, except RELAY_CONNECTED when the connect completed at once
+ * (usual on loopback), which is called before relayConnect() returns:
+ * - RELAY_CONNECTED (err null), at most once: the relay owns the client fd from now on;
+ * - RELAY_CONNECT_FAILED: socket(), connect() or the deadline failed (`err.code` 'ECONNREFUSED',
+ *   'ENOENT', 'EAGAIN' for a full unix backlog, 'ETIMEDOUT'...); the client fd is the caller's again,
+ *   open and unread, so it can retry or close it (resetFd());
+ * - RELAY_DONE, after RELAY_CONNECTED: as relay()'s onDone (null for a clean end or an abort()).
+ * The returned Relay's abort() resets both sides in any phase; cancel() gives a connecting client back
+ * without further events. `target.host` must be an IP literal (the caller resolves names). Throws
+ * PODSOCK_ERR_NATIVE for invalid arguments, leaving the client fd with the caller.
+ */
+export function relayConnect(
+  client: RelaySide,
+  target: ConnectTarget,
+  onEvent: (err: NodeJS.ErrnoException | null, event: RelayEvent) => void,
+  opts: RelayConnectOptions,
+): Relay {
+  const operation = 'connect to backend';
+  const address = 'path' in target ? target.path : target.host;
+  const port = 'path' in target ? -1 : target.port;
+  checkFd(operation, client.fd);
+  if ('path' in target) checkUnixAddress(operation, target.path);
+  else {
+    if (isIP(target.host) === 0) throw invalid(operation, target.host, 'expected an IPv4 or IPv6 address');
+    checkInt(operation, target.host, 'the port', port, 65535);
+  }
+  checkInt(operation, address, 'timeoutMs', opts.timeoutMs, 0x7fffffff);
+  const spliceAfter = opts.spliceAfter ?? RELAY_SPLICE_AFTER;
+  if (!Number.isInteger(spliceAfter) || spliceAfter < -1 || spliceAfter > 0x7fffffff) {
+    throw invalid(operation, address, `expected spliceAfter to be an integer from -1 to ${0x7fffffff}, got ${q(spliceAfter)}`);
+  }
+  const b = nativeRelay('relayConnect');
+  try {
+    return new Relay(b.relayConnect(client.fd, address, port, Math.max(1, opts.timeoutMs), client.initial, client.ended, spliceAfter, onEvent));
+  } catch (err) {
+    throw nativeError(operation, address, err);
+  }
+}
+
+/**
+ * Close a stream socket abortively (SO_LINGER 0: the peer sees a TCP reset, not an EOF that could pass
+ * for a complete reply; a unix socket just closes). Throws PODSOCK_ERR_NATIVE (EBADF).
+ */
+export function resetFd(fd: number): void {
+  checkFd('reset fd', fd);
+  const b = nativeRelay('resetFd');
+  try {
+    b.resetFd(fd);
+  } catch (err) {
+    throw nativeError('reset fd', String(fd), err);
+  }
+}
+
+/**
+ * Accepting on a listening stream socket in C (see acceptConnections()). close() stops accepting and
+ * closes the acceptor's fd; idempotent, and may be called from inside onAccept, which then is not
+ * called again (the next connections stay queued in the kernel).
+ */
+export class Acceptor {
+  readonly #handle: AcceptHandle;
+
+  /** @internal use acceptConnections() */
+  constructor(handle: AcceptHandle) {
+    this.#handle = handle;
+  }
+
+  close(): void {
+    nativeRelay('acceptStop').acceptStop(this.#handle);
+  }
+}
+
+/**
+ * Accept connections on the listening stream socket `fd` (accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC on
+ * Node's event loop; TCP connections get TCP_NODELAY) and pass each new connection's fd to `onAccept`,
+ * which owns it. listen(fd, backlog) is called first, as Node's server.listen() would. The acceptor owns
+ * `fd` once this returns (close() closes it, never shutdown()s it); when it throws, the caller still
+ * does. An accept error (EMFILE...) goes to `onError` and pauses accepting for 100 ms instead of
+ * spinning on the queued connection. An active acceptor keeps the process alive. Throws
+ * PODSOCK_ERR_NATIVE (e.g. EBADF, or EINVAL from listen() for a socket that cannot listen).
+ */
+export function acceptConnections(fd: number, backlog: number, onAccept: (fd: number) => void, onError: (err: PodsockError) => void): Acceptor {
+  const operation = 'accept on fd';
+  checkFd(operation, fd);
+  checkInt(operation, String(fd), 'the backlog', backlog, 0x7fffffff);
+  const b = nativeRelay('acceptStart');
+  try {
+    return new Acceptor(
+      b.acceptStart(fd, backlog, (accepted, err) => {
+        if (err === undefined) onAccept(accepted);
+        else onError(nativeError(operation, String(fd), err));
+      }),
+    );
+  } catch (err) {
+    throw nativeError(operation, String(fd), err);
   }
 }

@@ -6,7 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PodsockError } from '../../../src/errors.js';
-import { Proxy, type ProxyOptions } from '../../../src/proxy/proxy.js';
+import { Proxy, type PipeKind, type ProxyOptions } from '../../../src/proxy/proxy.js';
 import { closeFd, dupFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
 
 // ---------------------------------------------------------------- helpers
@@ -26,8 +26,11 @@ function tmp(t: Test): string {
   return dir;
 }
 
+/** The data path under test: proxy-js.test.ts runs this whole file again with the JS pipe. */
+const PIPE: PipeKind = process.env.PODSOCK_TEST_PROXY_PIPE === 'js' ? 'js' : 'native';
+
 function makeProxy(t: Test, opts: Partial<ProxyOptions> & Pick<ProxyOptions, 'listeners'>): Proxy {
-  const proxy = new Proxy({ maxConnections: 1000, maxPending: 1000, connectBackoffMs: 10, ...opts });
+  const proxy = new Proxy({ maxConnections: 1000, maxPending: 1000, connectBackoffMs: 10, pipe: PIPE, ...opts });
   t.teardown(() => proxy.destroy());
   return proxy;
 }
