@@ -27,7 +27,6 @@ import {
   startRun,
   stopContainer,
   waitForCidfile,
-  waitRunning,
   type ExitInfo,
   type Podman,
   type RunningContainer,
@@ -232,10 +231,14 @@ export class Supervisor {
     let cid: string | null = null;
     let watchdogTimer: NodeJS.Timeout | null = null;
     let notifyServer: NotifyServer | null = null;
+    let podmanNotify: NotifyServer | null = null;
     let idle: IdleTimer | null = null;
 
     let resolveNotified!: () => void;
     const notified = new Promise<void>((r) => (resolveNotified = r));
+    // podman's own READY=1 (--sdnotify=conmon): the container is running.
+    let resolveRunning!: () => void;
+    const podmanSaysRunning = new Promise<void>((r) => (resolveRunning = r));
 
     const cidfile = join(this.o.runtimeDir, `${cfg.name}.cid`);
     mkdirSync(this.o.runtimeDir, { recursive: true, mode: 0o700 });
@@ -274,11 +277,20 @@ export class Supervisor {
       // Traversable (not listable) so that a container running as another uid reaches the 0777 socket
       // through its bind mount; on the host the 0700 runtime directory above keeps it private.
       chmodSync(notifyServer.dir, 0o711);
+      // podman's socket stays in a 0700 directory of its own: the container never sees it.
+      podmanNotify = await NotifyServer.create({
+        parentDir: this.o.runtimeDir,
+        onMessage: (msg) => {
+          if (msg.fields.some(([k, v]) => k === 'READY' && v === '1')) resolveRunning();
+        },
+        onError: (err) => this.log.warn({ err }, 'podman notify socket failed, ignoring'),
+      });
       const publish = cfg.mode === 'proxy' ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
       const cmd = podmanRunCommand(cfg, {
         cidfile,
         notifyDir: notifyServer.dir,
         notifySocketName: notifyServer.socketName,
+        podmanNotifySocket: podmanNotify.socketPath,
         handover: cfg.mode === 'handover' ? { names: this.o.listeners.map((l) => l.name) } : null,
         publish,
         unit: this.o.unit,
@@ -305,7 +317,11 @@ export class Supervisor {
           const id = await waitForCidfile(cidfile, ac.signal);
           if (id === null) throw ac.signal.reason as Error;
           cid = id;
-          await waitRunning(this.podman(), id, ac.signal);
+          await new Promise<void>((resolve, reject) => {
+            if (ac.signal.aborted) return reject(ac.signal.reason as Error);
+            ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true });
+            void podmanSaysRunning.then(resolve);
+          });
           return id;
         })());
 
@@ -397,6 +413,7 @@ export class Supervisor {
       (idle as IdleTimer | null)?.close();
       frontend.onActivity(null);
       notifyServer?.close();
+      podmanNotify?.close();
       rmSync(cidfile, { force: true });
       this.current = null;
     }

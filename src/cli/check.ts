@@ -127,6 +127,7 @@ export async function checkCommand(input: CheckInput): Promise<number> {
     cidfile: join(runtimeDir, `${cfg.name}.cid`),
     notifyDir: join(runtimeDir, 'podsock-XXXXXX'),
     notifySocketName: NOTIFY_SOCKET_NAME,
+    podmanNotifySocket: join(runtimeDir, 'podsock-YYYYYY', NOTIFY_SOCKET_NAME),
     handover: cfg.mode === 'handover' ? { names } : null,
     publish: cfg.mode === 'proxy' ? cfg.backends.map((b) => ({ hostPort: 0, containerPort: b.port })) : [],
     unit: null,

@@ -5,8 +5,12 @@
  * What podsock adds, and why (protocols.md §3, pitfalls P2, P3, P10, P11):
  * - `--name NAME --replace --rm --cidfile FILE`: a leftover container of the same name (after a SIGKILL of
  *   podsock) is replaced; the cidfile is how podsock stops and removes exactly its own container.
- * - `--sdnotify=ignore` plus a bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing
- *   into it: the container's messages reach podsock unfiltered and podman sends no MAINPID= of its own.
+ * - a bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing into it: the
+ *   container's messages reach podsock unfiltered.
+ * - `--sdnotify=conmon` with podman's own NOTIFY_SOCKET on a second private socket of podsock's: podman
+ *   says there (MAINPID=conmon, READY=1) the moment the container runs, which is how podsock knows it
+ *   is running without starting a second podman (`podman wait`) beside the first. Neither message
+ *   reaches systemd, and the container's NOTIFY_SOCKET stays the one podsock set.
  * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's journal).
  * - proxy mode: the backend port published on 127.0.0.1 only.
  * - handover mode: nothing here; the fds and LISTEN_FDS/LISTEN_FDNAMES travel in the environment, and
@@ -25,6 +29,8 @@ export interface RunPlan {
   notifyDir: string;
   /** File name of the socket inside notifyDir. */
   notifySocketName: string;
+  /** Host path of podsock's socket for podman's own READY=1 (`--sdnotify=conmon`); never in the container. */
+  podmanNotifySocket: string;
   /** Handover mode: the fds passed at 3.. with their names; null in proxy mode. */
   handover: { names: string[] } | null;
   /** Proxy mode: container ports to publish on loopback (hostPort 0 lets podman pick). */
@@ -51,7 +57,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
     '--replace',
     '--rm',
     `--cidfile=${plan.cidfile}`,
-    '--sdnotify=ignore',
+    '--sdnotify=conmon',
     // The grace period of any `podman stop` without -t (the unit's ExecStopPost=, auto-update): StopTimeout.
     `--stop-timeout=${Math.max(1, Math.ceil(cfg.stopTimeoutMs / 1000))}`,
     '--log-driver=passthrough',
@@ -67,7 +73,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
   }
   args.push(...cfg.podmanOptions, cfg.image, ...cfg.command);
 
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { NOTIFY_SOCKET: plan.podmanNotifySocket };
   if (plan.unit !== null) env.PODMAN_SYSTEMD_UNIT = plan.unit;
   if (plan.handover !== null && plan.handover.names.length > 0) {
     env.LISTEN_FDS = String(plan.handover.names.length);

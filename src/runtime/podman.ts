@@ -1,6 +1,6 @@
 /**
  * The one podman driver: every podman process podsock starts is spawned here. The `run` child gets the
- * listening fds (handover) and the trampoline; helper commands (stop, rm, wait, port, image exists) run
+ * listening fds (handover) and the trampoline; helper commands (stop, rm, port, image exists) run
  * with a scrubbed environment and never see LISTEN_* (P2: podman forwards whatever sits at fds 3.. when
  * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
  */
@@ -172,12 +172,6 @@ export function waitForCidfile(cidfile: string, signal: AbortSignal): Promise<st
     const again = readCid(cidfile);
     if (again !== null) done(again);
   });
-}
-
-/** Resolve once the container is running (`podman wait --condition=running`), false if that failed. */
-export async function waitRunning(p: Podman, cid: string, signal: AbortSignal): Promise<boolean> {
-  const r = await helper(p, ['wait', '--condition=running', '--interval=50ms', cid], signal);
-  return r.exitCode === 0;
 }
 
 /**

@@ -38,7 +38,7 @@ void t.test('a valid configuration: the command on stdout, exit 0', async (t) =>
   t.equal(r.status, 0);
   t.equal(
     r.stdout,
-    `podman run --name podsock-svc --replace --rm --cidfile=/rt/podsock-svc/svc.cid --sdnotify=ignore --stop-timeout=10 --log-driver=passthrough ` +
+    `podman run --name podsock-svc --replace --rm --cidfile=/rt/podsock-svc/svc.cid --sdnotify=conmon --stop-timeout=10 --log-driver=passthrough ` +
       `--label io.podsock.service=svc --volume /rt/podsock-svc/podsock-XXXXXX:/run/podsock-notify ` +
       `--env NOTIFY_SOCKET=/run/podsock-notify/notify.sock --network none ${MISSING} serve 'a b'\n`,
   );

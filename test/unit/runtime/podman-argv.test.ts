@@ -27,6 +27,7 @@ const plan: RunPlan = {
   cidfile: '/run/podsock/web.cid',
   notifyDir: '/run/podsock/podsock-abc123',
   notifySocketName: 'notify.sock',
+  podmanNotifySocket: '/run/podsock/podsock-def456/notify.sock',
   handover: { names: ['http', 'https'] },
   publish: [],
   unit: 'web.service',
@@ -36,12 +37,12 @@ const plan: RunPlan = {
 void t.test('handover: podsock-owned flags, then the user options, image and command; LISTEN_* in env', async (t) => {
   const { args, env } = podmanRunCommand(cfg, plan);
   t.same(args, [
-    'run', '--name', 'podsock-web', '--replace', '--rm', '--cidfile=/run/podsock/web.cid', '--sdnotify=ignore',
+    'run', '--name', 'podsock-web', '--replace', '--rm', '--cidfile=/run/podsock/web.cid', '--sdnotify=conmon',
     '--stop-timeout=3', '--log-driver=passthrough', '--label', 'io.podsock.service=web',
     '--volume', '/run/podsock/podsock-abc123:/run/podsock-notify', '--env', 'NOTIFY_SOCKET=/run/podsock-notify/notify.sock',
     '--network', 'none', '--env', 'A=$(x) "y"', 'localhost/web:1', 'serve', '--port', '8080',
   ]);
-  t.same(env, { PODMAN_SYSTEMD_UNIT: 'web.service', LISTEN_FDS: '2', LISTEN_FDNAMES: 'http:https' });
+  t.same(env, { NOTIFY_SOCKET: '/run/podsock/podsock-def456/notify.sock', PODMAN_SYSTEMD_UNIT: 'web.service', LISTEN_FDS: '2', LISTEN_FDNAMES: 'http:https' });
   t.notOk('LISTEN_PID' in env, 'LISTEN_PID is set by the trampoline, not here');
 });
 
@@ -50,7 +51,7 @@ void t.test('proxy: backends published on loopback only; no LISTEN_*; SELinux re
   t.ok(args.includes('/run/podsock/podsock-abc123:/run/podsock-notify:z'));
   const i = args.indexOf('--publish');
   t.same(args.slice(i, i + 4), ['--publish', '127.0.0.1:41000:8080/tcp', '--publish', '127.0.0.1::8443/tcp']);
-  t.same(env, {});
+  t.same(env, { NOTIFY_SOCKET: '/run/podsock/podsock-def456/notify.sock' }, 'podman reports to podsock, never to systemd');
 });
 
 void t.test('the trampoline passes every value as a positional parameter', async (t) => {
