@@ -172,12 +172,14 @@ async function main(): Promise<void> {
           throw new Error(`${variant}: ${(err as Error).message}\n--- ${s.log}\n${logTail(s.log)}`);
         }
         const p = await phasesOf(m, s, fb.connectNs);
+        const stopStart = Date.now();
         await stopCold(m, s);
+        const stopMs = Date.now() - stopStart;
         if (!warm) {
           samples[variant]?.push(fb.ms);
           phases[variant]?.push(p);
         }
-        const detail = `forked +${p.exec?.toFixed(1) ?? '?'}, active +${p.active?.toFixed(1) ?? '?'}`;
+        const detail = `forked +${p.exec?.toFixed(1) ?? '?'}, active +${p.active?.toFixed(1) ?? '?'}; stopped in ${stopMs} ms`;
         console.error(`${label} ${variant}: ${fb.ms.toFixed(1)} ms (${detail})`);
       }
     }
