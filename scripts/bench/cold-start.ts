@@ -13,7 +13,7 @@
  *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/bench/cold-start.ts [options]
  *
  * Needs: the test host (bash scripts/test-host.sh: a systemd user manager and podman), debootstrap
- * for the first image build, and a build of podsock in dist/ (npx tsc -p tsconfig.build.json).
+ * for the first image build, and a build of podsock in dist/ (npm run build).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,7 @@ const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] 
   --image      image (default localhost/podsock-bench-nginx:latest, built when missing)
   --json       also write every sample and the summary to FILE
   --timeout    seconds a sample may take before the run fails (default 120)
-  --podsock    podsock's CLI entry point to run (default dist/cli/main.js of this repository)`;
+  --podsock    podsock's executable to run with node (default: package.json's bin.podsock)`;
 
 interface Options {
   rounds: number;
@@ -59,7 +59,7 @@ function options(): Options {
       image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
-      podsock: { type: 'string', default: join(repoRoot, 'dist', 'cli', 'main.js') },
+      podsock: { type: 'string', default: shippedEntry() },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -88,6 +88,13 @@ function options(): Options {
   };
 }
 
+/** The file `npm install` links as the podsock command (package.json bin.podsock): what a unit runs. */
+function shippedEntry(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+  const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.podsock;
+  return join(repoRoot, bin ?? join('dist', 'cli', 'main.js'));
+}
+
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /** The last lines of a service's log, for an error message. */
@@ -109,7 +116,7 @@ async function main(): Promise<void> {
   const o = options();
   const podsockMain = o.podsockMain;
   const needsPodsock = o.ownRuns > 0 || o.variants.some((v) => v.startsWith('podsock-'));
-  if (needsPodsock && !existsSync(podsockMain)) throw new Error(`'${podsockMain}' is missing: build first (npx tsc -p tsconfig.build.json)`);
+  if (needsPodsock && !existsSync(podsockMain)) throw new Error(`'${podsockMain}' is missing: build first (npm run build)`);
   await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
   const m = await userManager();
   const podman = (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
@@ -132,7 +139,7 @@ async function main(): Promise<void> {
   };
 
   const loadBefore = loadavg();
-  console.error(`load average ${loadBefore}; working directory '${dir}'`);
+  console.error(`load average ${loadBefore}; podsock '${podsockMain}'; working directory '${dir}'`);
   try {
     const byName = new Map<ColdVariant, ColdService>();
     for (const variant of o.variants) {
