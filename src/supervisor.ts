@@ -18,6 +18,7 @@ import type { ServiceConfig } from './config/load.js';
 import { PodsockError, isPodsockError, q } from './errors.js';
 import { IdleTimer } from './idle/idle-timer.js';
 import type { Frontend } from './frontend.js';
+import { tcpGraceFor } from './readiness/tcp.js';
 import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import {
@@ -69,6 +70,8 @@ export interface SupervisorOptions {
   selinux: boolean;
   /** Where consecutive failures are remembered across activations (start-failures.ts). */
   failureFile: string;
+  /** podman runs rootless (podsock is not root): published ports go through a user-space forwarder. */
+  rootless: boolean;
   /** Called right after each `podman run` is spawned (work that should not delay the container's start). */
   onSpawned?: () => void;
 }
@@ -335,6 +338,7 @@ export class Supervisor {
         running,
         notified,
         backend: () => (publish[0] ? { host: '127.0.0.1', port: publish[0].hostPort } : null),
+        tcpGraceMs: tcpGraceFor({ rootless: this.o.rootless, podmanOptions: cfg.podmanOptions }),
         podman: (args, signal) => podmanCommand(this.podman(), args, signal),
       }).then(() => 'ready' as const);
       ready.catch(() => undefined);

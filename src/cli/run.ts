@@ -4,7 +4,6 @@
  * The only module besides main.ts that touches process.*.
  */
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
@@ -165,17 +164,19 @@ function checkSockets(cfg: ServiceConfig, listeners: ListenFd[]): void {
   }
 }
 
-/** A free loopback port for a backend (proxy mode publishes the container port there). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * A free loopback port for a backend (proxy mode publishes the container port there): bind port 0 and
+ * read the kernel's choice back, synchronously (this is on the way to spawning podman).
+ */
+function freePort(): number {
+  const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, backlog: 1 });
+  try {
+    const port = inspectFd(fd).port;
+    if (port === undefined || port === 0) throw new PodsockError('PODSOCK_ERR_LISTEN', 'Cannot pick a free loopback port for the backend');
+    return port;
+  } finally {
+    closeFd(fd);
+  }
 }
 
 /** Run the service until it stops; resolves with the exit status. */
@@ -200,7 +201,7 @@ export async function runCommand(input: RunInput): Promise<number> {
   for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
 
   const backendHostPorts: number[] = [];
-  if (cfg.mode === 'proxy') for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(await freePort());
+  if (cfg.mode === 'proxy') for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
 
   const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
   const frontend: Frontend =
@@ -222,6 +223,7 @@ export async function runCommand(input: RunInput): Promise<number> {
     backendHostPorts,
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
+    rootless: uid !== 0,
     // pino loads while podman starts, not before: the first request waits for podman, not for logging.
     onSpawned: () => void root.attach(),
   });

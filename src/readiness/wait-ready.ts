@@ -20,6 +20,8 @@ export interface ReadyContext {
   notified: Promise<void>;
   /** Loopback backend address for probes (proxy mode), once known. */
   backend: () => { host: string; port: number } | null;
+  /** How long a TCP probe's connection must survive to count (tcpGraceFor). */
+  tcpGraceMs: number;
   /** Runs a podman command (for the healthcheck). */
   podman: (args: string[], signal: AbortSignal) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
@@ -38,7 +40,7 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       await ctx.running();
       const b = ctx.backend();
       if (b === null) throw new Error('no backend address for the readiness probe');
-      if (spec.kind === 'tcp') await waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal });
+      if (spec.kind === 'tcp') await waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal, graceMs: ctx.tcpGraceMs });
       // Loaded on use: node:http is a sizeable part of a cold start that most services never need.
       else await (await import('./http.js')).waitHttpReady({ host: b.host, port: b.port, path: spec.path, signal: ctx.signal });
       return;

@@ -26,7 +26,7 @@ if (h !== null) {
     t.equal(r.status, 200);
     t.match(r.body, new RegExp(`^hello from ${name} path=/first pid=1\\n$`));
     const s = await waitState(h, name, ['active'], 30_000);
-    t.match(cmdline(s.MainPID ?? ''), /dist\/cli\/main\.js run /, 'the main pid is podsock');
+    t.match(cmdline(s.MainPID ?? ''), /dist\/bin\/podsock\.cjs run /, 'the main pid is podsock');
     t.equal(s.MainPID, s.ExecMainPID, 'MainPID was never changed');
     t.match(s.StatusText, /^Serving: container 'podsock-[^']+' ready in \d+ ms \(handover mode, no idle timeout\)/);
     t.ok(await containerExists(h, svc.containerName), 'the container runs');
@@ -99,7 +99,7 @@ if (h !== null) {
     const s = await waitState(h, name, ['active'], 20_000);
     t.equal(s.MainPID, s.ExecMainPID);
     t.not(s.MainPID, '1');
-    t.match(cmdline(s.MainPID ?? ''), /main\.js run/);
+    t.match(cmdline(s.MainPID ?? ''), /podsock\.cjs run/);
     t.match(readLog(svc.log), /Dropped MAINPID= from the container/);
   });
 

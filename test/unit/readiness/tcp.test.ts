@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import t, { type Test } from 'tap';
-import { probeTcpOnce, waitTcpReady } from '../../../src/readiness/tcp.js';
+import { DEFAULT_GRACE_MS, probeTcpOnce, tcpGraceFor, waitTcpReady } from '../../../src/readiness/tcp.js';
 
 type Mode = 'hold' | 'destroy' | 'reset' | 'banner';
 
@@ -129,4 +129,12 @@ void t.test('abort leaves no socket or timer behind', async (t) => {
   t.equal(out, 'stop stop\n');
   t.equal(exitCode, 0);
   t.equal(holding.connections(), 1);
+});
+
+void t.test('the grace window is paid only where a user-space forwarder may accept for the app', async (t) => {
+  t.equal(tcpGraceFor({ rootless: false, podmanOptions: [] }), 0, 'rootful bridge: DNAT, a connect is the app');
+  t.equal(tcpGraceFor({ rootless: false, podmanOptions: ['--network', 'bridge', '--env', 'A=1'] }), 0);
+  t.equal(tcpGraceFor({ rootless: true, podmanOptions: [] }), DEFAULT_GRACE_MS, 'rootless: rootlessport accepts first');
+  t.equal(tcpGraceFor({ rootless: false, podmanOptions: ['--network', 'slirp4netns:port_handler=slirp4netns'] }), DEFAULT_GRACE_MS);
+  t.equal(tcpGraceFor({ rootless: false, podmanOptions: ['--network=pasta'] }), DEFAULT_GRACE_MS);
 });
