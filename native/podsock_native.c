@@ -915,6 +915,7 @@ typedef struct {
   uv_poll_t poll[2];
   bool poll_init[2];
   int interest[2];          /* events the poll is started with, 0 when stopped */
+  bool rdhup[2];            /* the peer of fd[i] has sent its FIN (EPOLLRDHUP): read on to the EOF */
   relay_dir_t dir[2];       /* dir[0]: A to B, dir[1]: B to A */
   int owners;               /* the JS handle (until finalized) + the engine (until the last poll closed) */
   int closing;              /* poll handles whose close callback is pending */
@@ -1125,7 +1126,9 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
   int from = r->fd[d->from], to = r->fd[d->to];
   /* A recv() that returned less than it asked for emptied the socket: another one now would only say
    * EAGAIN. The poll is level-triggered, so whatever arrives later wakes the relay again. This halves
-   * the syscalls of small request/response traffic (recv, send; no third recv). */
+   * the syscalls of small request/response traffic (recv, send; no third recv). Unless the peer's FIN
+   * is known to be queued too (EPOLLRDHUP): then the next recv() finds the EOF in the same round
+   * instead of one loop turn later (a reply followed by a close, HTTP without keep-alive). */
   bool drained = false;
   for (int round = 0; round < RELAY_ROUNDS_MAX; round++) {
     bool progress = false;
@@ -1165,7 +1168,7 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
           if (n > 0) {
             d->tail += (size_t)n;
             d->full_reads = (size_t)n == room && room == d->cap ? d->full_reads + 1 : 0;
-            drained = (size_t)n < room;
+            drained = (size_t)n < room && !r->rdhup[d->from];
             progress = true;
           } else if (n == 0) {
             d->eof = true;
@@ -1237,7 +1240,7 @@ static int relay_update_interest(relay_t *r) {
     for (int k = 0; k < 2; k++) {
       const relay_dir_t *d = &r->dir[k];
       if (d->shut) continue;
-      if (d->from == i && !d->eof && relay_pending(d) == 0) want |= UV_READABLE;
+      if (d->from == i && !d->eof && relay_pending(d) == 0) want |= UV_READABLE | UV_DISCONNECT;
       if (d->to == i && relay_pending(d) > 0) want |= UV_WRITABLE;
     }
     if (want == r->interest[i]) continue;
@@ -1292,6 +1295,7 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
   }
   /* dir[i] reads from fd[i]; dir[1 - i] writes to it. A hang-up is readable (read() returns 0 or the error). */
   int mask = 0;
+  if (events & UV_DISCONNECT) r->rdhup[i] = true;
   if (events & (UV_READABLE | UV_DISCONNECT)) mask |= 1 << i;
   if (events & UV_WRITABLE) mask |= 1 << (1 - i);
   relay_step(r, mask == 0 ? RELAY_BOTH : mask);
