@@ -24,7 +24,7 @@ import { freePort, repoRoot, run } from './host.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
 import { formatSummary, rotate, summarise, type OwnStartSamples, type Phases } from './cold-summary.js';
-import { installService, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
+import { coldService, installService, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
 const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
@@ -158,9 +158,10 @@ async function main(): Promise<void> {
         podsockMain,
       };
       writeFileSync(c.nginxConf, activatedNginxConf(port));
-      const s = await installService(m, variant, c);
+      const s = coldService(variant, c);
       services.push(s);
       byName.set(variant, s);
+      await installService(m, variant, c);
     }
 
     const samples: Record<string, (number | null)[]> = Object.fromEntries(o.variants.map((v) => [v, [] as (number | null)[]]));

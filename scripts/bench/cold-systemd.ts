@@ -55,18 +55,23 @@ export interface ColdService {
   log: string;
 }
 
+/** The service that installService() will create, for the caller to register for removal first. */
+export function coldService(variant: ColdVariant, c: ColdUnitContext): ColdService {
+  return { variant, unit: c.unit, port: c.port, container: containerName(variant, c.unit), log: c.log };
+}
+
 /**
  * Write the .socket and .service units of `variant` (and podsock's .container file) and start the
- * socket. `c.unit` must be unique on the manager. The caller removes it with removeServices().
+ * socket. `c.unit` must be unique on the manager. The caller registers coldService(variant, c) for
+ * removeServices() before calling this, so that a failure half-way leaves nothing behind.
  */
-export async function installService(m: UserManager, variant: ColdVariant, c: ColdUnitContext): Promise<ColdService> {
+export async function installService(m: UserManager, variant: ColdVariant, c: ColdUnitContext): Promise<void> {
   mkdirSync(m.unitDir, { recursive: true });
   if (variant === 'podsock-handover' || variant === 'podsock-proxy') writeFileSync(c.podsockConfig, podsockContainerFile(variant, c));
   writeFileSync(join(m.unitDir, `${c.unit}.socket`), socketUnit(c));
   writeFileSync(join(m.unitDir, `${c.unit}.service`), serviceUnit(variant, c));
   await systemctl(m, 'daemon-reload');
   await systemctl(m, 'start', `${c.unit}.socket`);
-  return { variant, unit: c.unit, port: c.port, container: containerName(variant, c.unit), log: c.log };
 }
 
 /** The service's ActiveState (active, activating, deactivating, inactive, failed). */
