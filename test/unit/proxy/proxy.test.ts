@@ -573,6 +573,39 @@ void t.test('a target resolver that throws fails only that connection', async (t
   t.match(errors[0]?.message, "socket 'web': no backend for this socket");
 });
 
+void t.test('a target given by name is looked up', async (t) => {
+  const { fd, port } = tcpListener(t);
+  const { port: bport } = await backend(t, replyOnEnd);
+  const proxy = makeProxy(t, { listeners: [{ name: 'web', fd }] });
+  await proxy.start();
+  proxy.setTargets(() => ({ host: 'localhost', port: bport }));
+  t.same(await exchange(port, 'by name'), { reply: 'reply:by name', error: null });
+});
+
+void t.test('unsetTargets while connecting: the connection is held again with its bytes, then served', async (t) => {
+  const { fd, port } = tcpListener(t);
+  // A backend whose accept queue is full (backlog 0, one connection queued): a connect to it hangs.
+  const hole = tcpListener(t, 0);
+  const filler = await connected(hole.port);
+  t.teardown(() => filler.destroy());
+  const { port: bport } = await backend(t, replyOnEnd);
+  const proxy = makeProxy(t, { listeners: [{ name: 'web', fd }], connectTimeoutMs: 60_000 });
+  await proxy.start();
+  const c = await connected(port);
+  const result = exchange(port, 'kept', c); // sent (and ended) while held: Node reads it
+  await activeReaches(proxy, 1);
+  await delay(100);
+  proxy.setTargets(() => ({ host: '127.0.0.1', port: hole.port }));
+  await delay(100);
+  t.equal(proxy.heldCount, 0, 'connecting to the backend that does not answer');
+  proxy.unsetTargets();
+  t.equal(proxy.heldCount, 1, 'held again');
+  t.equal(proxy.stats.held, 2);
+  proxy.setTargets(() => ({ host: '127.0.0.1', port: bport }));
+  t.same(await result, { reply: 'reply:kept', error: null }, 'the bytes read before reached the new backend, then the EOF');
+  t.match(proxy.stats, { served: 1, failed: 0, accepted: 1 });
+});
+
 void t.test("'active' and 'idle' fire on the edges of the active set", async (t) => {
   const { fd, port } = tcpListener(t);
   const { port: bport } = await backend(t, replyOnEnd);
