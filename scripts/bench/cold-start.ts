@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, run } from './host.js';
+import { snapshotBuild } from './cold-build.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
 import { formatSummary, rotate, summarise, type OwnStartSamples, type Phases } from './cold-summary.js';
@@ -114,18 +115,21 @@ function logTail(file: string): string {
 
 async function main(): Promise<void> {
   const o = options();
-  const podsockMain = o.podsockMain;
   const needsPodsock = o.ownRuns > 0 || o.variants.some((v) => v.startsWith('podsock-'));
-  if (needsPodsock && !existsSync(podsockMain)) throw new Error(`'${podsockMain}' is missing: build first (npm run build)`);
+  if (needsPodsock && !existsSync(o.podsockMain)) throw new Error(`'${o.podsockMain}' is missing: build first (npm run build)`);
   await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
   const m = await userManager();
   const podman = (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
 
   const dir = mkdtempSync(join(tmpdir(), 'podsock-bench-cold-'));
   const services: ColdService[] = [];
+  let build: { dir: string | null; entry: string } = { dir: null, entry: o.podsockMain };
   let cleaning: Promise<void> | null = null;
   const cleanup = (): Promise<void> =>
-    (cleaning ??= removeServices(m, services).finally(() => rmSync(dir, { recursive: true, force: true })));
+    (cleaning ??= removeServices(m, services).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      if (build.dir !== null) rmSync(build.dir, { recursive: true, force: true });
+    }));
   let interrupted: NodeJS.Signals | null = null;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
@@ -139,8 +143,11 @@ async function main(): Promise<void> {
   };
 
   const loadBefore = loadavg();
-  console.error(`load average ${loadBefore}; podsock '${podsockMain}'; working directory '${dir}'`);
   try {
+    if (needsPodsock) build = snapshotBuild(o.podsockMain);
+    const podsockMain = build.entry;
+    const copy = build.dir === null ? '' : ` (a copy at '${podsockMain}')`;
+    console.error(`load average ${loadBefore}; podsock '${o.podsockMain}'${copy}; working directory '${dir}'`);
     const byName = new Map<ColdVariant, ColdService>();
     for (const variant of o.variants) {
       const unit = `podsock-bench-cold-${variant}-${process.pid}`;
