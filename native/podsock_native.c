@@ -917,7 +917,7 @@ typedef struct {
   int interest[2];          /* events the poll is started with, 0 when stopped */
   bool rdhup[2];            /* the peer of fd[i] has sent its FIN (EPOLLRDHUP): read on to the EOF */
   relay_dir_t dir[2];       /* dir[0]: A to B, dir[1]: B to A */
-  int owners;               /* the JS handle (until finalized) + the engine (until the last poll closed) */
+  uint32_t slot;            /* in relay_table: the handle JS holds is this slot and its generation */
   int closing;              /* poll handles whose close callback is pending */
   bool finished;            /* fds closed, polls closing */
   bool env_gone;            /* environment teardown: never call into JS again */
@@ -983,8 +983,84 @@ static void relay_dir_free(relay_dir_t *d) {
   }
 }
 
+/*
+ * Handles. JS gets a relay as a number (slot | generation << RELAY_SLOT_BITS), not as a wrapped object:
+ * a wrapped object's memory is only released by its finalizer, i.e. at the next garbage collection,
+ * which under thousands of new connections a second let the freed relays' memory pile up by tens of
+ * MiB. A relay is freed as soon as its last handle closed; a handle kept afterwards finds its slot's
+ * generation changed and is a finished relay. The table belongs to the thread (Node's loop thread; a
+ * worker has its own) and is released whenever no relay is live.
+ */
+#define RELAY_SLOT_BITS 20
+#define RELAY_SLOTS_MAX (1u << RELAY_SLOT_BITS)
+#define RELAY_GEN_MASK 0x7ffu /* 11 bits: the handle stays a positive int32 */
+
+typedef struct {
+  relay_t **slots;
+  uint16_t *gens;
+  uint32_t *free_slots;
+  uint32_t cap, top, nfree, live;
+} relay_table_t;
+
+static _Thread_local relay_table_t relay_table;
+
+/* Give r a slot; returns its handle, or -1 (ENOMEM, or a million relays already). */
+static int32_t relay_register(relay_t *r) {
+  relay_table_t *t = &relay_table;
+  uint32_t slot;
+  if (t->nfree > 0) {
+    slot = t->free_slots[--t->nfree];
+  } else {
+    if (t->top == t->cap) {
+      uint32_t cap = t->cap == 0 ? 256 : t->cap * 2;
+      if (cap > RELAY_SLOTS_MAX) return -1;
+      relay_t **slots = realloc(t->slots, cap * sizeof *slots);
+      if (slots == NULL) return -1;
+      t->slots = slots;
+      uint16_t *gens = realloc(t->gens, cap * sizeof *gens);
+      if (gens == NULL) return -1;
+      t->gens = gens;
+      uint32_t *free_slots = realloc(t->free_slots, cap * sizeof *free_slots);
+      if (free_slots == NULL) return -1;
+      t->free_slots = free_slots;
+      memset(t->gens + t->cap, 0, (cap - t->cap) * sizeof *gens);
+      t->cap = cap;
+    }
+    slot = t->top++;
+  }
+  t->slots[slot] = r;
+  t->live++;
+  r->slot = slot;
+  return (int32_t)(((uint32_t)t->gens[slot] << RELAY_SLOT_BITS) | slot);
+}
+
+static void relay_unregister(relay_t *r) {
+  relay_table_t *t = &relay_table;
+  t->slots[r->slot] = NULL;
+  t->gens[r->slot] = (uint16_t)((t->gens[r->slot] + 1) & RELAY_GEN_MASK);
+  t->free_slots[t->nfree++] = r->slot;
+  if (--t->live == 0) {
+    free(t->slots);
+    free(t->gens);
+    free(t->free_slots);
+    memset(t, 0, sizeof *t);
+  }
+}
+
+/* The relay behind a handle, or NULL for a finished one (or a number that never was a handle). */
+static relay_t *relay_lookup(int32_t handle) {
+  relay_table_t *t = &relay_table;
+  if (handle < 0) return NULL;
+  uint32_t slot = (uint32_t)handle & (RELAY_SLOTS_MAX - 1);
+  uint32_t gen = (uint32_t)handle >> RELAY_SLOT_BITS;
+  if (slot >= t->top || t->gens[slot] != gen) return NULL;
+  return t->slots[slot];
+}
+
+/* The engine is done with r (every handle closed, onDone called): free it. */
 static void relay_release(relay_t *r) {
-  if (--r->owners == 0) free(r);
+  relay_unregister(r);
+  free(r);
 }
 
 static void relay_on_env_cleanup(void *arg);
@@ -1041,7 +1117,7 @@ static void relay_on_poll_closed(uv_handle_t *handle) {
 /*
  * Close everything. `abortive`: SO_LINGER {1, 0} first, so that close() sends a TCP reset (socket(7));
  * on a unix socket the option is accepted and the peer sees ECONNRESET only if data was unread. The
- * poll handles are closed; the last close callback calls onDone and drops the engine's ownership.
+ * poll handles are closed; the last close callback calls onDone and frees the relay.
  */
 static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive) {
   if (r->finished) return;
@@ -1301,17 +1377,12 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
   relay_step(r, mask == 0 ? RELAY_BOTH : mask);
 }
 
-static void relay_finalize(napi_env env, void *data, void *hint) {
-  relay_release((relay_t *)data);
-}
-
-static relay_t *unwrap_relay(napi_env env, napi_value obj) {
-  void *data = NULL;
-  if (napi_unwrap(env, obj, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "EINVAL", "podsock_native: not a relay handle");
-    return NULL;
-  }
-  return data;
+/* The relay behind the handle argument: 0 with *r set (NULL for a finished relay), or -1 (thrown). */
+static int arg_relay(napi_env env, napi_value v, relay_t **r) {
+  int32_t handle;
+  if (arg_int32(env, v, "relay handle", &handle) < 0) return -1;
+  *r = relay_lookup(handle);
+  return 0;
 }
 
 /* Optional Buffer argument (null/undefined: none). Returns 0, or -1 with an exception pending. */
@@ -1360,7 +1431,6 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   relay_t *r;
   int err = 0;
-  bool wrapped = false;
   const char *failed = NULL;
 
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -1392,8 +1462,15 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
   r->env = env;
   r->fd[0] = fds[0];
   r->fd[1] = fds[1];
-  r->owners = 2;
   r->dir[0].pipe[0] = r->dir[0].pipe[1] = r->dir[1].pipe[0] = r->dir[1].pipe[1] = -1;
+  int32_t id = relay_register(r);
+  if (id < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    free(r);
+    throw_errno(env, "relay", ENOMEM);
+    return NULL;
+  }
 
   /* From here on every failure goes through relay_finish, which closes the fds. */
   for (int i = 0; i < 2 && failed == NULL; i++) {
@@ -1421,21 +1498,19 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
     r->poll_init[i] = true;
   }
   if (failed == NULL &&
-      (napi_create_object(env, &handle) != napi_ok || napi_wrap(env, handle, r, relay_finalize, NULL, NULL) != napi_ok ||
-       !(wrapped = true) || napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
+      (napi_create_int32(env, id, &handle) != napi_ok || napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
        napi_create_string_utf8(env, "PodsockRelay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-       napi_async_init(env, handle, name, &r->actx) != napi_ok)) {
+       napi_async_init(env, NULL, name, &r->actx) != napi_ok)) {
     err = ENOMEM;
-    failed = "napi_wrap";
+    failed = "napi_async_init";
   }
   if (failed != NULL) {
-    /* No JS object owns r unless napi_wrap succeeded; keep it simple: leak nothing, call nothing. */
+    /* Call nothing: the caller gets the exception instead. */
     if (r->callback != NULL) napi_delete_reference(env, r->callback);
     if (r->actx != NULL) napi_async_destroy(env, r->actx);
     r->callback = NULL;
     r->actx = NULL;
-    r->env_gone = true;          /* no onDone: the caller gets the exception instead */
-    if (!wrapped) r->owners = 1; /* no finalizer will release the wrapper's share */
+    r->env_gone = true;
     relay_finish(r, err, failed, true);
     throw_errno(env, failed, err);
     return NULL;
@@ -1611,34 +1686,29 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
   r->env = env;
   r->fd[0] = client;
   r->fd[1] = -1;
-  r->owners = 2;
   r->connecting = true;
   r->dir[0].pipe[0] = r->dir[0].pipe[1] = r->dir[1].pipe[0] = r->dir[1].pipe[1] = -1;
-  if (relay_dir_init(&r->dir[0], 0, 1, initial, initial_len, ended, splice_after) != 0 ||
+  int32_t id = relay_register(r);
+  if (id < 0 || relay_dir_init(&r->dir[0], 0, 1, initial, initial_len, ended, splice_after) != 0 ||
       relay_dir_init(&r->dir[1], 1, 0, NULL, 0, false, splice_after) != 0) {
     relay_dir_free(&r->dir[0]);
+    if (id >= 0) relay_unregister(r);
     free(r);
     throw_errno(env, "malloc", ENOMEM);
     return NULL;
   }
-  if (napi_create_object(env, &handle) != napi_ok || napi_wrap(env, handle, r, relay_finalize, NULL, NULL) != napi_ok) {
-    relay_dir_free(&r->dir[0]);
-    relay_dir_free(&r->dir[1]);
-    free(r);
-    NAPI_CALL(env, napi_generic_failure);
-  }
-  /* From here on the wrapper owns one share; failures go through relay_finish with the client handed back. */
-  if (napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
+  /* From here on failures go through relay_finish, with the client handed back. */
+  if (napi_create_int32(env, id, &handle) != napi_ok || napi_create_reference(env, argv[7], 1, &r->callback) != napi_ok ||
       napi_create_string_utf8(env, "PodsockRelay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, handle, name, &r->actx) != napi_ok) {
+      napi_async_init(env, NULL, name, &r->actx) != napi_ok) {
     if (r->callback != NULL) napi_delete_reference(env, r->callback);
     if (r->actx != NULL) napi_async_destroy(env, r->actx);
     r->callback = NULL;
     r->actx = NULL;
     r->env_gone = true;
     r->fd[0] = -1;
-    relay_finish(r, ENOMEM, "napi_wrap", false);
-    throw_errno(env, "napi_wrap", ENOMEM);
+    relay_finish(r, ENOMEM, "napi_async_init", false);
+    throw_errno(env, "napi_async_init", ENOMEM);
     return NULL;
   }
   if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
@@ -1720,8 +1790,8 @@ static napi_value js_relay_cancel(napi_env env, napi_callback_info info) {
   relay_t *r;
   bool cancelled = false;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
-  if (r->connecting && !r->finished) {
+  if (argc < 1 || arg_relay(env, argv[0], &r) < 0) return NULL;
+  if (r != NULL && r->connecting && !r->finished) {
     r->fd[0] = -1;
     r->connecting = false;
     r->silent = true;
@@ -1753,8 +1823,8 @@ static napi_value js_relay_abort(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   relay_t *r;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
-  relay_finish(r, 0, NULL, true);
+  if (argc < 1 || arg_relay(env, argv[0], &r) < 0) return NULL;
+  if (r != NULL) relay_finish(r, 0, NULL, true);
   return NULL;
 }
 
@@ -1764,13 +1834,14 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   napi_value argv[1], result, v;
   relay_t *r;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || (r = unwrap_relay(env, argv[0])) == NULL) return NULL;
+  if (argc < 1 || arg_relay(env, argv[0], &r) < 0) return NULL;
+  bool active = r != NULL && !r->finished;
   NAPI_CALL(env, napi_create_object(env, &result));
-  NAPI_CALL(env, napi_get_boolean(env, !r->finished, &v));
+  NAPI_CALL(env, napi_get_boolean(env, active, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "active", v));
-  NAPI_CALL(env, napi_create_double(env, r->finished ? 0 : (double)(relay_pending(&r->dir[0]) + relay_pending(&r->dir[1])), &v));
+  NAPI_CALL(env, napi_create_double(env, active ? (double)(relay_pending(&r->dir[0]) + relay_pending(&r->dir[1])) : 0, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "buffered", v));
-  NAPI_CALL(env, napi_get_boolean(env, r->dir[0].splicing || r->dir[1].splicing, &v));
+  NAPI_CALL(env, napi_get_boolean(env, active && (r->dir[0].splicing || r->dir[1].splicing), &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
   return result;
 }

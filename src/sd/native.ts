@@ -48,7 +48,8 @@ export const UNIX_PATH_MAX = 108;
 declare const dgramHandleBrand: unique symbol;
 type DgramHandle = { readonly [dgramHandleBrand]: true };
 declare const relayHandleBrand: unique symbol;
-type RelayHandle = { readonly [relayHandleBrand]: true };
+/** A relay is a number to JS (a slot and its generation in the addon), freed as soon as it finished. */
+type RelayHandle = number & { readonly [relayHandleBrand]: true };
 declare const acceptHandleBrand: unique symbol;
 type AcceptHandle = { readonly [acceptHandleBrand]: true };
 
