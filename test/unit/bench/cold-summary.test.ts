@@ -65,6 +65,8 @@ void t.test('summarise checks both first-byte targets and the own-start margin',
     stub: { n: 3, median: 3, min: 2, max: 4 },
     node: { n: 3, median: 100, min: 90, max: 110 },
     difference: 22,
+    // Per run: 130-3-100, 120-2-110, 125-4-90 = 27, 8, 31.
+    medianOfRunDifferences: 27,
     margin: 25,
     ok: true,
   });
@@ -95,7 +97,7 @@ void t.test('formatSummary prints the table, one verdict line per target and the
       'podsock exec -> podman  160.0   160.0  160.0  1',
       '  of which podman stub  5.0     5.0    5.0    1',
       'node -e 0               100.0   100.0  100.0  1',
-      'podsock - stub - node -e 0 = +55.0 ms <= +25 ms MISSED',
+      'podsock - stub - node -e 0 = +55.0 ms <= +25 ms MISSED (median of per-run differences +55.0 ms)',
     ].join('\n'),
   );
 });
