@@ -1,10 +1,10 @@
 {
-  # One small Node-API addon: unix datagram sockets (NOTIFY_SOCKET, SO_PASSCRED) and raw fd
-  # operations that core Node does not offer. Built by `node-gyp rebuild` (package.json "install").
+  # One small Node-API addon: unix datagram sockets (NOTIFY_SOCKET, SO_PASSCRED), raw fd operations
+  # and a vfork-style process spawn (native/spawn.c) that core Node does not offer. Built by `node-gyp rebuild` (package.json "install").
   "targets": [
     {
       "target_name": "podsock_native",
-      "sources": ["native/podsock_native.c"],
+      "sources": ["native/podsock_native.c", "native/spawn.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }

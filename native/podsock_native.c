@@ -16,6 +16,7 @@
  * src/sd/native.ts turns them into PodsockError('PODSOCK_ERR_NATIVE'). Arguments are validated there too;
  * the checks here only keep a wrong call from crashing the process.
  */
+#include "spawn.h"
 #include <node_api.h>
 #include <uv.h>
 
@@ -2122,5 +2123,6 @@ NAPI_MODULE_INIT() {
       {"acceptStop", NULL, js_accept_stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -15,7 +15,6 @@
  * after ATTACH_AFTER_MS at the latest, and always before it exits.
  */
 import { fstatSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import type { Logger as PinoLogger } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -108,7 +107,7 @@ interface Early {
  */
 export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd?: number } = {}): RootLogger {
   const fd = options.fd ?? 2;
-  const style = fd === 2 && stderrIsJournal(env) ? 'journal' : isatty(fd) ? 'pretty' : 'json';
+  const journal = fd === 2 && stderrIsJournal(env);
   const threshold = VALUE[level];
   let early: Early[] | null = [];
   let droppedEarly = 0;
@@ -142,6 +141,8 @@ export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd
     attaching ??= (async () => {
       clearTimeout(timer);
       const { pino } = await import('pino');
+      // node:tty too is loaded here, not at start-up (it brings net and streams along).
+      const style = journal ? 'journal' : (await import('node:tty')).isatty(fd) ? 'pretty' : 'json';
       const timestamp = (): string => `,"time":${replayTime ?? Date.now()}`;
       const dest = pino.destination({ fd, sync: true });
       pinoRoot =

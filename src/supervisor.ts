@@ -18,7 +18,7 @@ import type { ServiceConfig } from './config/load.js';
 import { PodsockError, isPodsockError, q } from './errors.js';
 import { IdleTimer } from './idle/idle-timer.js';
 import type { Frontend } from './frontend.js';
-import { tcpGraceFor } from './readiness/tcp.js';
+import { tcpGraceFor } from './readiness/tcp-grace.js';
 import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import {
@@ -126,7 +126,7 @@ export class Supervisor {
           this.log.warn({ err }, 'Cannot kill the container, ignoring');
         }
       }
-      this.current?.child.kill('SIGKILL');
+      this.current?.kill('SIGKILL');
       process.exit(0);
     }
   }
@@ -485,7 +485,7 @@ export class Supervisor {
       new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
     ]);
     if (!gone) {
-      run.child.kill('SIGKILL');
+      run.kill('SIGKILL');
       await run.exited;
       // podman run died while the container may have been created in that instant: remove it by name.
       await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);

@@ -5,7 +5,7 @@
  * socket a name, like FileDescriptorName= (used by `Backend=name=port` and passed as LISTEN_FDNAMES).
  * Pure; errors name the value and the accepted forms.
  */
-import { isIP } from 'node:net';
+import { isIP } from '../ip.js';
 import { PodsockError, q } from '../errors.js';
 
 export type ListenSpec =

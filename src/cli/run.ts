@@ -10,8 +10,6 @@ import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
 import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
-import { createProxyFrontend } from '../proxy/proxy-frontend.js';
-import { defaultPipe } from '../proxy/proxy.js';
 import { resolvePodman } from '../runtime/podman.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
@@ -179,6 +177,12 @@ function freePort(): number {
   }
 }
 
+/** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
+async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
+  const [{ createProxyFrontend }, { defaultPipe }] = await Promise.all([import('../proxy/proxy-frontend.js'), import('../proxy/proxy.js')]);
+  return createProxyFrontend({ cfg, listeners, log, pipe: defaultPipe(env) });
+}
+
 /** Run the service until it stops; resolves with the exit status. */
 export async function runCommand(input: RunInput): Promise<number> {
   const { env } = input;
@@ -206,7 +210,7 @@ export async function runCommand(input: RunInput): Promise<number> {
   const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
   const frontend: Frontend =
     cfg.mode === 'proxy'
-      ? createProxyFrontend({ cfg, listeners, log, pipe: defaultPipe(env) })
+      ? await proxyFrontend(cfg, listeners, log, env)
       : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
 
   const supervisor = new Supervisor({

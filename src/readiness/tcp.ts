@@ -15,6 +15,9 @@
 
 import net from 'node:net';
 import { pollUntil, type BackoffOptions } from './backoff.js';
+import { DEFAULT_GRACE_MS } from './tcp-grace.js';
+
+export { DEFAULT_GRACE_MS };
 
 export interface TcpProbeOptions {
   host: string;
@@ -28,19 +31,6 @@ export interface TcpProbeOptions {
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
-export const DEFAULT_GRACE_MS = 150;
-
-/**
- * The grace window a published port needs: DEFAULT_GRACE_MS where a user-space forwarder may accept for
- * the app (rootless podman, or a slirp4netns or pasta network asked for in the podman options), 0 where
- * the mapping is a DNAT rule and a connect is refused until the app listens (rootful podman's bridge).
- * The first request waits for this verdict, so it is only paid where it is needed.
- */
-export function tcpGraceFor(o: { rootless: boolean; podmanOptions: readonly string[] }): number {
-  if (o.rootless) return DEFAULT_GRACE_MS;
-  return o.podmanOptions.some((a) => /slirp4netns|pasta/.test(a)) ? DEFAULT_GRACE_MS : 0;
-}
-
 /**
  * Resolve when `host:port` accepts a TCP connection that survives `graceMs` (or delivers data sooner),
  * retrying with backoff after refusals, resets, early closes and connect timeouts. The probe connection is

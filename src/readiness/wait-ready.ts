@@ -10,7 +10,6 @@
  * - healthy: `podman healthcheck run` passes.
  */
 import type { ReadySpec } from '../config/load.js';
-import { waitTcpReady } from './tcp.js';
 
 export interface ReadyContext {
   signal: AbortSignal;
@@ -40,8 +39,8 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       await ctx.running();
       const b = ctx.backend();
       if (b === null) throw new Error('no backend address for the readiness probe');
-      if (spec.kind === 'tcp') await waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal, graceMs: ctx.tcpGraceMs });
-      // Loaded on use: node:http is a sizeable part of a cold start that most services never need.
+      // The probes load on use: node:net and node:http are no part of a handover start.
+      if (spec.kind === 'tcp') await (await import('./tcp.js')).waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal, graceMs: ctx.tcpGraceMs });
       else await (await import('./http.js')).waitHttpReady({ host: b.host, port: b.port, path: spec.path, signal: ctx.signal });
       return;
     }

@@ -4,11 +4,23 @@
  * with a scrubbed environment and never see LISTEN_* (P2: podman forwards whatever sits at fds 3.. when
  * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type * as ChildProcessModule from 'node:child_process';
 import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
+import { nativeSpawnAvailable, spawnProcess } from '../sd/native.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
+
+let childProcessModule: typeof ChildProcessModule | undefined;
+/**
+ * node:child_process, loaded on first use: `podman run` itself is started by the addon, and loading
+ * child_process (with net and streams behind it) is a measurable part of a cold start.
+ */
+function childProcess(): typeof ChildProcessModule {
+  return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcessModule);
+}
 
 export interface Podman {
   /** Absolute path of the podman binary. */
@@ -50,33 +62,54 @@ export interface ExitInfo {
 
 /** A running `podman run` child. `exited` settles once, when the child is gone. */
 export interface RunningContainer {
-  child: ChildProcess;
+  pid: number | undefined;
+  /** Send a signal; false once the child has exited. */
+  kill(signal: NodeJS.Signals): boolean;
   exited: Promise<ExitInfo>;
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === n) return name as NodeJS.Signals;
+  return null;
 }
 
 /**
  * Start `podman run`. With `fds` (handover) they are placed at 3.. in the child and podman is started
  * through the LISTEN_PID trampoline; without, podman is exec'd directly. stdout/stderr are inherited, so
  * podman's own messages and (with --log-driver=passthrough) the container's output reach the journal.
+ * Started by the addon's posix_spawn where the kernel allows (spawnProcess), else by child_process.
  */
 export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): RunningContainer {
   const env = { ...p.env, ...cmd.env };
-  const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', 'inherit', 'inherit', ...fds];
   const { file, args } = fds.length > 0 ? trampoline(p.binary, cmd.args) : { file: p.binary, args: cmd.args };
-  const child = spawn(file, args, { env, stdio, detached: false });
+  let finish!: (info: ExitInfo) => void;
   const exited = new Promise<ExitInfo>((resolve) => {
     let done = false;
-    const finish = (info: ExitInfo): void => {
+    finish = (info) => {
       if (!done) {
         done = true;
         resolve(info);
       }
     };
-    child.once('exit', (code, signal) => finish({ code, signal }));
-    // spawn failure (ENOENT of /bin/sh, EAGAIN): report as podman's failure to start.
-    child.once('error', () => finish({ code: 127, signal: null }));
   });
-  return { child, exited };
+  if (nativeSpawnAvailable()) {
+    try {
+      const child = spawnProcess(file, [file, ...args], env, [-1, 1, 2, ...fds], (code, signal) =>
+        finish({ code, signal: signal === null ? null : signalName(signal) }),
+      );
+      return { pid: child.pid, kill: (sig) => child.kill(osConstants.signals[sig]), exited };
+    } catch {
+      // A failed exec (no /bin/sh, EAGAIN): report it as podman's failure to start, like child_process.
+      finish({ code: 127, signal: null });
+      return { pid: undefined, kill: () => false, exited };
+    }
+  }
+  const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', 'inherit', 'inherit', ...fds];
+  const child = childProcess().spawn(file, args, { env, stdio, detached: false });
+  child.once('exit', (code, signal) => finish({ code, signal }));
+  // spawn failure (ENOENT of /bin/sh, EAGAIN): report as podman's failure to start.
+  child.once('error', () => finish({ code: 127, signal: null }));
+  return { pid: child.pid, kill: (sig) => child.kill(sig), exited };
 }
 
 /** Most output podsock keeps from one helper command, per stream (podman's answers are a few lines). */
@@ -96,7 +129,7 @@ function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exit
     const sizes = { out: 0, err: 0 };
     let settled = false;
     let note = '';
-    const child = spawn(p.binary, args, { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(p.binary, args, { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer): void => {
       const room = HELPER_OUTPUT_MAX - sizes[key];
       if (room <= 0) return;
@@ -192,7 +225,7 @@ export async function stopContainer(p: Podman, target: { cid: string | null; nam
  * `podman stop --ignore --time=0`, bounded to 10 s.
  */
 export function killContainerNow(p: Podman, name: string): void {
-  spawnSync(p.binary, ['stop', '--ignore', '--time=0', name], { env: p.env, stdio: 'ignore', timeout: 10_000 });
+  childProcess().spawnSync(p.binary, ['stop', '--ignore', '--time=0', name], { env: p.env, stdio: 'ignore', timeout: 10_000 });
 }
 
 /** Whether `image` is present in local storage (`podman image exists`). */

@@ -8,7 +8,7 @@
  * duplicate or inspect a raw fd. See reference/protocols.md §5.6.
  */
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
+import { isIP } from '../ip.js';
 import { PodsockError, q } from '../errors.js';
 
 /** What a file descriptor is, as far as podsock cares (from SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, getsockname). */
@@ -52,6 +52,8 @@ declare const relayHandleBrand: unique symbol;
 type RelayHandle = number & { readonly [relayHandleBrand]: true };
 declare const acceptHandleBrand: unique symbol;
 type AcceptHandle = { readonly [acceptHandleBrand]: true };
+declare const processHandleBrand: unique symbol;
+type ProcessHandle = { readonly [processHandleBrand]: true };
 
 interface RawError extends Error {
   code?: string;
@@ -98,6 +100,15 @@ interface Binding {
   resetFd?(fd: number): void;
   acceptStart?(fd: number, backlog: number, onAccept: (fd: number, err: RawError | undefined) => void): AcceptHandle;
   acceptStop?(handle: AcceptHandle): void;
+  spawnSupported?(): boolean;
+  spawnProcess?(
+    file: string,
+    argv: string[],
+    envp: string[],
+    stdio: number[],
+    onExit: (code: number, signal: number) => void,
+  ): { pid: number; handle: ProcessHandle };
+  killProcess?(handle: ProcessHandle, signal: number): boolean;
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -574,4 +585,52 @@ export function acceptConnections(fd: number, backlog: number, onAccept: (fd: nu
   } catch (err) {
     throw nativeError(operation, String(fd), err);
   }
+}
+
+/** A process started by spawnProcess. */
+export interface NativeProcess {
+  pid: number;
+  /** Send `signal` (a number, os.constants.signals); false once the process has exited. */
+  kill(signal: number): boolean;
+}
+
+/**
+ * Whether spawnProcess works here: the addon has it and the kernel has pidfd_open (Linux 5.3 or later).
+ * Callers fall back to child_process otherwise.
+ */
+export function nativeSpawnAvailable(): boolean {
+  try {
+    const b = native();
+    return typeof b.spawnProcess === 'function' && b.spawnSupported?.() === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Start `file` with `argv` (argv[0] included) and exactly `env`, with fd i of the child taken from
+ * stdio[i] (-1: /dev/null) and nothing else inherited, every signal at its default and none blocked.
+ * posix_spawn (vfork semantics, no copy of podsock's page tables) instead of libuv's fork. `onExit`
+ * runs once, with the exit status or the terminating signal number (the other one null). A failed
+ * exec (ENOENT, EACCES) throws PODSOCK_ERR_NATIVE naming the file and the errno, without onExit.
+ */
+export function spawnProcess(
+  file: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  stdio: readonly number[],
+  onExit: (code: number | null, signal: number | null) => void,
+): NativeProcess {
+  const envp: string[] = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) envp.push(`${k}=${v}`);
+  for (const fd of stdio) if (fd !== -1) checkFd('spawn', fd);
+  const started = call('spawn', file, (b) => {
+    if (b.spawnProcess === undefined) throw new Error('the native addon has no spawnProcess (rebuild it)');
+    return b.spawnProcess(file, [...argv], envp, [...stdio], (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal));
+  });
+  const b = native();
+  return {
+    pid: started.pid,
+    kill: (signal) => call('signal process', String(started.pid), () => b.killProcess?.(started.handle, signal) ?? false),
+  };
 }

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import t, { type Test } from 'tap';
-import { DEFAULT_GRACE_MS, probeTcpOnce, tcpGraceFor, waitTcpReady } from '../../../src/readiness/tcp.js';
+import { probeTcpOnce, waitTcpReady } from '../../../src/readiness/tcp.js';
+import { DEFAULT_GRACE_MS, tcpGraceFor } from '../../../src/readiness/tcp-grace.js';
 
 type Mode = 'hold' | 'destroy' | 'reset' | 'banner';
 
