@@ -11,7 +11,7 @@
  *
  * pino itself is loaded late: importing it costs a cold start tens of milliseconds, and `podsock run`
  * has one job before anything else, spawning podman. Until `attach()` the logger keeps its records
- * (with their times) in a bounded buffer; `podsock run` attaches right after it spawns podman, or
+ * (with their times) in a bounded buffer; `podsock run` attaches once the container has started, or
  * after ATTACH_AFTER_MS at the latest, and always before it exits.
  */
 import { fstatSync } from 'node:fs';
@@ -28,7 +28,7 @@ const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
 /** Records kept before pino is attached; past this, the oldest are dropped and counted. */
 export const EARLY_RECORDS_MAX = 1000;
 /** The latest moment after creation at which the logger attaches pino by itself. */
-export const ATTACH_AFTER_MS = 250;
+export const ATTACH_AFTER_MS = 1000;
 
 type LogFn = (objOrMsg: Record<string, unknown> | string, msg?: string) => void;
 

@@ -72,8 +72,11 @@ export interface SupervisorOptions {
   failureFile: string;
   /** podman runs rootless (podsock is not root): published ports go through a user-space forwarder. */
   rootless: boolean;
-  /** Called right after each `podman run` is spawned (work that should not delay the container's start). */
-  onSpawned?: () => void;
+  /**
+   * Called when an activation's start is over (the container is ready, or the start failed or was
+   * stopped): for work that should not compete with podman for the CPU while the container starts.
+   */
+  onStarted?: () => void;
 }
 
 type Outcome =
@@ -306,7 +309,6 @@ export class Supervisor {
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
       const run = startRun(this.podman(), cmd, fds);
       this.current = run;
-      this.o.onSpawned?.();
       if (this.o.watchdog !== null) {
         const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
         watchdogTimer = setInterval(() => {
@@ -367,6 +369,7 @@ export class Supervisor {
       }
 
       // Ready.
+      this.o.onStarted?.();
       phase = 'ready';
       this.readySince = Date.now();
       const took = Date.now() - started;
@@ -411,6 +414,7 @@ export class Supervisor {
       await this.stopAndReap(run, cid, 'stop requested');
       return { kind: 'stopped' };
     } finally {
+      this.o.onStarted?.();
       this.stopController.signal.removeEventListener('abort', onStop);
       ac.abort(new Error('activation over'));
       if (watchdogTimer !== null) clearInterval(watchdogTimer);

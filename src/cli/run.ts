@@ -228,8 +228,9 @@ export async function runCommand(input: RunInput): Promise<number> {
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,
-    // pino loads while podman starts, not before: the first request waits for podman, not for logging.
-    onSpawned: () => void root.attach(),
+    // pino loads once the container has started (or after ATTACH_AFTER_MS): on a 2-core machine,
+    // loading it earlier takes CPU from podman while the first request waits for the container.
+    onStarted: () => void root.attach(),
   });
   // Standalone, nothing is waiting yet: attach now.
   if (standalone) await root.attach();
