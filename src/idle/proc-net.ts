@@ -16,7 +16,6 @@
  *   absent for unbound sockets and `@name` for abstract ones (NULs in abstract names printed as `@`).
  */
 
-import { endianness } from 'node:os';
 
 /** One row of `/proc/net/tcp` or `/proc/net/tcp6`. Addresses are in {@link formatIp}'s canonical text form. */
 export interface TcpEntry {
@@ -66,7 +65,8 @@ export const TCP_STATE = {
 /** `__SO_ACCEPTCON` (`include/linux/net.h`), set in the Flags column of a listening unix socket. */
 export const UNIX_FLAG_ACCEPTCON = 0x10000;
 
-const HOST_IS_LE = endianness() === 'LE';
+// os.endianness() without loading node:os on the start path: the first byte of a 16-bit 1.
+const HOST_IS_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const TCP_ROW = /^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s+([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8})\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)/;
 

@@ -7,7 +7,6 @@
 import type * as ChildProcessModule from 'node:child_process';
 import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
 import { nativeSpawnAvailable, spawnProcess } from '../sd/native.js';
@@ -68,8 +67,13 @@ export interface RunningContainer {
   exited: Promise<ExitInfo>;
 }
 
+/** os.constants.signals, loaded on first use (node:os is no part of the start path). */
+function signals(): Record<NodeJS.Signals, number> {
+  return (createRequire(import.meta.url)('node:os') as typeof import('node:os')).constants.signals as Record<NodeJS.Signals, number>;
+}
+
 function signalName(n: number): NodeJS.Signals | null {
-  for (const [name, value] of Object.entries(osConstants.signals)) if (value === n) return name as NodeJS.Signals;
+  for (const [name, value] of Object.entries(signals())) if (value === n) return name as NodeJS.Signals;
   return null;
 }
 
@@ -97,7 +101,7 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
       const child = spawnProcess(file, [file, ...args], env, [-1, 1, 2, ...fds], (code, signal) =>
         finish({ code, signal: signal === null ? null : signalName(signal) }),
       );
-      return { pid: child.pid, kill: (sig) => child.kill(osConstants.signals[sig]), exited };
+      return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
     } catch {
       // A failed exec (no /bin/sh, EAGAIN): report it as podman's failure to start, like child_process.
       finish({ code: 127, signal: null });

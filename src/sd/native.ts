@@ -7,7 +7,7 @@
  * net.connect() to a datagram path fails with EPROTOTYPE), cannot receive SCM_CREDENTIALS, and cannot
  * duplicate or inspect a raw fd. See reference/protocols.md §5.6.
  */
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { isIP } from '../ip.js';
 import { PodsockError, q } from '../errors.js';
 
@@ -119,7 +119,11 @@ let binding: Binding | undefined;
 function native(): Binding {
   if (binding === undefined) {
     try {
-      binding = createRequire(import.meta.url)(ADDON_PATH) as Binding;
+      // process.dlopen with the absolute path: require() would first search for the file and look for a
+      // package.json self-reference, a millisecond of podsock's start-up for a path that is fixed.
+      const m = { exports: {} as Binding };
+      process.dlopen(m, fileURLToPath(new URL(ADDON_PATH, import.meta.url)));
+      binding = m.exports;
     } catch (err) {
       throw new PodsockError(
         'PODSOCK_ERR_NATIVE',
