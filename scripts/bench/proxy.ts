@@ -13,6 +13,7 @@
  * build of podsock in dist/ (npx tsc -p tsconfig.build.json). Options: see USAGE.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, memoryKiB, repoRoot, run } from './host.js';
@@ -111,10 +112,13 @@ async function main(): Promise<void> {
       console.error(`${name} is up on 127.0.0.1:${running.get(name)?.port}`);
     }
     const variants = o.variants.map((n) => running.get(n) as Variant);
+    // On a shared machine the figures only mean something next to the load they were taken under.
+    const loadBefore = loadavg();
     const points = await measureAll(variants, o);
+    const load = { before: loadBefore, after: loadavg() };
     const rss = new Map<VariantName, number | null>();
     for (const v of variants) if (v.pid !== null) rss.set(v.name, memoryKiB(v.pid).peak);
-    const summary = report(points, rss, o);
+    const summary = report(points, rss, load, o);
     if (o.json !== null) writeFileSync(o.json, JSON.stringify({ options: o, points: mapToObject(points), summary }, null, 2) + '\n');
   } finally {
     await cleanup();
@@ -145,11 +149,12 @@ async function measureAll(variants: Variant[], o: ReturnType<typeof options>): P
   return points;
 }
 
-function report(points: Points, rss: Map<VariantName, number | null>, o: ReturnType<typeof options>): Record<string, unknown> {
+function report(points: Points, rss: Map<VariantName, number | null>, load: { before: number[]; after: number[] }, o: ReturnType<typeof options>): Record<string, unknown> {
   const medians: Record<string, Record<string, number>> = {};
   const lines: string[] = [];
   lines.push(
     `${o.rounds} rounds; wrk -c ${o.load.connections} -t ${o.load.threads} -d ${o.load.durationS}s; ${o.bulkRepeats} x ${BULK_BYTES / 2 ** 20} MiB per variant per round; backend ${o.image}`,
+    `load average (1, 5, 15 min): ${load.before.map((x) => x.toFixed(2)).join(' ')} before, ${load.after.map((x) => x.toFixed(2)).join(' ')} after`,
   );
   for (const [scenario, byVariant] of points) {
     const cpuUnit = scenario === 'bulk' ? 'CPU s/GiB' : 'CPU us/req';
@@ -180,7 +185,7 @@ function report(points: Points, rss: Map<VariantName, number | null>, o: ReturnT
   if (podsockRss != null) verdicts.push(`podsock peak RSS ${podsockRss.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB ${podsockRss < RSS_LIMIT_MIB ? 'ok' : 'MISSED'}`);
   if (verdicts.length) lines.push('targets:', ...verdicts.map((v) => `  ${v}`));
   console.log(lines.join('\n'));
-  return { medians, rssMiB, verdicts };
+  return { medians, rssMiB, verdicts, load };
 }
 
 function mapToObject(points: Points): Record<string, Record<string, Point[]>> {
