@@ -627,12 +627,17 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #connectNative(conn: Conn, target: Target): void {
     conn.attempts++;
     if ('host' in target && isIP(target.host) === 0) {
+      // The lookup counts as the attempt: re-held, destroyed or retried meanwhile, its answer is stale.
+      const attempt = ++this.#attemptSeq;
+      conn.attemptId = attempt;
       lookup(target.host).then(
         (found) => {
-          if (conn.state === 'connecting' && conn.relay === null && conn.retry === null) this.#relayConnect(conn, target, { host: found.address, port: target.port });
+          if (conn.attemptId === attempt && conn.state === 'connecting') this.#relayConnect(conn, target, { host: found.address, port: target.port });
         },
         (err: unknown) => {
-          if (conn.state === 'connecting' && conn.relay === null) this.#connectFailed(conn, target, err);
+          if (conn.attemptId !== attempt || conn.state !== 'connecting') return;
+          conn.attemptId = 0;
+          this.#connectFailed(conn, target, err);
         },
       );
       return;
