@@ -19,6 +19,7 @@ import { PodsockError, isPodsockError, q } from './errors.js';
 import { IdleTimer } from './idle/idle-timer.js';
 import type { Frontend } from './frontend.js';
 import { tcpGraceFor } from './readiness/tcp-grace.js';
+import { containerIPv4, readPidfile } from './runtime/container-address.js';
 import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import {
@@ -28,6 +29,7 @@ import {
   startRun,
   stopContainer,
   waitForCidfile,
+  waitForFile,
   type ExitInfo,
   type Podman,
   type RunningContainer,
@@ -64,8 +66,10 @@ export interface SupervisorOptions {
   unit: string | null;
   /** podsock's own watchdog (WATCHDOG_USEC), or null. */
   watchdog: { intervalMs: number } | null;
-  /** Loopback ports podsock picked for the backends (proxy mode), by backend index. */
+  /** Loopback ports podsock picked for the backends (proxy mode, unless directBackend), by backend index. */
   backendHostPorts: number[];
+  /** Proxy mode: reach the container at its own address instead of publishing (container-address.ts). */
+  directBackend: boolean;
   /** Relabel the notify mount for SELinux. */
   selinux: boolean;
   /** Where consecutive failures are remembered across activations (start-failures.ts). */
@@ -251,6 +255,9 @@ export class Supervisor {
     // The runtime directory is podsock's alone: it keeps the notify directory below it private on the host.
     chmodSync(this.o.runtimeDir, 0o700);
     rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
+    const direct = cfg.mode === 'proxy' && this.o.directBackend;
+    const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
+    if (pidfile !== null) rmSync(pidfile, { force: true });
 
     const onContainerMessage = (msg: NotifyMessage): void => {
       const d = filterContainerMessage(msg.fields, phase);
@@ -287,11 +294,22 @@ export class Supervisor {
       podmanNotify = await NotifyServer.create({
         parentDir: this.o.runtimeDir,
         onMessage: (msg) => {
-          if (msg.fields.some(([k, v]) => k === 'READY' && v === '1')) resolveRunning();
+          if (msg.fields.some(([k, v]) => k === 'READY' && v === '1')) {
+            this.log.debug({ ms: Date.now() - started }, `podman reports container ${q(cfg.containerName)} running`);
+            resolveRunning();
+          }
         },
         onError: (err) => this.log.warn({ err }, 'podman notify socket failed, ignoring'),
       });
-      const publish = cfg.mode === 'proxy' ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
+      const publish = cfg.mode === 'proxy' && !direct ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
+      // Where the backends are: the container's own address (direct) or the published loopback ports.
+      let containerHost: string | null = null;
+      const backends = (): Array<{ host: string; port: number }> =>
+        direct
+          ? containerHost === null
+            ? []
+            : cfg.backends.map((b) => ({ host: containerHost as string, port: b.port }))
+          : publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort }));
       const cmd = podmanRunCommand(cfg, {
         cidfile,
         notifyDir: notifyServer.dir,
@@ -299,6 +317,7 @@ export class Supervisor {
         podmanNotifySocket: podmanNotify.socketPath,
         handover: cfg.mode === 'handover' ? { names: this.o.listeners.map((l) => l.name) } : null,
         publish,
+        pidfile,
         unit: this.o.unit,
         selinux: this.o.selinux,
       });
@@ -327,6 +346,7 @@ export class Supervisor {
             ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true });
             void podmanSaysRunning.then(resolve);
           });
+          if (pidfile !== null) containerHost ??= containerIPv4(pidfile, cfg.containerName);
           return id;
         })());
 
@@ -339,7 +359,17 @@ export class Supervisor {
         signal: ac.signal,
         running,
         notified,
-        backend: () => (publish[0] ? { host: '127.0.0.1', port: publish[0].hostPort } : null),
+        ...(pidfile === null
+          ? {}
+          : {
+              backendKnown: async (): Promise<void> => {
+                const pid = await waitForFile(pidfile, readPidfile, ac.signal);
+                if (pid === null) throw ac.signal.reason as Error;
+                containerHost ??= containerIPv4(pidfile, cfg.containerName);
+                this.log.debug({ ms: Date.now() - started, host: containerHost }, `Probing container ${q(cfg.containerName)} at its own address`);
+              },
+            }),
+        backend: () => backends()[0] ?? null,
         tcpGraceMs: tcpGraceFor({ rootless: this.o.rootless, podmanOptions: cfg.podmanOptions }),
         podman: (args, signal) => podmanCommand(this.podman(), args, signal),
       }).then(() => 'ready' as const);
@@ -349,7 +379,23 @@ export class Supervisor {
         ac.signal.addEventListener('abort', () => resolve('stop'), { once: true });
       });
       const exitedEarly = run.exited.then((info) => ({ exit: info }));
-      const first = await Promise.race([ready, deadline, stopped, exitedEarly]);
+      // A failure of podsock's own (the container's address cannot be found) ends the start like a timeout.
+      const first = await Promise.race([ready, deadline, stopped, exitedEarly]).catch((err: unknown) => ({ error: err }));
+      if (typeof first === 'object' && 'error' in first) {
+        ac.abort(new Error('start failed'));
+        await this.stopAndReap(run, cid, 'start failed');
+        throw first.error;
+      }
+      if (first === 'ready' && pidfile !== null && containerHost === null) {
+        // Ready=notify: the container said READY itself; its address is there by now.
+        try {
+          containerHost = containerIPv4(pidfile, cfg.containerName);
+        } catch (err) {
+          ac.abort(new Error('start failed'));
+          await this.stopAndReap(run, cid, 'start failed');
+          throw err;
+        }
+      }
 
       if (first === 'stop') {
         await this.stopAndReap(run, cid, 'Stop requested while starting');
@@ -373,7 +419,8 @@ export class Supervisor {
       phase = 'ready';
       this.readySince = Date.now();
       const took = Date.now() - started;
-      frontend.ready(publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort })));
+      frontend.ready(backends());
+      if (direct) this.log.debug({ host: containerHost }, `Proxying to container ${q(cfg.containerName)} at its own address`);
       const idleText = cfg.idleTimeoutMs === null ? 'no idle timeout' : `idle timeout ${formatTimespan(cfg.idleTimeoutMs)}`;
       ownStatus = `Serving: container ${q(cfg.containerName)} ready in ${took} ms (${cfg.mode} mode, ${idleText})`;
       this.notify([
@@ -423,6 +470,7 @@ export class Supervisor {
       notifyServer?.close();
       podmanNotify?.close();
       rmSync(cidfile, { force: true });
+      if (pidfile !== null) rmSync(pidfile, { force: true });
       this.current = null;
     }
   }

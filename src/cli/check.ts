@@ -12,6 +12,7 @@
  * directory under the runtime directory (runtimeDirFor(); `run` creates the notify directory with a
  * random suffix), the LISTEN_* environment, and in proxy mode the loopback host port (chosen at start).
  */
+import { directBackendPossible } from '../runtime/container-address.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configWarnings } from '../check/config-rules.js';
@@ -123,13 +124,15 @@ export async function checkCommand(input: CheckInput): Promise<number> {
   if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null).warnings);
 
   const runtimeDir = runtimeDirFor(input.env, input.uid);
+  const direct = cfg.mode === 'proxy' && directBackendPossible({ rootless: input.uid !== 0, podmanOptions: cfg.podmanOptions });
   const cmd = podmanRunCommand(cfg, {
     cidfile: join(runtimeDir, `${cfg.name}.cid`),
     notifyDir: join(runtimeDir, 'podsock-XXXXXX'),
     notifySocketName: NOTIFY_SOCKET_NAME,
     podmanNotifySocket: join(runtimeDir, 'podsock-YYYYYY', NOTIFY_SOCKET_NAME),
     handover: cfg.mode === 'handover' ? { names } : null,
-    publish: cfg.mode === 'proxy' ? cfg.backends.map((b) => ({ hostPort: 0, containerPort: b.port })) : [],
+    publish: cfg.mode === 'proxy' && !direct ? cfg.backends.map((b) => ({ hostPort: 0, containerPort: b.port })) : [],
+    pidfile: direct ? join(runtimeDir, `${cfg.name}.pid`) : null,
     unit: null,
     selinux: existsSync('/sys/fs/selinux/enforce'),
   });

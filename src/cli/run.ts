@@ -10,6 +10,7 @@ import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
 import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
+import { directBackendPossible } from '../runtime/container-address.js';
 import { resolvePodman } from '../runtime/podman.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
@@ -204,8 +205,11 @@ export async function runCommand(input: RunInput): Promise<number> {
   const childEnv = scrubbedEnv(env);
   for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
 
+  // Rootful on podman's default network, podsock connects to the container's own address; otherwise the
+  // backend ports are published on loopback ports picked here.
+  const directBackend = cfg.mode === 'proxy' && directBackendPossible({ rootless: uid !== 0, podmanOptions: cfg.podmanOptions });
   const backendHostPorts: number[] = [];
-  if (cfg.mode === 'proxy') for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
+  if (cfg.mode === 'proxy' && !directBackend) for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
 
   const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
   const frontend: Frontend =
@@ -225,6 +229,7 @@ export async function runCommand(input: RunInput): Promise<number> {
     unit: env.PODMAN_SYSTEMD_UNIT ?? null,
     watchdog,
     backendHostPorts,
+    directBackend,
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,

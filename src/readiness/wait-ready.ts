@@ -17,7 +17,13 @@ export interface ReadyContext {
   running: () => Promise<string>;
   /** Resolves when the container sent READY=1. */
   notified: Promise<void>;
-  /** Loopback backend address for probes (proxy mode), once known. */
+  /**
+   * Resolves once backend() knows the address, where that can be before the container runs (proxy
+   * mode at the container's own address: the probe may start as soon as the address exists, since a
+   * connect is refused until the app listens). Without it the probes wait for running().
+   */
+  backendKnown?: () => Promise<void>;
+  /** Backend address for probes (proxy mode), once known. */
   backend: () => { host: string; port: number } | null;
   /** How long a TCP probe's connection must survive to count (tcpGraceFor). */
   tcpGraceMs: number;
@@ -36,7 +42,7 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       return;
     case 'tcp':
     case 'http': {
-      await ctx.running();
+      await (ctx.backendKnown ?? ctx.running)();
       const b = ctx.backend();
       if (b === null) throw new Error('no backend address for the readiness probe');
       // The probes load on use: node:net and node:http are no part of a handover start.

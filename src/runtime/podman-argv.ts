@@ -12,7 +12,9 @@
  *   is running without starting a second podman (`podman wait`) beside the first. Neither message
  *   reaches systemd, and the container's NOTIFY_SOCKET stays the one podsock set.
  * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's journal).
- * - proxy mode: the backend port published on 127.0.0.1 only.
+ * - proxy mode: rootful on podman's default network, `--pidfile` and nothing published (podsock connects
+ *   to the container's own address, see container-address.ts); otherwise the backend port published on
+ *   127.0.0.1 only.
  * - handover mode: nothing here; the fds and LISTEN_FDS/LISTEN_FDNAMES travel in the environment, and
  *   LISTEN_PID is set to podman's own pid by the one-line shell trampoline in `trampoline()`.
  * Values are argv elements, never shell text: nothing the user wrote is ever parsed by a shell.
@@ -35,6 +37,8 @@ export interface RunPlan {
   handover: { names: string[] } | null;
   /** Proxy mode: container ports to publish on loopback (hostPort 0 lets podman pick). */
   publish: Array<{ hostPort: number; containerPort: number }>;
+  /** Proxy mode reaching the container by its address (container-address.ts): where podman writes its pid. */
+  pidfile: string | null;
   /** The systemd unit podsock runs in, for `podman auto-update` (PODMAN_SYSTEMD_UNIT). */
   unit: string | null;
   /** Relabel the notify mount for SELinux (':z'). */
@@ -68,6 +72,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
     '--env',
     `NOTIFY_SOCKET=${CONTAINER_NOTIFY_DIR}/${plan.notifySocketName}`,
   ];
+  if (plan.pidfile !== null) args.push(`--pidfile=${plan.pidfile}`);
   for (const p of plan.publish) {
     args.push('--publish', `127.0.0.1:${p.hostPort === 0 ? '' : p.hostPort}:${p.containerPort}/tcp`);
   }

@@ -186,27 +186,36 @@ export function readCid(cidfile: string): string | null {
  * polling), or null if `signal` aborts first.
  */
 export function waitForCidfile(cidfile: string, signal: AbortSignal): Promise<string | null> {
+  return waitForFile(cidfile, readCid, signal);
+}
+
+/**
+ * Resolve with `read(file)` once it is not null, watching the file's directory with inotify (no
+ * polling); null if `signal` aborts first. For files podman writes while it starts a container.
+ */
+export function waitForFile<T>(file: string, read: (file: string) => T | null, signal: AbortSignal): Promise<T | null> {
   return new Promise((resolve) => {
-    const now = readCid(cidfile);
+    const now = read(file);
     if (now !== null) return resolve(now);
-    const name = basename(cidfile);
+    if (signal.aborted) return resolve(null);
+    const name = basename(file);
     let watcher: ReturnType<typeof watch> | null = null;
-    const done = (v: string | null): void => {
+    const done = (v: T | null): void => {
       watcher?.close();
       signal.removeEventListener('abort', onAbort);
       resolve(v);
     };
     const onAbort = (): void => done(null);
     signal.addEventListener('abort', onAbort, { once: true });
-    watcher = watch(dirname(cidfile), (_event, file) => {
-      if (file === name) {
-        const id = readCid(cidfile);
-        if (id !== null) done(id);
+    watcher = watch(dirname(file), (_event, changed) => {
+      if (changed === name) {
+        const v = read(file);
+        if (v !== null) done(v);
       }
     });
-    watcher.on('error', () => done(readCid(cidfile)));
+    watcher.on('error', () => done(read(file)));
     // The file may have appeared between the first read and the watch.
-    const again = readCid(cidfile);
+    const again = read(file);
     if (again !== null) done(again);
   });
 }

@@ -12,8 +12,8 @@ import {
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
 void t.test('resolveBackoff fills defaults and freezes', async (t) => {
-  t.same(resolveBackoff(), { initialMs: 10, maxMs: 100, factor: 1.5, jitter: 0 });
-  t.same(resolveBackoff({ initialMs: 100, maxMs: undefined }), { initialMs: 100, maxMs: 100, factor: 1.5, jitter: 0 });
+  t.same(resolveBackoff(), { initialMs: 5, maxMs: 50, factor: 1.25, jitter: 0 });
+  t.same(resolveBackoff({ initialMs: 40, maxMs: undefined }), { initialMs: 40, maxMs: 50, factor: 1.25, jitter: 0 });
   t.ok(Object.isFrozen(resolveBackoff()));
   t.ok(Object.isFrozen(DEFAULT_BACKOFF));
 });
@@ -23,7 +23,7 @@ void t.test('resolveBackoff rejects nonsense with a message naming the option an
     [{ initialMs: 0 }, 'Expected the `initialMs` backoff option to be a positive number, got `0` (number)'],
     [{ initialMs: NaN }, 'Expected the `initialMs` backoff option to be a positive number, got `NaN` (number)'],
     [{ initialMs: 100, maxMs: 50 }, 'Expected the `maxMs` backoff option to be a number of at least initialMs (100), got `50` (number)'],
-    [{ maxMs: Infinity }, 'Expected the `maxMs` backoff option to be a number of at least initialMs (10), got `Infinity` (number)'],
+    [{ maxMs: Infinity }, 'Expected the `maxMs` backoff option to be a number of at least initialMs (5), got `Infinity` (number)'],
     [{ factor: 0.5 }, 'Expected the `factor` backoff option to be a number of at least 1, got `0.5` (number)'],
     [{ jitter: 2 }, 'Expected the `jitter` backoff option to be a number from 0 to 1, got `2` (number)'],
   ];
@@ -36,8 +36,8 @@ void t.test('nextDelay grows by factor up to the cap', async (t) => {
   const b = resolveBackoff();
   const seq = [b.initialMs];
   for (let i = 0; i < 6; i++) seq.push(nextDelay(seq[seq.length - 1]!, b));
-  t.same(seq, [10, 15, 22.5, 33.75, 50.625, 75.9375, 100]);
-  t.equal(nextDelay(100, resolveBackoff({ factor: 1, initialMs: 100 })), 100, 'factor 1 is constant');
+  t.same(seq, [5, 6.25, 7.8125, 9.765625, 12.20703125, 15.2587890625, 19.073486328125]);
+  t.equal(nextDelay(100, resolveBackoff({ factor: 1, initialMs: 100, maxMs: 500 })), 100, 'factor 1 is constant');
 });
 
 void t.test('jittered removes up to jitter of the delay', async (t) => {

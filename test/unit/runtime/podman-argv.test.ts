@@ -30,6 +30,7 @@ const plan: RunPlan = {
   podmanNotifySocket: '/run/podsock/podsock-def456/notify.sock',
   handover: { names: ['http', 'https'] },
   publish: [],
+  pidfile: null,
   unit: 'web.service',
   selinux: false,
 };
@@ -59,4 +60,11 @@ void t.test('the trampoline passes every value as a positional parameter', async
   t.equal(tr.file, '/bin/sh');
   t.same(tr.args, ['-c', 'export LISTEN_PID=$$; exec "$0" "$@"', '/usr/bin/podman', 'run', '$(touch x)', "it's"]);
   t.equal(shellQuote(['podman', 'run', 'a b', "it's", '$x', 'plain-1.0:/x']), `podman run 'a b' 'it'\\''s' '$x' plain-1.0:/x`);
+});
+
+void t.test('proxy mode by the container address: --pidfile, nothing published', async (t) => {
+  const { args } = podmanRunCommand(cfg, { ...plan, handover: null, publish: [], pidfile: '/run/podsock/web.pid' });
+  t.ok(args.includes('--pidfile=/run/podsock/web.pid'));
+  t.notOk(args.includes('--publish'));
+  t.ok(args.indexOf('--pidfile=/run/podsock/web.pid') < args.indexOf('localhost/web:1'), 'before the image');
 });

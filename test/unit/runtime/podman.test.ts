@@ -2,11 +2,11 @@
  * The podman driver's helper commands, against small shell scripts standing in for podman (the real
  * podman cannot be made to print a megabyte, hang or vanish on demand).
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { podmanCommand, type Podman } from '../../../src/runtime/podman.js';
+import { podmanCommand, waitForFile, type Podman } from '../../../src/runtime/podman.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'podsock-podman-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,4 +64,25 @@ void t.test('a binary that cannot be started is exit 127 with the reason', async
   const r = await podmanCommand({ binary: join(dir, 'missing'), env: {} }, ['ps']);
   t.equal(r.exitCode, 127);
   t.match(r.stderr, /^podman ps could not start: spawn .*missing ENOENT$/);
+});
+
+void t.test('waitForFile: at once when there, on the write when later, null on abort', async (t) => {
+  const read = (f: string): string | null => {
+    try {
+      const v = readFileSync(f, 'utf8').trim();
+      return v === '' ? null : v;
+    } catch {
+      return null;
+    }
+  };
+  const file = join(dir, 'later.pid');
+  writeFileSync(join(dir, 'now.pid'), '11\n');
+  t.equal(await waitForFile(join(dir, 'now.pid'), read, new AbortController().signal), '11');
+  setTimeout(() => writeFileSync(file, ''), 30); // empty first: not yet a value
+  setTimeout(() => writeFileSync(file, '4242\n'), 80);
+  t.equal(await waitForFile(file, read, new AbortController().signal), '4242');
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 50);
+  t.equal(await waitForFile(join(dir, 'never.pid'), read, ac.signal), null);
+  t.equal(await waitForFile(join(dir, 'never.pid'), read, ac.signal), null, 'already aborted');
 });
