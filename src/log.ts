@@ -11,8 +11,9 @@
  *
  * pino itself is loaded late: importing it costs a cold start tens of milliseconds, and `podsock run`
  * has one job before anything else, spawning podman. Until `attach()` the logger keeps its records
- * (with their times) in a bounded buffer; `podsock run` attaches once the container has started, or
- * after ATTACH_AFTER_MS at the latest, and always before it exits.
+ * (with their times) in a bounded buffer and attaches ATTACH_AFTER_MS after it was created (by then a
+ * lazy start has usually served its first request), or when `attach()` is called (standalone
+ * `podsock run`, and always before exiting).
  */
 import { fstatSync } from 'node:fs';
 import type { Logger as PinoLogger } from 'pino';

@@ -76,11 +76,6 @@ export interface SupervisorOptions {
   failureFile: string;
   /** podman runs rootless (podsock is not root): published ports go through a user-space forwarder. */
   rootless: boolean;
-  /**
-   * Called when an activation's start is over (the container is ready, or the start failed or was
-   * stopped): for work that should not compete with podman for the CPU while the container starts.
-   */
-  onStarted?: () => void;
 }
 
 type Outcome =
@@ -415,7 +410,6 @@ export class Supervisor {
       }
 
       // Ready.
-      this.o.onStarted?.();
       phase = 'ready';
       this.readySince = Date.now();
       const took = Date.now() - started;
@@ -461,7 +455,6 @@ export class Supervisor {
       await this.stopAndReap(run, cid, 'stop requested');
       return { kind: 'stopped' };
     } finally {
-      this.o.onStarted?.();
       this.stopController.signal.removeEventListener('abort', onStop);
       ac.abort(new Error('activation over'));
       if (watchdogTimer !== null) clearInterval(watchdogTimer);

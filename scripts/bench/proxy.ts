@@ -10,7 +10,7 @@
  *
  * Needs: podman (CONTAINERS_CONF from .test-host/env.json is used when set), wrk, curl, systemd's
  * systemd-socket-activate and systemd-socket-proxyd, debootstrap for the first image build, and a
- * build of podsock in dist/ (npx tsc -p tsconfig.build.json). Options: see USAGE.
+ * build of podsock (npm run build). Options: see USAGE.
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';

@@ -5,7 +5,7 @@
  * - direct: the backend container's published port itself;
  * - proxyd: systemd-socket-proxyd, socket-activated by systemd-socket-activate (which execs it, so
  *   the pid is the proxy's), forwarding to the backend;
- * - podsock: `podsock run --mode proxy` from dist/, which starts its own container of the same
+ * - podsock: `podsock run --mode proxy` (the bin, dist/bin/podsock.cjs), which starts its own container of the same
  *   image (same configuration, a second container) and proxies to it: the real product;
  * - podsock-class: the Proxy class of dist/proxy/proxy.js in a minimal Node process, forwarding to
  *   the same backend container as direct and proxyd: podsock's data path alone;
@@ -72,8 +72,8 @@ function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backen
     case 'proxyd':
       return startDaemon('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, PROXYD, `127.0.0.1:${backendPort}`], env);
     case 'podsock': {
-      const main = join(repoRoot, 'dist', 'cli', 'main.js');
-      if (!existsSync(main)) throw new Error(`'${main}' is missing: build first (npx tsc -p tsconfig.build.json)`);
+      const main = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
+      if (!existsSync(main)) throw new Error(`'${main}' is missing: build first (npm run build)`);
       const service = `bench-${process.pid}`;
       return startDaemon(
         process.execPath,

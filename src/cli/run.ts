@@ -233,11 +233,10 @@ export async function runCommand(input: RunInput): Promise<number> {
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,
-    // pino loads once the container has started (or after ATTACH_AFTER_MS): on a 2-core machine,
-    // loading it earlier takes CPU from podman while the first request waits for the container.
-    onStarted: () => void root.attach(),
   });
-  // Standalone, nothing is waiting yet: attach now.
+  // Socket-activated, pino loads ATTACH_AFTER_MS after start-up (or at exit): on a 2-core machine,
+  // loading it any earlier takes CPU from podman and from the app while the first request waits for
+  // them. Standalone, nothing is waiting yet: attach now.
   if (standalone) await root.attach();
   const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
   process.on('SIGTERM', onSignal);
