@@ -1,7 +1,8 @@
 /*
- * Starting `podman run` without fork(): posix_spawn(3), which glibc implements with
- * clone(CLONE_VM | CLONE_VFORK) since 2.24, so the child borrows podsock's memory until it execs
- * instead of copying the page tables of a Node heap. libuv's uv_spawn forks; on a busy 2-core machine
+ * Starting `podman run` without fork(): vfork(2), as glibc's posix_spawn(3) does (clone(CLONE_VM |
+ * CLONE_VFORK)), so the child borrows podsock's memory until it execs instead of copying the page
+ * tables of a Node heap; unlike posix_spawn it can set LISTEN_PID to its own pid before the exec, which
+ * saves the shell that used to do it. libuv's uv_spawn forks; on a busy 2-core machine
  * that fork and the child's set-up before exec took 10-40 ms, on the path of the first request.
  *
  * The exit is learnt from a pidfd (pidfd_open(2), Linux 5.3) polled by libuv: readable once the child
@@ -15,7 +16,7 @@
 #include <fcntl.h>
 #include <node_api.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,15 +164,16 @@ static napi_value js_spawn_supported(napi_env env, napi_callback_info info) {
 }
 
 /*
- * spawnProcess(file, argv, envp, stdio, onExit) -> { pid, handle }
+ * spawnProcess(file, argv, envp, stdio, onExit[, listenPid]) -> { pid, handle }
+ * listenPid: add LISTEN_PID=<the child's pid> to the environment.
  * onExit(code, signal): code is the exit status (or -1), signal the terminating signal number (or 0).
  * Throws with the errno of a failed exec (ENOENT, EACCES...) without calling onExit.
  */
 static napi_value js_spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value a[5];
+  size_t argc = 6;
+  napi_value a[6];
   if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 5) {
-    napi_throw_type_error(env, "EINVAL", "podsock_native: spawnProcess(file, argv, envp, stdio, onExit)");
+    napi_throw_type_error(env, "EINVAL", "podsock_native: spawnProcess(file, argv, envp, stdio, onExit[, listenPid])");
     return NULL;
   }
   napi_valuetype t;
@@ -211,45 +213,100 @@ static napi_value js_spawn_process(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+  /* LISTEN_PID (sd_listen_fds(3)) must be the pid of the process that reads LISTEN_FDS: podman. Only
+   * the child knows it before exec, so the child writes it into a slot reserved here. */
+  bool listen_pid = false;
+  if (argc >= 6) napi_get_value_bool(env, a[5], &listen_pid);
+  char listen_pid_buf[32] = "LISTEN_PID=";
+  char **envp_full = envp;
+  if (listen_pid) {
+    size_t n = 0;
+    while (envp[n] != NULL) n++;
+    envp_full = calloc(n + 2, sizeof *envp_full);
+    if (envp_full == NULL) {
+      free_strings(argv);
+      free_strings(envp);
+      napi_throw_error(env, "ENOMEM", "podsock_native: out of memory");
+      return NULL;
+    }
+    memcpy(envp_full, envp, n * sizeof *envp);
+    envp_full[n] = listen_pid_buf;
+  }
+
   /* Every source fd is first duplicated (close-on-exec) to a number >= nstdio, so that the dup2s to
    * 0..nstdio-1 in the child can never overwrite a source that another dup2 still needs. dup2 to a
    * different number clears close-on-exec on the target; the duplicates vanish at exec. */
   int tmp[SPAWN_MAX_STDIO];
   int err = 0;
   uint32_t ntmp = 0;
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
   for (; ntmp < nstdio; ntmp++) {
-    if (stdio[ntmp] < 0) {
-      tmp[ntmp] = -1;
-      err = posix_spawn_file_actions_addopen(&fa, (int)ntmp, "/dev/null", O_RDWR, 0);
-    } else {
-      tmp[ntmp] = fcntl(stdio[ntmp], F_DUPFD_CLOEXEC, (int)nstdio);
-      err = tmp[ntmp] < 0 ? errno : posix_spawn_file_actions_adddup2(&fa, tmp[ntmp], (int)ntmp);
-    }
-    if (err != 0) {
-      ntmp++;
+    tmp[ntmp] = -1;
+    if (stdio[ntmp] >= 0 && (tmp[ntmp] = fcntl(stdio[ntmp], F_DUPFD_CLOEXEC, (int)nstdio)) < 0) {
+      err = errno;
       break;
     }
   }
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  /* Then nothing else: an fd some library opened without close-on-exec must not reach podman. */
-  if (err == 0) err = posix_spawn_file_actions_addclosefrom_np(&fa, (int)nstdio);
-#endif
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  if (err == 0) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
-  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
   pid_t pid = -1;
-  if (err == 0) err = posix_spawn(&pid, file, &fa, &attr, argv, envp);
+  if (err == 0) {
+    /* vfork: the child borrows this thread's memory and stack until it execs (no copy of the Node
+     * heap's page tables), the same clone(CLONE_VM | CLONE_VFORK) glibc's posix_spawn uses. The child
+     * runs only async-signal-safe calls on values prepared above. All signals are blocked around it,
+     * so that no handler of podsock's runs in the child before it has reset them. */
+    volatile int child_err = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = vfork();
+    if (pid == 0) {
+      for (uint32_t i = 0; i < nstdio; i++) {
+        if (tmp[i] >= 0) {
+          if (dup2(tmp[i], (int)i) < 0) goto fail;
+        } else {
+          int fd = open("/dev/null", O_RDWR);
+          if (fd < 0) goto fail;
+          if (fd != (int)i) {
+            if (dup2(fd, (int)i) < 0) goto fail;
+            close(fd);
+          }
+        }
+      }
+      /* Then no other fd: one some library opened without close-on-exec must not reach podman. */
+      if (syscall(SYS_close_range, nstdio, ~0U, 0) != 0)
+        for (int fd = (int)nstdio; fd < 4096; fd++) close(fd);
+      struct sigaction dfl;
+      memset(&dfl, 0, sizeof dfl);
+      dfl.sa_handler = SIG_DFL;
+      for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* 32, 33 belong to libc: EINVAL */
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, NULL);
+      if (listen_pid) {
+        /* "LISTEN_PID=" then the decimal pid, written without snprintf (not async-signal-safe). */
+        char digits[16];
+        int nd = 0;
+        for (unsigned long v = (unsigned long)getpid(); v > 0 || nd == 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+        char *out = listen_pid_buf + 11;
+        while (nd > 0) *out++ = digits[--nd];
+        *out = 0;
+      }
+      execve(file, argv, envp_full);
+    fail:
+      child_err = errno;
+      _exit(127);
+    }
+    if (pid < 0) err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid > 0 && child_err != 0) {
+      /* The exec failed: the child has already exited; reap it and report why. */
+      err = child_err;
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
   for (uint32_t i = 0; i < ntmp; i++)
     if (tmp[i] >= 0) close(tmp[i]);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  if (envp_full != envp) free(envp_full);
   free_strings(argv);
   free_strings(envp);
   if (err != 0) {

@@ -78,14 +78,14 @@ function signalName(n: number): NodeJS.Signals | null {
 }
 
 /**
- * Start `podman run`. With `fds` (handover) they are placed at 3.. in the child and podman is started
- * through the LISTEN_PID trampoline; without, podman is exec'd directly. stdout/stderr are inherited, so
- * podman's own messages and (with --log-driver=passthrough) the container's output reach the journal.
- * Started by the addon's posix_spawn where the kernel allows (spawnProcess), else by child_process.
+ * Start `podman run`. With `fds` (handover) they are placed at 3.. in the child with LISTEN_PID set to
+ * podman's own pid. stdout/stderr are inherited, so podman's own messages and (with
+ * --log-driver=passthrough) the container's output reach the journal. Started by the addon
+ * (spawnProcess, which also sets LISTEN_PID) where the kernel allows, else by child_process through
+ * the shell trampoline.
  */
 export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): RunningContainer {
   const env = { ...p.env, ...cmd.env };
-  const { file, args } = fds.length > 0 ? trampoline(p.binary, cmd.args) : { file: p.binary, args: cmd.args };
   let finish!: (info: ExitInfo) => void;
   const exited = new Promise<ExitInfo>((resolve) => {
     let done = false;
@@ -98,8 +98,14 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
   });
   if (nativeSpawnAvailable()) {
     try {
-      const child = spawnProcess(file, [file, ...args], env, [-1, 1, 2, ...fds], (code, signal) =>
-        finish({ code, signal: signal === null ? null : signalName(signal) }),
+      // The addon sets LISTEN_PID in the child itself: no shell trampoline.
+      const child = spawnProcess(
+        p.binary,
+        [p.binary, ...cmd.args],
+        env,
+        [-1, 1, 2, ...fds],
+        (code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }),
+        { listenPid: fds.length > 0 },
       );
       return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
     } catch {
@@ -108,6 +114,7 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
       return { pid: undefined, kill: () => false, exited };
     }
   }
+  const { file, args } = fds.length > 0 ? trampoline(p.binary, cmd.args) : { file: p.binary, args: cmd.args };
   const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', 'inherit', 'inherit', ...fds];
   const child = childProcess().spawn(file, args, { env, stdio, detached: false });
   child.once('exit', (code, signal) => finish({ code, signal }));

@@ -107,6 +107,7 @@ interface Binding {
     envp: string[],
     stdio: number[],
     onExit: (code: number, signal: number) => void,
+    listenPid?: boolean,
   ): { pid: number; handle: ProcessHandle };
   killProcess?(handle: ProcessHandle, signal: number): boolean;
 }
@@ -614,9 +615,10 @@ export function nativeSpawnAvailable(): boolean {
 /**
  * Start `file` with `argv` (argv[0] included) and exactly `env`, with fd i of the child taken from
  * stdio[i] (-1: /dev/null) and nothing else inherited, every signal at its default and none blocked.
- * posix_spawn (vfork semantics, no copy of podsock's page tables) instead of libuv's fork. `onExit`
+ * vfork (no copy of podsock's page tables) instead of libuv's fork. `onExit`
  * runs once, with the exit status or the terminating signal number (the other one null). A failed
  * exec (ENOENT, EACCES) throws PODSOCK_ERR_NATIVE naming the file and the errno, without onExit.
+ * `listenPid`: the child also gets LISTEN_PID=<its own pid> (sd_listen_fds(3)), set before its exec.
  */
 export function spawnProcess(
   file: string,
@@ -624,13 +626,14 @@ export function spawnProcess(
   env: Readonly<Record<string, string | undefined>>,
   stdio: readonly number[],
   onExit: (code: number | null, signal: number | null) => void,
+  options: { listenPid?: boolean } = {},
 ): NativeProcess {
   const envp: string[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) envp.push(`${k}=${v}`);
   for (const fd of stdio) if (fd !== -1) checkFd('spawn', fd);
   const started = call('spawn', file, (b) => {
     if (b.spawnProcess === undefined) throw new Error('the native addon has no spawnProcess (rebuild it)');
-    return b.spawnProcess(file, [...argv], envp, [...stdio], (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal));
+    return b.spawnProcess(file, [...argv], envp, [...stdio], (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal), options.listenPid === true);
   });
   const b = native();
   return {

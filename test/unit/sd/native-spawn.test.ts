@@ -99,3 +99,34 @@ void t.test('many children in parallel each report their own status', async (t) 
   t.same(rs.map((r) => r.code), Array.from({ length: 40 }, (_, i) => i));
   t.equal(new Set(rs.map((r) => r.pid)).size, 40);
 });
+
+void t.test('listenPid: the child gets LISTEN_PID equal to its own pid, and nothing else changes', async (t) => {
+  const out = join(dir, 'listen-pid.txt');
+  const fd = openSync(out, 'w');
+  t.teardown(() => closeSync(fd));
+  const r = await run2('/bin/sh', ['/bin/sh', '-c', 'echo "$LISTEN_PID $$ $LISTEN_FDS $A"'], { LISTEN_FDS: '1', A: 'x' }, [-1, fd, 2], { listenPid: true });
+  t.equal(r.code, 0);
+  const [lp, self, fds, a] = readFileSync(out, 'utf8').trim().split(' ');
+  t.equal(lp, self, 'LISTEN_PID is the pid of the process that runs');
+  t.equal(lp, String(r.pid));
+  t.equal(fds, '1');
+  t.equal(a, 'x');
+
+  const out2 = join(dir, 'no-listen-pid.txt');
+  const fd2 = openSync(out2, 'w');
+  t.teardown(() => closeSync(fd2));
+  await run2('/bin/sh', ['/bin/sh', '-c', 'echo "[${LISTEN_PID-unset}]"'], {}, [-1, fd2, 2], {});
+  t.equal(readFileSync(out2, 'utf8').trim(), '[unset]', 'only when asked');
+});
+
+function run2(
+  file: string,
+  argv: string[],
+  env: Record<string, string>,
+  stdio: number[],
+  options: { listenPid?: boolean },
+): Promise<{ code: number | null; signal: number | null; pid: number }> {
+  return new Promise((resolve) => {
+    const p = spawnProcess(file, argv, env, stdio, (code, signal) => resolve({ code, signal, pid: p.pid }), options);
+  });
+}
