@@ -12,10 +12,11 @@
  * pino itself is loaded late: importing it costs a cold start tens of milliseconds, and `podsock run`
  * has one job before anything else, spawning podman. Until `attach()` the logger keeps its records
  * (with their times) in a bounded buffer and attaches ATTACH_AFTER_MS after it was created (by then a
- * lazy start has usually served its first request), or when `attach()` is called (standalone
- * `podsock run`, and always before exiting).
+ * lazy start has usually served its first request), at the first warning or error, or when `attach()`
+ * is called (standalone `podsock run`, and always before exiting).
  */
 import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Logger as PinoLogger } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -113,7 +114,6 @@ export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd
   let early: Early[] | null = [];
   let droppedEarly = 0;
   let pinoRoot: PinoLogger | null = null;
-  let attaching: Promise<void> | null = null;
   // The time a replayed record carries: the moment it was logged, not the moment it was written.
   let replayTime: number | null = null;
   const timer = setTimeout(() => void attach(), ATTACH_AFTER_MS);
@@ -138,31 +138,44 @@ export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd
     else target[e.level](e.obj, e.msg);
   };
 
-  async function attach(): Promise<void> {
-    attaching ??= (async () => {
-      clearTimeout(timer);
-      const { pino } = await import('pino');
-      // node:tty too is loaded here, not at start-up (it brings net and streams along).
-      const style = journal ? 'journal' : (await import('node:tty')).isatty(fd) ? 'pretty' : 'json';
-      const timestamp = (): string => `,"time":${replayTime ?? Date.now()}`;
-      const dest = pino.destination({ fd, sync: true });
-      pinoRoot =
-        style === 'json'
-          ? pino({ level, base: { pid: process.pid }, timestamp }, dest)
-          : pino({ level, base: undefined, timestamp }, { write: (s: string): void => void dest.write(formatLine(s, style)) });
-      const kept = early ?? [];
-      early = null;
-      if (droppedEarly > 0) pinoRoot.warn(`Dropped ${droppedEarly} log records written before the logger was ready`);
-      for (const e of kept) {
-        replayTime = e.time;
-        try {
-          write(e);
-        } finally {
-          replayTime = null;
-        }
+  /**
+   * Load pino and write the kept records. Synchronous (pino and node:tty are CommonJS, required on
+   * demand), so that a warning logged right before process.exit() still reaches stderr.
+   */
+  function attachNow(): void {
+    if (pinoRoot !== null) return;
+    clearTimeout(timer);
+    const load = createRequire(import.meta.url);
+    const { pino } = load('pino') as typeof import('pino');
+    // node:tty too is loaded here, not at start-up (it brings net and streams along).
+    const style = journal ? 'journal' : (load('node:tty') as typeof import('node:tty')).isatty(fd) ? 'pretty' : 'json';
+    const timestamp = (): string => `,"time":${replayTime ?? Date.now()}`;
+    const dest = pino.destination({ fd, sync: true });
+    const root =
+      style === 'json'
+        ? pino({ level, base: { pid: process.pid }, timestamp }, dest)
+        : pino({ level, base: undefined, timestamp }, { write: (s: string): void => void dest.write(formatLine(s, style)) });
+    pinoRoot = root;
+    const kept = early ?? [];
+    early = null;
+    if (droppedEarly > 0) root.warn(`Dropped ${droppedEarly} log records written before the logger was ready`);
+    for (const e of kept) {
+      replayTime = e.time;
+      try {
+        write(e);
+      } finally {
+        replayTime = null;
       }
-    })();
-    return attaching;
+    }
+  }
+
+  function attach(): Promise<void> {
+    try {
+      attachNow();
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   const make = (bindings: Array<Record<string, unknown>>): Logger => {
@@ -172,6 +185,12 @@ export function createLogger(level: Level, env: NodeJS.ProcessEnv, options: { fd
         if (VALUE[lvl] < threshold) return;
         const e: Early = { time: Date.now(), level: lvl, bindings, obj, msg };
         if (early === null) return write(e);
+        // A warning or an error is no part of a fast start, and may come right before an exit: write
+        // everything now.
+        if (VALUE[lvl] >= VALUE.warn) {
+          early.push(e);
+          return attachNow();
+        }
         if (early.length >= EARLY_RECORDS_MAX) {
           early.shift();
           droppedEarly++;

@@ -88,7 +88,7 @@ void t.test('records logged before attach() are kept with their own times and wr
   log.info({ mode: 'proxy' }, 'first');
   log.trace('below the level: never written');
   await new Promise((r) => setTimeout(r, 60));
-  log.child({ conn: 7 }).warn('second');
+  log.child({ conn: 7 }).info('second');
   t.equal(readFileSync(file, 'utf8'), '', 'nothing is written before attach');
   await root.attach();
   await root.attach();
@@ -98,7 +98,7 @@ void t.test('records logged before attach() are kept with their own times and wr
     recs.map((r) => [r.level, r.msg, r.service, r.mode, r.conn]),
     [
       [30, 'first', 'web', 'proxy', undefined],
-      [40, 'second', 'web', undefined, 7],
+      [30, 'second', 'web', undefined, 7],
       [50, 'third', 'web', undefined, undefined],
     ],
   );
@@ -135,4 +135,18 @@ void t.test('the logger attaches by itself after ATTACH_AFTER_MS', async (t) => 
   while (readFileSync(file, 'utf8') === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.match(readFileSync(file, 'utf8'), /"msg":"waiting"/);
   t.ok(ATTACH_AFTER_MS <= 1000, 'a short delay');
+});
+
+void t.test('a warning or an error writes everything at once, synchronously (it may precede an exit)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-warn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log.json');
+  const fd = openSync(file, 'w');
+  t.teardown(() => closeSync(fd));
+  const root = createLogger('info', {}, { fd });
+  root.info('kept');
+  t.equal(readFileSync(file, 'utf8'), '');
+  root.warn({ reason: 'SIGTERM' }, 'Second stop request');
+  const msgs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number });
+  t.same(msgs.map((m) => [m.level, m.msg]), [[30, 'kept'], [40, 'Second stop request']], 'written before warn() returned');
 });
