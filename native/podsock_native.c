@@ -72,7 +72,8 @@ static napi_value errno_error(napi_env env, const char *syscall, int err) {
   return error;
 }
 
-static void throw_errno(napi_env env, const char *syscall, int err) {
+/* Shared with spawn.c (declared in spawn.h). */
+void throw_errno(napi_env env, const char *syscall, int err) {
   napi_value error = errno_error(env, syscall, err);
   if (error != NULL) napi_throw(env, error);
 }

@@ -48,19 +48,6 @@ static void child_unref(child_t *c) {
   if (--c->refs == 0) free(c);
 }
 
-static void throw_spawn_errno(napi_env env, const char *what, int err) {
-  char name[64], message[512];
-  uv_err_name_r(-err, name, sizeof name);
-  snprintf(message, sizeof message, "%s: %s (%s)", what, name, strerror(err));
-  napi_value code_v, message_v, error, errno_v;
-  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_v) != napi_ok ||
-      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_v) != napi_ok ||
-      napi_create_error(env, code_v, message_v, &error) != napi_ok)
-    return;
-  if (napi_create_int32(env, err, &errno_v) == napi_ok) napi_set_named_property(env, error, "errno", errno_v);
-  napi_throw(env, error);
-}
-
 static void free_strings(char **v) {
   if (v == NULL) return;
   for (char **p = v; *p != NULL; p++) free(*p);
@@ -310,7 +297,7 @@ static napi_value js_spawn_process(napi_env env, napi_callback_info info) {
   free_strings(argv);
   free_strings(envp);
   if (err != 0) {
-    throw_spawn_errno(env, "spawn", err);
+    throw_errno(env, "spawn", err);
     return NULL;
   }
 
@@ -325,7 +312,7 @@ static napi_value js_spawn_process(napi_env env, napi_callback_info info) {
     }
     if (pidfd >= 0) close(pidfd);
     free(c);
-    throw_spawn_errno(env, "pidfd_open", e);
+    throw_errno(env, "pidfd_open", e);
     return NULL;
   }
   c->env = env;
@@ -368,7 +355,7 @@ static napi_value js_kill_process(napi_env env, napi_callback_info info) {
     /* Through the pidfd: it names this child even if the pid were somehow reused. */
     if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) == 0) sent = true;
     else if (errno != ESRCH) {
-      throw_spawn_errno(env, "pidfd_send_signal", errno);
+      throw_errno(env, "pidfd_send_signal", errno);
       return NULL;
     }
   }

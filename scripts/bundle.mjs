@@ -21,7 +21,7 @@ await build({
   minifySyntax: true,
   // Loaded with import() after the start-up path, so left to Node to load from node_modules when used:
   // execa (ES-module-only, `podsock demo` alone) and pino (about a third of the bundle otherwise, and
-  // log.ts loads it only once podman has been spawned).
+  // log.ts loads it only after start-up).
   external: ['execa', 'pino'],
   // The sources are ES modules that locate files from import.meta.url; give the bundle its own URL.
   define: { 'import.meta.url': '__podsockUrl' },

@@ -367,7 +367,11 @@ export class Supervisor {
         backend: () => backends()[0] ?? null,
         tcpGraceMs: tcpGraceFor({ rootless: this.o.rootless, podmanOptions: cfg.podmanOptions }),
         podman: (args, signal) => podmanCommand(this.podman(), args, signal),
-      }).then(() => 'ready' as const);
+      }).then(() => {
+        // Ready=notify or started never needed the address: find it now (it exists once the container runs).
+        if (pidfile !== null) containerHost ??= containerIPv4(pidfile, cfg.containerName);
+        return 'ready' as const;
+      });
       ready.catch(() => undefined);
       const stopped = new Promise<'stop'>((resolve) => {
         if (ac.signal.aborted) resolve('stop');
@@ -380,16 +384,6 @@ export class Supervisor {
         ac.abort(new Error('start failed'));
         await this.stopAndReap(run, cid, 'start failed');
         throw first.error;
-      }
-      if (first === 'ready' && pidfile !== null && containerHost === null) {
-        // Ready=notify: the container said READY itself; its address is there by now.
-        try {
-          containerHost = containerIPv4(pidfile, cfg.containerName);
-        } catch (err) {
-          ac.abort(new Error('start failed'));
-          await this.stopAndReap(run, cid, 'start failed');
-          throw err;
-        }
       }
 
       if (first === 'stop') {

@@ -16,7 +16,8 @@
  *   to the container's own address, see container-address.ts); otherwise the backend port published on
  *   127.0.0.1 only.
  * - handover mode: nothing here; the fds and LISTEN_FDS/LISTEN_FDNAMES travel in the environment, and
- *   LISTEN_PID is set to podman's own pid by the one-line shell trampoline in `trampoline()`.
+ *   LISTEN_PID is set to podman's own pid by the addon's spawn (or, without it, the shell trampoline in
+ *   `trampoline()`).
  * Values are argv elements, never shell text: nothing the user wrote is ever parsed by a shell.
  */
 import type { ServiceConfig } from '../config/load.js';
