@@ -504,7 +504,8 @@ static dgram_t *unwrap_dgram(napi_env env, napi_value obj) {
 }
 
 /*
- * dgramOpen(bindAddress | null) -> handle. socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK).
+ * dgramOpen(bindAddress | null | fd) -> handle. socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK); an fd
+ * number adopts that socket instead (made close-on-exec and non-blocking), owned by the handle from then on.
  * With an address: SO_PASSCRED is set BEFORE bind so that no datagram can arrive without credentials
  * (unix(7): with SO_PASSCRED every received message carries SCM_CREDENTIALS; systemd ignores a notify
  * message lacking them), and SO_RCVBUF is bounded so a peer cannot queue unbounded memory.
@@ -528,6 +529,27 @@ static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t == napi_number) {
+    /* Adopt an fd that podsock-launch bound before Node started: it must be a unix datagram socket. */
+    int32_t given = -1, type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    NAPI_CALL(env, napi_get_value_int32(env, argv[0], &given));
+    if (given < 3 || getsockopt(given, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        (len = sizeof domain, getsockopt(given, SOL_SOCKET, SO_DOMAIN, &domain, &len)) < 0) {
+      throw_errno(env, "adopt", given < 3 ? EBADF : errno);
+      return NULL;
+    }
+    if (type != SOCK_DGRAM || domain != AF_UNIX) {
+      throw_errno(env, "adopt", ENOTSOCK);
+      return NULL;
+    }
+    if (fcntl(given, F_SETFD, FD_CLOEXEC) < 0 || fcntl(given, F_SETFL, fcntl(given, F_GETFL) | O_NONBLOCK) < 0) {
+      throw_errno(env, "adopt", errno);
+      return NULL;
+    }
+    fd = given;
+    goto wrap;
+  }
   bind_it = t != napi_null && t != napi_undefined;
   if (bind_it) {
     if (arg_string(env, argv[0], "bind", addr, sizeof addr, &addr_len) < 0) return NULL;
@@ -553,6 +575,7 @@ static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+wrap:
   d = calloc(1, sizeof *d);
   if (d == NULL) {
     close(fd);

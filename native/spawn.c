@@ -150,6 +150,45 @@ static napi_value js_spawn_supported(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* Watch child `pid` through a pidfd; onExit is `callback`. Returns {pid, handle}, or NULL with an exception
+ * pending (the child is then killed and reaped: never an unwatched child). */
+static napi_value track_child(napi_env env, pid_t pid, napi_value callback) {
+  child_t *c = calloc(1, sizeof *c);
+  int pidfd = pidfd_open_(pid);
+  uv_loop_t *loop = NULL;
+  if (c == NULL || pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, pidfd) != 0) {
+    /* Cannot watch it: do not leave an unwatched child behind. */
+    int e = pidfd < 0 ? errno : ENOMEM;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    if (pidfd >= 0) close(pidfd);
+    free(c);
+    throw_errno(env, "pidfd_open", e);
+    return NULL;
+  }
+  c->env = env;
+  c->pid = pid;
+  c->pidfd = pidfd;
+  c->refs = 2; /* the JS handle and the poll handle */
+  c->poll.data = c;
+  napi_value name, handle, result, pid_v;
+  if (napi_create_reference(env, callback, 1, &c->callback) != napi_ok ||
+      napi_create_string_utf8(env, "podsock:process", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &c->actx) != napi_ok ||
+      napi_create_external(env, c, finalize_handle, NULL, &handle) != napi_ok || napi_create_object(env, &result) != napi_ok ||
+      napi_create_int32(env, pid, &pid_v) != napi_ok) {
+    /* Out of JS resources right after the spawn: nothing sensible remains but to stop the child. */
+    kill(pid, SIGKILL);
+    napi_throw_error(env, "ENOMEM", "podsock_native: cannot track the spawned process");
+    return NULL;
+  }
+  napi_set_named_property(env, result, "pid", pid_v);
+  napi_set_named_property(env, result, "handle", handle);
+  uv_poll_start(&c->poll, UV_READABLE, on_child_readable);
+  return result;
+}
+
 /*
  * spawnProcess(file, argv, envp, stdio, onExit[, listenPid]) -> { pid, handle }
  * listenPid: add LISTEN_PID=<the child's pid> to the environment.
@@ -301,40 +340,7 @@ static napi_value js_spawn_process(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  child_t *c = calloc(1, sizeof *c);
-  int pidfd = pidfd_open_(pid);
-  uv_loop_t *loop = NULL;
-  if (c == NULL || pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, pidfd) != 0) {
-    /* Cannot watch it: do not leave an unwatched child behind. */
-    int e = pidfd < 0 ? errno : ENOMEM;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
-    if (pidfd >= 0) close(pidfd);
-    free(c);
-    throw_errno(env, "pidfd_open", e);
-    return NULL;
-  }
-  c->env = env;
-  c->pid = pid;
-  c->pidfd = pidfd;
-  c->refs = 2; /* the JS handle and the poll handle */
-  c->poll.data = c;
-  napi_value name, handle, result, pid_v;
-  if (napi_create_reference(env, a[4], 1, &c->callback) != napi_ok ||
-      napi_create_string_utf8(env, "podsock:process", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &c->actx) != napi_ok ||
-      napi_create_external(env, c, finalize_handle, NULL, &handle) != napi_ok || napi_create_object(env, &result) != napi_ok ||
-      napi_create_int32(env, pid, &pid_v) != napi_ok) {
-    /* Out of JS resources right after the spawn: nothing sensible remains but to stop the child. */
-    kill(pid, SIGKILL);
-    napi_throw_error(env, "ENOMEM", "podsock_native: cannot track the spawned process");
-    return NULL;
-  }
-  napi_set_named_property(env, result, "pid", pid_v);
-  napi_set_named_property(env, result, "handle", handle);
-  uv_poll_start(&c->poll, UV_READABLE, on_child_readable);
-  return result;
+  return track_child(env, pid, a[4]);
 }
 
 /* killProcess(handle, signal) -> bool: false once the child has exited (no signal goes to a reused pid). */
@@ -363,11 +369,35 @@ static napi_value js_kill_process(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* adoptProcess(pid, onExit) -> {pid, handle}: watch a child this process already has (podman, started by
+ * podsock-launch before it exec'd Node), as if spawnProcess had started it. EINVAL unless `pid` is a
+ * child of this process that has not been reaped. */
+static napi_value js_adopt_process(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  int32_t pid = 0;
+  napi_valuetype t;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, a[0], &pid) != napi_ok || pid <= 0 ||
+      napi_typeof(env, a[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: adoptProcess(pid, onExit)");
+    return NULL;
+  }
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  /* WNOWAIT: only ask; ECHILD when it is not our child (or already reaped). */
+  if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    throw_errno(env, "adopt process", errno);
+    return NULL;
+  }
+  return track_child(env, (pid_t)pid, a[1]);
+}
+
 napi_status podsock_spawn_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"spawnSupported", NULL, js_spawn_supported, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnProcess", NULL, js_spawn_process, NULL, NULL, NULL, napi_enumerable, NULL},
       {"killProcess", NULL, js_kill_process, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adoptProcess", NULL, js_adopt_process, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

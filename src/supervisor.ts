@@ -22,7 +22,10 @@ import { tcpGraceFor } from './readiness/tcp-grace.js';
 import { containerIPv4, readPidfile } from './runtime/container-address.js';
 import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
+import { commandDigest, planBytes, removePlan, writePlan, type Prestart } from './runtime/prestart.js';
 import {
+  adoptRun,
+  discardPrestart,
   imageExists,
   killContainerNow,
   podmanCommand,
@@ -76,6 +79,10 @@ export interface SupervisorOptions {
   failureFile: string;
   /** podman runs rootless (podsock is not root): published ports go through a user-space forwarder. */
   rootless: boolean;
+  /** podman as podsock-launch started it before podsock (runtime/prestart.ts), for the first start only. */
+  prestart?: Extract<Prestart, { kind: 'started' }> | null;
+  /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on. */
+  plan?: { path: string; checkFiles: string[] } | null;
 }
 
 type Outcome =
@@ -99,10 +106,12 @@ export class Supervisor {
   private readySince: number | null = null;
   private lastFailure = '';
   private resolvedPodman: Podman | null = null;
+  private prestart: Extract<Prestart, { kind: 'started' }> | null;
 
   constructor(o: SupervisorOptions) {
     this.o = o;
     this.log = o.log;
+    this.prestart = o.prestart ?? null;
   }
 
   private podman(): Podman {
@@ -158,6 +167,8 @@ export class Supervisor {
         }
         // A clean exit, or a container that served for a while, ends a failure streak.
         if (code === 0 || (this.readySince !== null && Date.now() - this.readySince >= HEALTHY_AFTER_MS)) clearFailures(this.o.failureFile);
+        // A plan that ended in a failure is not repeated before podsock has looked at the configuration.
+        if (code !== 0 && this.o.plan) removePlan(this.o.plan.path);
         if (code !== 0 && !this.stopRequested) await this.backOff();
         return code;
       }
@@ -249,10 +260,16 @@ export class Supervisor {
     mkdirSync(this.o.runtimeDir, { recursive: true, mode: 0o700 });
     // The runtime directory is podsock's alone: it keeps the notify directory below it private on the host.
     chmodSync(this.o.runtimeDir, 0o700);
-    rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
     const direct = cfg.mode === 'proxy' && this.o.directBackend;
     const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
-    if (pidfile !== null) rmSync(pidfile, { force: true });
+    // A podman podsock-launch started may have written them already; it removed the old ones itself.
+    let pre = this.prestart;
+    this.prestart = null;
+    const removeOldFiles = (): void => {
+      rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
+      if (pidfile !== null) rmSync(pidfile, { force: true });
+    };
+    if (pre === null) removeOldFiles();
 
     const onContainerMessage = (msg: NotifyMessage): void => {
       const d = filterContainerMessage(msg.fields, phase);
@@ -276,26 +293,48 @@ export class Supervisor {
     };
 
     try {
-      notifyServer = await NotifyServer.create({
-        parentDir: this.o.runtimeDir,
-        onMessage: onContainerMessage,
-        onDrop: (d) => this.log.debug({ pid: d.pid }, `Dropped a ${d.reason} notify datagram from the container: ${d.detail}, ignoring`),
-        onError: (err) => this.log.warn({ err }, 'Container notify socket failed, ignoring'),
-      });
+      // The container's socket, and podman's own (--sdnotify=conmon), which stays in a 0700 directory of
+      // its own: the container never sees it. Taken over from podsock-launch when it started podman.
+      const notifyServers = async (adopt: Array<{ fd: number; dir: string }> | null): Promise<[NotifyServer, NotifyServer]> => {
+        const container = await NotifyServer.create({
+          parentDir: this.o.runtimeDir,
+          ...(adopt !== null ? { adopt: adopt[0] as { fd: number; dir: string } } : {}),
+          onMessage: onContainerMessage,
+          onDrop: (d) => this.log.debug({ pid: d.pid }, `Dropped a ${d.reason} notify datagram from the container: ${d.detail}, ignoring`),
+          onError: (err) => this.log.warn({ err }, 'Container notify socket failed, ignoring'),
+        });
+        try {
+          const own = await NotifyServer.create({
+            parentDir: this.o.runtimeDir,
+            ...(adopt !== null ? { adopt: adopt[1] as { fd: number; dir: string } } : {}),
+            onMessage: (msg) => {
+              if (msg.fields.some(([k, v]) => k === 'READY' && v === '1')) {
+                this.log.debug({ ms: Date.now() - started }, `podman reports container ${q(cfg.containerName)} running`);
+                resolveRunning();
+              }
+            },
+            onError: (err) => this.log.warn({ err }, 'podman notify socket failed, ignoring'),
+          });
+          return [container, own];
+        } catch (err) {
+          container.close();
+          throw err;
+        }
+      };
+      if (pre !== null) {
+        try {
+          [notifyServer, podmanNotify] = await notifyServers(pre.notify);
+        } catch (err) {
+          this.log.warn({ err }, 'Cannot take over the notify sockets podsock-launch made; starting podman afresh');
+          await discardPrestart(pre);
+          pre = null;
+          removeOldFiles();
+        }
+      }
+      if (notifyServer === null || podmanNotify === null) [notifyServer, podmanNotify] = await notifyServers(null);
       // Traversable (not listable) so that a container running as another uid reaches the 0777 socket
       // through its bind mount; on the host the 0700 runtime directory above keeps it private.
       chmodSync(notifyServer.dir, 0o711);
-      // podman's socket stays in a 0700 directory of its own: the container never sees it.
-      podmanNotify = await NotifyServer.create({
-        parentDir: this.o.runtimeDir,
-        onMessage: (msg) => {
-          if (msg.fields.some(([k, v]) => k === 'READY' && v === '1')) {
-            this.log.debug({ ms: Date.now() - started }, `podman reports container ${q(cfg.containerName)} running`);
-            resolveRunning();
-          }
-        },
-        onError: (err) => this.log.warn({ err }, 'podman notify socket failed, ignoring'),
-      });
       const publish = cfg.mode === 'proxy' && !direct ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
       // Where the backends are: the container's own address (direct) or the published loopback ports.
       let containerHost: string | null = null;
@@ -321,7 +360,20 @@ export class Supervisor {
       // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout (P6).
       this.notify([['EXTEND_TIMEOUT_USEC', String((cfg.startTimeoutMs + cfg.stopTimeoutMs + EXTEND_MARGIN_MS) * 1000)]]);
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
-      const run = startRun(this.podman(), cmd, fds);
+      const podman = this.podman();
+      const envp = { ...podman.env, ...cmd.env };
+      let run: RunningContainer | null = null;
+      if (pre !== null) {
+        if (commandDigest(podman.binary, [podman.binary, ...cmd.args], envp) === pre.digest) {
+          run = adoptRun(pre.pid);
+          if (run !== null) this.log.debug({ pid: pre.pid }, 'podman was started by podsock-launch from the last plan; adopted it');
+        } else {
+          this.log.info({ pid: pre.pid }, 'podsock-launch started podman from an out-of-date plan; stopping it and starting podman afresh');
+          await discardPrestart(pre);
+        }
+        if (run === null) removeOldFiles();
+      }
+      run ??= startRun(podman, cmd, fds);
       this.current = run;
       if (this.o.watchdog !== null) {
         const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
@@ -416,6 +468,29 @@ export class Supervisor {
         ['STATUS', composeStatus()],
       ]);
       this.log.info({ ms: took, container: cfg.containerName, mode: cfg.mode }, `Container ${q(cfg.containerName)} ready`);
+      // Published ports are picked anew each time: only a command without them can be started early.
+      if (this.o.plan && publish.length === 0) {
+        try {
+          writePlan(
+            this.o.plan.path,
+            planBytes({
+              checkFiles: this.o.plan.checkFiles,
+              mkdirs: [this.o.runtimeDir],
+              unlinks: pidfile === null ? [cidfile] : [cidfile, pidfile],
+              notify: [
+                { dir: notifyServer.dir, mode: 0o711 },
+                { dir: podmanNotify.dir, mode: 0o700 },
+              ],
+              fds: fds.length,
+              exe: podman.binary,
+              argv: [podman.binary, ...cmd.args],
+              env: envp,
+            }),
+          );
+        } catch (err) {
+          this.log.warn({ err }, 'Cannot write the plan for podsock-launch, ignoring');
+        }
+      }
 
       // Serving: race idle, stop and the container's own exit.
       const idleFired = new Promise<'idle'>((resolve) => {

@@ -9,6 +9,14 @@ import { repoRoot } from './host.js';
 
 /** Where the native addon lives, relative to the repository (binding.gyp's target, loaded from dist/). */
 const ADDON = join('build', 'Release', 'podsock_native.node');
+/** podsock-launch (native/launch.c), built beside the addon; generated units run podsock through it. */
+const LAUNCHER = join('build', 'Release', 'podsock-launch');
+
+/** The podsock-launch of the build `entry` (dist/bin/podsock.cjs) belongs to, or null when it was not built. */
+export function launcherFor(entry: string): string | null {
+  const launcher = join(entry, '..', '..', '..', LAUNCHER);
+  return existsSync(launcher) ? launcher : null;
+}
 
 /**
  * Copy dist/ and the native addon into a new directory below `.test-host/` (inside the repository,
@@ -25,5 +33,6 @@ export function snapshotBuild(entry: string): { dir: string | null; entry: strin
   const dir = mkdtempSync(join(repoRoot, '.test-host', 'cold-start-build-'));
   cpSync(join(repoRoot, 'dist'), join(dir, 'dist'), { recursive: true });
   cpSync(join(repoRoot, ADDON), join(dir, ADDON));
+  if (existsSync(join(repoRoot, LAUNCHER))) cpSync(join(repoRoot, LAUNCHER), join(dir, LAUNCHER));
   return { dir, entry: join(dir, rel) };
 }

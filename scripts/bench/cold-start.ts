@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, run } from './host.js';
-import { snapshotBuild } from './cold-build.js';
+import { launcherFor, snapshotBuild } from './cold-build.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
 import { formatSummary, rotate, summarise, type OwnStartSamples, type Phases } from './cold-summary.js';
@@ -29,7 +29,7 @@ import { coldService, installService, removeServices, serviceTimes, stopCold, us
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
 const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
-                     [--json FILE] [--timeout SECONDS] [--podsock FILE]
+                     [--json FILE] [--timeout SECONDS] [--podsock FILE] [--launcher yes|no]
   --rounds     measured rounds over all variants (default 5)
   --warmup     rounds run first and not counted (default 1)
   --variants   comma-separated, from ${COLD_VARIANTS.join(', ')} (default all)
@@ -37,7 +37,8 @@ const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] 
   --image      image (default localhost/podsock-bench-nginx:latest, built when missing)
   --json       also write every sample and the summary to FILE
   --timeout    seconds a sample may take before the run fails (default 120)
-  --podsock    podsock's executable to run with node (default: package.json's bin.podsock)`;
+  --podsock    podsock's executable to run with node (default: package.json's bin.podsock)
+  --launcher   run podsock through its podsock-launch, as generated units do (default yes; no: node directly)`;
 
 interface Options {
   rounds: number;
@@ -48,6 +49,7 @@ interface Options {
   json: string | null;
   timeoutMs: number;
   podsockMain: string;
+  launcher: boolean;
 }
 
 function options(): Options {
@@ -61,6 +63,7 @@ function options(): Options {
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
       podsock: { type: 'string', default: shippedEntry() },
+      launcher: { type: 'string', default: 'yes' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,7 +89,12 @@ function options(): Options {
     json: values.json ?? null,
     timeoutMs: int('timeout', values.timeout, 1) * 1000,
     podsockMain: resolve(values.podsock),
+    launcher: values.launcher === 'yes' ? true : values.launcher === 'no' ? false : usageError(`Expected --launcher yes or no, got '${values.launcher}'`),
   };
+}
+
+function usageError(message: string): never {
+  throw new Error(`${message}\n${USAGE}`);
 }
 
 /** The file `npm install` links as the podsock command (package.json bin.podsock): what a unit runs. */
@@ -147,7 +155,9 @@ async function main(): Promise<void> {
     if (needsPodsock) build = snapshotBuild(o.podsockMain);
     const podsockMain = build.entry;
     const copy = build.dir === null ? '' : ` (a copy at '${podsockMain}')`;
-    console.error(`load average ${loadBefore}; podsock '${o.podsockMain}'${copy}; working directory '${dir}'`);
+    const launcher = o.launcher ? launcherFor(podsockMain) : null;
+    if (o.launcher && launcher === null && needsPodsock) throw new Error(`podsock-launch is missing beside '${podsockMain}': build it (npx node-gyp rebuild) or pass --launcher no`);
+    console.error(`load average ${loadBefore}; podsock '${o.podsockMain}'${copy}${launcher === null ? ', run by node directly' : ', run through podsock-launch'}; working directory '${dir}'`);
     const byName = new Map<ColdVariant, ColdService>();
     for (const variant of o.variants) {
       const unit = `podsock-bench-cold-${variant}-${process.pid}`;
@@ -163,6 +173,7 @@ async function main(): Promise<void> {
         podman,
         node: process.execPath,
         podsockMain,
+        launcher,
       };
       writeFileSync(c.nginxConf, activatedNginxConf(port));
       const s = coldService(variant, c);

@@ -75,8 +75,10 @@ export interface ColdUnitContext {
   containersConf: string | null;
   podman: string;
   node: string;
-  /** dist/cli/main.js of the build under test. */
+  /** dist/bin/podsock.cjs of the build under test. */
   podsockMain: string;
+  /** Its podsock-launch, which ExecStart= runs podsock through as `podsock generate` writes it; null: node directly. */
+  launcher: string | null;
 }
 
 /** The container's name: podsock names its container `podsock-NAME`; the native ones take the unit's name. */
@@ -134,7 +136,7 @@ export function serviceUnit(variant: ColdVariant, c: ColdUnitContext): string {
     `RuntimeDirectory=${c.unit}`,
     'RuntimeDirectoryMode=0700',
     ...env,
-    `ExecStart=${execLine([c.node, c.podsockMain, 'run', c.unit, '--config', c.podsockConfig])}`,
+    `ExecStart=${execLine([...(c.launcher === null ? [] : [c.launcher]), c.node, c.podsockMain, 'run', c.unit, '--config', c.podsockConfig])}`,
     ...common,
     ...cleanup,
     '',

@@ -5,6 +5,7 @@
  * activation. The unit texts come from the pure builders in src/generate/; this file gathers the facts
  * they need (paths, uid, version) and does the I/O.
  */
+import { fileURLToPath } from 'node:url';
 import { accessSync, constants as fsConstants, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { containerSectionToArgs } from '../config/container-section.js';
@@ -97,7 +98,8 @@ function selfFacts(input: GenerateInput): SelfFacts {
       // A dangling link is not this podsock.
     }
   }
-  return { script, execPath: input.execPath, onPath, onPathTarget };
+  const launcher = fileURLToPath(new URL('../../build/Release/podsock-launch', import.meta.url));
+  return { script, execPath: input.execPath, onPath, onPathTarget, launcher: isExecutable(launcher) ? launcher : null };
 }
 
 function podmanPath(env: NodeJS.ProcessEnv): string {

@@ -11,7 +11,9 @@ import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
 import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
 import { directBackendPossible } from '../runtime/container-address.js';
-import { resolvePodman } from '../runtime/podman.js';
+import { discardPrestart, resolvePodman } from '../runtime/podman.js';
+import { parsePrestart, type Prestart } from '../runtime/prestart.js';
+import { configCandidates } from '../config/find.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
@@ -187,10 +189,39 @@ async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Log
 /** Run the service until it stops; resolves with the exit status. */
 export async function runCommand(input: RunInput): Promise<number> {
   const { env } = input;
+  // podman may already be running, started by podsock-launch (runtime/prestart.ts): until the
+  // supervisor owns it, any failure here must stop it.
+  const pending = { prestart: parsePrestart(env.PODSOCK_PRESTART) };
+  try {
+    return await runWith(input, pending);
+  } catch (err) {
+    if (pending.prestart?.kind === 'started') await discardPrestart(pending.prestart);
+    throw err;
+  }
+}
+
+/** The files whose change makes a plan stale: podsock itself and every place its configuration may come from. */
+function planCheckFiles(cfg: ServiceConfig, env: NodeJS.ProcessEnv, uid: number): string[] {
+  const files = new Set<string>();
+  if (process.argv[1] !== undefined) files.add(process.argv[1]);
+  if (cfg.source !== null) files.add(cfg.source);
+  try {
+    for (const c of configCandidates(cfg.name, env, uid)) files.add(c);
+  } catch {
+    // A bad PODSOCK_CONFIG_DIR with --config: the file given is what counts.
+  }
+  return [...files];
+}
+
+async function runWith(input: RunInput, pending: { prestart: Prestart | null }): Promise<number> {
+  const { prestart } = pending;
+  const { env } = input;
   const { cfg, listen, logLevel } = configFromArgs(input.argv, env, 'run');
   const root = createLogger(logLevel, env);
   const log = root.child({ service: cfg.name });
   const uid = process.getuid?.() ?? 0;
+  if (prestart?.kind === 'none') log.debug(`podsock-launch did not start podman: ${prestart.reason}`);
+  const planPath = env.PODSOCK_PLAN !== undefined && env.PODSOCK_PLAN.startsWith('/') ? env.PODSOCK_PLAN : null;
 
   const { listeners, standalone, owned } = adoptOrBind(env, listen, log);
   checkSockets(cfg, listeners);
@@ -217,6 +248,7 @@ export async function runCommand(input: RunInput): Promise<number> {
       ? await proxyFrontend(cfg, listeners, log, env)
       : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
 
+  pending.prestart = null; // the supervisor owns it from here
   const supervisor = new Supervisor({
     cfg,
     log,
@@ -233,6 +265,8 @@ export async function runCommand(input: RunInput): Promise<number> {
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,
+    prestart: prestart?.kind === 'started' ? prestart : null,
+    plan: planPath === null ? null : { path: planPath, checkFiles: planCheckFiles(cfg, env, uid) },
   });
   // Socket-activated, pino loads ATTACH_AFTER_MS after start-up (or at exit): on a 2-core machine,
   // loading it any earlier takes CPU from podman and from the app while the first request waits for

@@ -54,14 +54,18 @@ export interface SelfFacts {
   onPath: string | null;
   /** realpath of `onPath`, or null. */
   onPathTarget: string | null;
+  /** podsock-launch, built beside the addon, when it is there (starts podman before node: native/launch.c). */
+  launcher?: string | null;
 }
 
 /**
- * The command a unit uses to run podsock: `podsock` from PATH when it is this same podsock and its
+ * The command a unit uses to run podsock: podsock-launch with node and the script when it was built
+ * (the fastest cold start: podman starts from the last activation's plan while node boots), else `podsock` from PATH when it is this same podsock and its
  * `#!/usr/bin/env node` will find node in the service's PATH; otherwise node and the script by
  * absolute path, which also works for `npx podsock` and `node dist/bin/podsock.cjs`.
  */
 export function podsockCommand(f: SelfFacts): string[] {
+  if (f.launcher !== undefined && f.launcher !== null) return [f.launcher, f.execPath, f.script];
   if (f.onPath !== null && f.onPathTarget === f.script && SYSTEMD_PATH.includes(dirname(f.execPath))) return [f.onPath];
   return [f.execPath, f.script];
 }

@@ -9,7 +9,7 @@ import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { nativeSpawnAvailable, spawnProcess } from '../sd/native.js';
+import { adoptProcess, nativeSpawnAvailable, spawnProcess } from '../sd/native.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 
 let childProcessModule: typeof ChildProcessModule | undefined;
@@ -121,6 +121,32 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
   // spawn failure (ENOENT of /bin/sh, EAGAIN): report as podman's failure to start.
   child.once('error', () => finish({ code: 127, signal: null }));
   return { pid: child.pid, kill: (sig) => child.kill(sig), exited };
+}
+
+/**
+ * Take over the `podman run` that podsock-launch started before podsock (runtime/prestart.ts) as if
+ * startRun() had started it; null when `pid` is not a child of this process waiting to be watched.
+ */
+export function adoptRun(pid: number): RunningContainer | null {
+  let finish!: (info: ExitInfo) => void;
+  const exited = new Promise<ExitInfo>((resolve) => (finish = resolve));
+  try {
+    const child = adoptProcess(pid, (code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }));
+    return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stop a podman podsock-launch started that podsock will not use: SIGKILL, then wait for it. What it
+ * created is replaced by podsock's own `podman run --replace`.
+ */
+export async function discardPrestart(pre: { pid: number }): Promise<void> {
+  const run = adoptRun(pre.pid);
+  if (run === null) return; // not a child of ours (any more): nothing of ours to stop
+  run.kill('SIGKILL');
+  await run.exited;
 }
 
 /** Most output podsock keeps from one helper command, per stream (podman's answers are a few lines). */

@@ -32,7 +32,8 @@ export interface ListenFd extends FdInfo {
 const LISTEN_VARS = ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const;
 
 /** Variables that belong to podsock's own process and must never reach a child (P2 in protocols.md). */
-const PRIVATE_VARS = [...LISTEN_VARS, 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+// PODSOCK_PLAN and PODSOCK_PRESTART are podsock-launch's word to podsock (runtime/prestart.ts).
+const PRIVATE_VARS = [...LISTEN_VARS, 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'PODSOCK_PLAN', 'PODSOCK_PRESTART'] as const;
 
 // libsystemd parses with safe_atoi/parse_pid: decimal digits only here (we are stricter about signs
 // and whitespace, which systemd never writes).

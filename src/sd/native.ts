@@ -68,7 +68,7 @@ interface Binding {
   inspectFd(fd: number): FdInfo;
   listenTcp(host: string, port: number, backlog: number, ipv6Only: number): number;
   listenUnix(path: string, backlog: number): number;
-  dgramOpen(bindAddress: string | null): DgramHandle;
+  dgramOpen(bindAddress: string | null | number): DgramHandle;
   dgramSend(handle: DgramHandle, address: string, data: Buffer): void;
   dgramStart(handle: DgramHandle, onBatch: (msgs: ReceivedDatagram[], err: RawError | undefined) => void): void;
   dgramClose(handle: DgramHandle): void;
@@ -110,6 +110,7 @@ interface Binding {
     listenPid?: boolean,
   ): { pid: number; handle: ProcessHandle };
   killProcess?(handle: ProcessHandle, signal: number): boolean;
+  adoptProcess?(pid: number, onExit: (code: number, signal: number) => void): { pid: number; handle: ProcessHandle };
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -354,6 +355,19 @@ export function openDgram(bindAddress: string | null): DgramSocket {
   if (bindAddress !== null) checkUnixAddress(operation, bindAddress);
   const handle = call(operation, bindAddress ?? undefined, (b) => b.dgramOpen(bindAddress));
   return new DgramSocket(handle, bindAddress);
+}
+
+/**
+ * Adopt `fd`, a unix datagram socket already bound at `address` (by podsock-launch before Node started),
+ * as a DgramSocket that owns it from now on (close-on-exec and non-blocking are set). Throws
+ * PODSOCK_ERR_NATIVE: EBADF, or ENOTSOCK for anything but a unix datagram socket.
+ */
+export function adoptDgram(fd: number, address: string): DgramSocket {
+  const operation = 'adopt datagram socket';
+  checkFd(operation, fd);
+  checkUnixAddress(operation, address);
+  const handle = call(operation, String(fd), (b) => b.dgramOpen(fd));
+  return new DgramSocket(handle, address);
 }
 
 /** One side of a relay: its fd (owned by the relay from the call on) and what was read from it before. */
@@ -634,6 +648,23 @@ export function spawnProcess(
   const started = call('spawn', file, (b) => {
     if (b.spawnProcess === undefined) throw new Error('the native addon has no spawnProcess (rebuild it)');
     return b.spawnProcess(file, [...argv], envp, [...stdio], (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal), options.listenPid === true);
+  });
+  const b = native();
+  return {
+    pid: started.pid,
+    kill: (signal) => call('signal process', String(started.pid), () => b.killProcess?.(started.handle, signal) ?? false),
+  };
+}
+
+/**
+ * Watch `pid`, a child this process already has (podman started by podsock-launch before it exec'd
+ * Node), like a process spawnProcess started: `onExit` runs once with its status or signal. Throws
+ * PODSOCK_ERR_NATIVE (ECHILD when it is not an unreaped child of this process).
+ */
+export function adoptProcess(pid: number, onExit: (code: number | null, signal: number | null) => void): NativeProcess {
+  const started = call('adopt process', String(pid), (b) => {
+    if (b.adoptProcess === undefined) throw new Error('the native addon has no adoptProcess (rebuild it)');
+    return b.adoptProcess(pid, (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal));
   });
   const b = native();
   return {

@@ -10,9 +10,9 @@
 // load fs/promises or wait a turn of the thread pool for two tiny system calls.
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { openDgram, unixAddressProblem, type DgramSocket, type ReceivedDatagram } from './native.js';
+import { adoptDgram, openDgram, unixAddressProblem, type DgramSocket, type ReceivedDatagram } from './native.js';
 import { parseNotifyMessage } from './notify-message.js';
 
 /** One accepted message from the container, attributed by SCM_CREDENTIALS (pids in podsock's namespace). */
@@ -55,6 +55,11 @@ export interface NotifyServerOptions {
   onDrop?: (drop: NotifyDrop) => void;
   /** Called when receiving fails (the server stops receiving) or the directory cannot be removed on close. */
   onError?: (err: PodsockError) => void;
+  /**
+   * A directory and bound socket podsock-launch made before Node started (runtime/prestart.ts): take
+   * them over instead of creating new ones. The directory must be a `podsock-XXXXXX` child of parentDir.
+   */
+  adopt?: { fd: number; dir: string };
 }
 
 /** The socket's file name inside the private directory. */
@@ -160,6 +165,7 @@ export class NotifyServer {
         { details: { parentDir } },
       );
     }
+    if (options.adopt !== undefined) return NotifyServer.#adopt(parentDir, options.adopt, options);
     let dir: string;
     try {
       dir = mkdtempSync(join(parentDir, MKDTEMP_PREFIX));
@@ -188,6 +194,26 @@ export class NotifyServer {
         cause: err,
         details: { dir },
       });
+    }
+  }
+
+  static #adopt(parentDir: string, adopt: { fd: number; dir: string }, options: NotifyServerOptions): NotifyServer {
+    const name = basename(adopt.dir);
+    if (dirname(adopt.dir) !== parentDir || !name.startsWith(MKDTEMP_PREFIX) || name.length !== MKDTEMP_PREFIX.length + MKDTEMP_SUFFIX.length) {
+      throw new PodsockError('PODSOCK_ERR_NOTIFY', `Cannot adopt notify directory ${q(adopt.dir)}: expected a ${MKDTEMP_PREFIX}${MKDTEMP_SUFFIX} directory in ${q(parentDir)}`);
+    }
+    let socket: DgramSocket | null = null;
+    try {
+      socket = adoptDgram(adopt.fd, join(adopt.dir, NOTIFY_SOCKET_NAME));
+      const server = new NotifyServer(adopt.dir, socket, options);
+      socket.startReceiving(
+        (batch) => server.#onBatch(batch),
+        (err) => server.#options.onError?.(err),
+      );
+      return server;
+    } catch (err) {
+      socket?.close();
+      throw new PodsockError('PODSOCK_ERR_NOTIFY', `Cannot adopt the notify socket in ${q(adopt.dir)}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -10,6 +10,7 @@ import type { Test } from 'tap';
 import { containerExists, freePort, installUnits, logFile, repoRoot, systemctl, unitProps, waitFor, type HostEnv } from './harness.js';
 
 export const podsockBin = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
+export const podsockLaunch = join(repoRoot, 'build', 'Release', 'podsock-launch');
 
 export interface PodsockServiceOptions {
   /** Lines of the [Container] section besides Image/Network/Volume (e.g. Environment=...). */
@@ -26,6 +27,8 @@ export interface PodsockServiceOptions {
   args?: string[];
   /** Extra units to install along. */
   extraUnits?: Record<string, string>;
+  /** Run podsock through podsock-launch, as `podsock generate` writes ExecStart= when it is built. */
+  launcher?: boolean;
 }
 
 export interface PodsockService {
@@ -76,7 +79,7 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
       `Environment=XDG_RUNTIME_DIR=${h.xdgRuntimeDir}`,
       `Environment=PODSOCK_CONFIG_DIR=${configDir}`,
       ...(h.containersConf === null ? [] : [`Environment=CONTAINERS_CONF=${h.containersConf}`]),
-      `ExecStart=${process.execPath} ${podsockBin} run ${name} --log-level debug ${(o.args ?? []).join(' ')}`,
+      `ExecStart=${o.launcher === true ? `${podsockLaunch} ` : ''}${process.execPath} ${podsockBin} run ${name} --log-level debug ${(o.args ?? []).join(' ')}`,
       `StandardOutput=append:${log}`,
       `StandardError=append:${log}`,
       // As units/podsock@.service: if podsock itself was killed, its container goes too.

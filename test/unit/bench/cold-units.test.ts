@@ -20,6 +20,7 @@ const ctx: ColdUnitContext = {
   podman: '/usr/bin/podman',
   node: '/usr/bin/node',
   podsockMain: '/repo/dist/cli/main.js',
+  launcher: null,
 };
 
 void t.test('the nginx configuration listens on exactly the socket unit address', async (t) => {
@@ -93,6 +94,11 @@ void t.test('the podsock service follows units/podsock@.service and names its .c
       '',
     ].join('\n'),
   );
+});
+
+void t.test('with podsock-launch, ExecStart= runs node and podsock through it, as generated units do', async (t) => {
+  const unit = serviceUnit('podsock-handover', { ...ctx, launcher: '/repo/build/Release/podsock-launch' });
+  t.match(unit, /^ExecStart=\/repo\/build\/Release\/podsock-launch \/usr\/bin\/node \/repo\/dist\/cli\/main\.js run bench-x --config \/w\/bench-x\.container$/m);
 });
 
 void t.test('podsock .container files: handover mirrors native-none, proxy uses the stock image', async (t) => {
