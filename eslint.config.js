@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['.tmp*', 'dist/**', 'build/**', 'node_modules/**', '.tap/**', 'test/fixtures/**', 'eslint.config.js'] },
+  { ignores: ['.tmp*', '.test-host/**', 'dist/**', 'build/**', 'node_modules/**', '.tap/**', 'test/fixtures/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,6 +7,12 @@ void t.test('podsockCommand: podsock from PATH only when it is this podsock and 
   t.same(podsockCommand({ script, execPath: '/home/u/.nvm/v20/bin/node', onPath: '/usr/bin/podsock', onPathTarget: script }), ['/home/u/.nvm/v20/bin/node', script], 'node outside the service PATH');
   t.same(podsockCommand({ script, execPath: '/usr/bin/node', onPath: '/usr/bin/podsock', onPathTarget: '/other/main.js' }), ['/usr/bin/node', script], 'another podsock');
   t.same(podsockCommand({ script: '/src/podsock/dist/cli/main.js', execPath: '/usr/bin/node', onPath: null, onPathTarget: null }), ['/usr/bin/node', '/src/podsock/dist/cli/main.js'], 'node dist/cli/main.js');
+  t.same(
+    podsockCommand({ script, execPath: '/usr/bin/node', onPath: '/usr/bin/podsock', onPathTarget: script, launcher: '/opt/podsock/build/Release/podsock-launch' }),
+    ['/opt/podsock/build/Release/podsock-launch', '/usr/bin/node', script],
+    'podsock-launch, when built, runs node and the script',
+  );
+  t.same(podsockCommand({ script, execPath: '/usr/bin/node', onPath: null, onPathTarget: null, launcher: null }), ['/usr/bin/node', script], 'no podsock-launch');
 });
 
 void t.test('layouts', async (t) => {
