@@ -248,6 +248,11 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
       ? await proxyFrontend(cfg, listeners, log, env)
       : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
 
+  // Standalone (--listen), the container starts on the first connection, not at once: no plan.
+  if (standalone && prestart?.kind === 'started') {
+    log.warn('podsock-launch started podman, but a standalone podsock starts it on the first connection; stopping it');
+    await discardPrestart(prestart);
+  }
   pending.prestart = null; // the supervisor owns it from here
   const supervisor = new Supervisor({
     cfg,
@@ -265,8 +270,8 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,
-    prestart: prestart?.kind === 'started' ? prestart : null,
-    plan: planPath === null ? null : { path: planPath, checkFiles: planCheckFiles(cfg, env, uid) },
+    prestart: prestart?.kind === 'started' && !standalone ? prestart : null,
+    plan: planPath === null || standalone ? null : { path: planPath, checkFiles: planCheckFiles(cfg, env, uid) },
   });
   // Socket-activated, pino loads ATTACH_AFTER_MS after start-up (or at exit): on a 2-core machine,
   // loading it any earlier takes CPU from podman and from the app while the first request waits for

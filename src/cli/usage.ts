@@ -68,7 +68,8 @@ Write NAME.socket, NAME.service and NAME.container for a socket-activated contai
 listens on each ADDR, the first connection starts podsock, podsock runs the container given by
 PODMAN_RUN_ARGS ([OPTIONS] IMAGE [COMMAND...], as for podman run). Options with a [Container]
 key become that key, the others PodmanArgs=. Then print where to install the files and which
-systemctl commands to run.
+systemctl commands to run. NAME.service runs podsock through podsock-launch when it is built,
+which starts podman from the last activation's plan while node boots.
 
 Options:
   --listen ADDR            Address for ListenStream= (repeatable): /path, @name, 127.0.0.1:8080,
