@@ -11,6 +11,7 @@
  */
 import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
+import { PodsockError, q } from '../errors.js';
 
 /** Per-activation variables: never written into a plan; podsock-launch copies them from its own environment. */
 const PASSED_PREFIXES = ['INVOCATION_ID=', 'JOURNAL_STREAM=', 'SYSTEMD_EXEC_PID=', 'TRIGGER_', 'MONITOR_'] as const;
@@ -112,13 +113,13 @@ export function planBytes(p: PlanInput): Buffer {
     const entry = `${k}=${v}`;
     if (!PASSED_PREFIXES.some((x) => entry.startsWith(x))) t.push('env', entry);
   }
-  for (const s of t) if (s.includes('\0')) throw new Error(`a plan value contains a NUL byte: ${JSON.stringify(s)}`);
+  for (const s of t) if (s.includes('\0')) throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write a plan for podsock-launch: a value contains a NUL byte: ${q(s)}`);
   return Buffer.from(`${t.join('\0')}\0`, 'utf8');
 }
 
 /** Write the plan atomically (a private file in a private directory), replacing the old one. */
 export function writePlan(path: string, bytes: Buffer): void {
-  if (!isAbsolute(path)) throw new Error(`the plan path must be absolute: ${path}`);
+  if (!isAbsolute(path)) throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write the plan for podsock-launch at ${q(path)}: expected an absolute path`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
   try {

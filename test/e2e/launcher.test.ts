@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, readLog, systemctl, uniqueName } from './harness.js';
+import { containerExists, hostEnv, httpGet, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, podsockLaunch, serviceState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -67,5 +67,34 @@ if (h !== null) {
 
     log = await activation('sixth');
     t.equal(count(log, 'adopted it'), 3, 'sixth: the plan written by the fifth activation was used');
+  });
+
+  await t.test('podsock-launch: a podman started from the plan that fails is adopted as a failed start; the plan goes', { skip: existsSync(podsockLaunch) ? false : 'podsock-launch is not built' }, async (t) => {
+    const name = uniqueName('lnf');
+    // A bind mount whose host directory can be taken away: podman then fails before the container starts.
+    const hostDir = join(h.stateDir, 'config', `${name}-data`);
+    mkdirSync(hostDir, { recursive: true });
+    t.teardown(() => rmSync(hostDir, { recursive: true, force: true }));
+    const svc = await installPodsockService(t, h, name, { launcher: true, podsock: ['IdleTimeout=infinity'], container: [`Volume=${hostDir}:/podsock-test-data:ro`] });
+
+    const first = await httpGet(svc.url('/first'), 60_000);
+    t.equal(first.status, 200, 'first: answered');
+    await systemctl(h, 'stop', `${name}.service`);
+
+    // The plan names the bind mount; without its directory the prestarted podman exits at once.
+    rmSync(hostDir, { recursive: true, force: true });
+    const pending = httpGet(svc.url('/after-failure'), 90_000);
+    pending.catch(() => undefined);
+    await waitFor('the failed start in the log', async () => count(readLog(svc.log), 'adopted it') === 1 && /Failed to start container|exited before/.test(readLog(svc.log)), 60_000);
+    // Back again: the next activation (systemd re-triggers for the waiting connection) starts podman
+    // itself, since the failed start removed the plan, and answers the request that waited.
+    mkdirSync(hostDir, { recursive: true });
+    const r = await pending;
+    t.equal(r.status, 200, 'the request that waited through the failed start is answered');
+    await systemctl(h, 'stop', `${name}.service`);
+    const log = readLog(svc.log);
+    t.equal(count(log, 'adopted it'), 1, 'the failing podman was adopted');
+    t.ok(count(log, 'podsock-launch did not start podman: no plan yet') >= 2, 'after the failure there was no plan');
+    t.notOk(await containerExists(h, svc.containerName), 'no container after stop');
   });
 }
