@@ -99,6 +99,7 @@ static void file_sig(const char *path, char *out, size_t size) {
              (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st.st_mtim.tv_nsec);
 }
 
+/* mkdir -p with mode 0700 for what it creates (as mkdirSync(..., { recursive: true, mode: 0o700 })), then 0700 on the last. */
 static int mkdir_p(const char *path) {
   char buf[PATH_MAX];
   size_t n = strlen(path);
@@ -107,7 +108,7 @@ static int mkdir_p(const char *path) {
   for (char *p = buf + 1; *p != 0; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
     *p = '/';
   }
   if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
