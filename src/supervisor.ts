@@ -364,12 +364,14 @@ export class Supervisor {
       const envp = { ...podman.env, ...cmd.env };
       let run: RunningContainer | null = null;
       if (pre !== null) {
-        if (commandDigest(podman.binary, [podman.binary, ...cmd.args], envp) === pre.digest) {
-          run = adoptRun(pre.pid);
-          if (run !== null) this.log.debug({ pid: pre.pid }, 'podman was started by podsock-launch from the last plan; adopted it');
+        const given = pre;
+        pre = null; // adopted or stopped below, either way no longer waiting for an owner
+        if (commandDigest(podman.binary, [podman.binary, ...cmd.args], envp) === given.digest) {
+          run = adoptRun(given.pid);
+          if (run !== null) this.log.debug({ pid: given.pid }, 'podman was started by podsock-launch from the last plan; adopted it');
         } else {
-          this.log.info({ pid: pre.pid }, 'podsock-launch started podman from an out-of-date plan; stopping it and starting podman afresh');
-          await discardPrestart(pre);
+          this.log.info({ pid: given.pid }, 'podsock-launch started podman from an out-of-date plan; stopping it and starting podman afresh');
+          await discardPrestart(given);
         }
         if (run === null) removeOldFiles();
       }
@@ -524,6 +526,8 @@ export class Supervisor {
       await this.stopAndReap(run, cid, 'stop requested');
       return { kind: 'stopped' };
     } finally {
+      // A failure before the prestarted podman was adopted: it is podsock's child and must not outlive it.
+      if (pre !== null) await discardPrestart(pre);
       this.stopController.signal.removeEventListener('abort', onStop);
       ac.abort(new Error('activation over'));
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
