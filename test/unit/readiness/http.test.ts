@@ -3,6 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import t, { type Test } from 'tap';
 import { requestStatus, waitHttpReady } from '../../../src/readiness/http.js';
+import { latePort } from '../late-port.js';
 
 interface Seen {
   method: string | undefined;
@@ -41,19 +42,11 @@ async function server(
   return { port: (srv.address() as net.AddressInfo).port, requests, setAnswer: (a) => (current = a) };
 }
 
-async function freePort(): Promise<number> {
-  const srv = http.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
 const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
   Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
-  const port = await freePort();
+  const port = await latePort();
   const ac = new AbortController();
   t.teardown(() => ac.abort());
   const start = Date.now();

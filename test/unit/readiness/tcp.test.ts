@@ -3,6 +3,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { probeTcpOnce, waitTcpReady } from '../../../src/readiness/tcp.js';
 import { DEFAULT_GRACE_MS, tcpGraceFor } from '../../../src/readiness/tcp-grace.js';
+import { latePort } from '../late-port.js';
 
 type Mode = 'hold' | 'destroy' | 'reset' | 'banner';
 
@@ -43,7 +44,7 @@ const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
   Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
-  const port = await freePort();
+  const port = await latePort();
   const ac = new AbortController();
   t.teardown(() => ac.abort());
   const start = Date.now();
