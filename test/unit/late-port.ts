@@ -1,8 +1,9 @@
 /**
- * A loopback port for a test that starts listening on it only later. A port freed after listen(0)
- * lies in the kernel's ephemeral range, where any connect() (the probes themselves) or listen(0) of a
- * test running in parallel may take it meanwhile; one below that range is taken only by a process
- * that asks for it by number.
+ * A loopback port nothing listens on, for a test that expects refusals or starts listening on it
+ * only later. A port freed after listen(0) lies in the kernel's ephemeral range, where any connect()
+ * (the probes themselves: a probe whose source port is that port connects to itself) or a listen(0)
+ * of a test running in parallel may take it meanwhile; one below that range is taken only by a
+ * process that asks for it by number.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';

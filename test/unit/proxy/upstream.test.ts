@@ -6,20 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectUpstream, describeTarget, type ConnectOptions } from '../../../src/proxy/upstream.js';
 import { closeFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { latePort } from '../late-port.js';
 
 function opts(over: Partial<ConnectOptions> = {}): ConnectOptions {
   return { timeoutMs: 2000, attempts: 3, backoffMs: 5, highWaterMark: 32 * 1024, signal: new AbortController().signal, ...over };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const addr = s.address();
-  s.close();
-  await once(s, 'close');
-  if (addr === null || typeof addr === 'string') throw new Error('no address');
-  return addr.port;
 }
 
 function serve(t: Test, server: Server): void {
@@ -41,7 +31,7 @@ void t.test('connects: allowHalfOpen, noDelay, the requested highWaterMark', asy
 });
 
 void t.test('gives up after the attempts with PODSOCK_ERR_BACKEND and the last error', async (t) => {
-  const port = await freePort();
+  const port = await latePort();
   const started = Date.now();
   const err = await connectUpstream({ host: '127.0.0.1', port }, opts({ attempts: 3, backoffMs: 40 })).then(
     () => null,
@@ -72,7 +62,7 @@ void t.test('a unix backend that appears during the retries is reached', async (
 });
 
 void t.test('aborting stops the retries with the signal reason', async (t) => {
-  const port = await freePort();
+  const port = await latePort();
   const ac = new AbortController();
   const p = connectUpstream({ host: '127.0.0.1', port }, opts({ attempts: 100, backoffMs: 50, signal: ac.signal }));
   setTimeout(() => ac.abort(new Error('client left')), 30);

@@ -31,15 +31,6 @@ async function server(t: Test, initial: Mode, port = 0): Promise<{ port: number;
   return { port: (srv.address() as net.AddressInfo).port, connections: () => count, set: (m) => (mode = m) };
 }
 
-/** A port that was free a moment ago (nothing listens on it now). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
 const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
   Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
@@ -84,7 +75,7 @@ void t.test('a peer that sends data first is ready without waiting for the grace
 void t.test('probeTcpOnce: refused is false, held is true, the probe connection is closed', async (t) => {
   const ac = new AbortController();
   const opts = { host: '127.0.0.1', signal: ac.signal, connectTimeoutMs: 5000, graceMs: 100 };
-  t.equal(await probeTcpOnce({ ...opts, port: await freePort() }), false);
+  t.equal(await probeTcpOnce({ ...opts, port: await latePort() }), false);
   let closed = false;
   const srv = net.createServer((socket) => socket.on('close', () => (closed = true)));
   t.teardown(() => srv.close());
@@ -96,7 +87,7 @@ void t.test('probeTcpOnce: refused is false, held is true, the probe connection 
 
 void t.test('abort rejects with the reason promptly', async (t) => {
   const reason = new Error('container exited');
-  const port = await freePort();
+  const port = await latePort();
   const ac = new AbortController();
   const ready = waitTcpReady({ host: '127.0.0.1', port, signal: ac.signal });
   setTimeout(() => ac.abort(reason), 100);
@@ -110,7 +101,7 @@ void t.test('abort rejects with the reason promptly', async (t) => {
 // alive, and the 60 s timeouts make sure a leaked one would be noticed (the watchdog reports what is left).
 void t.test('abort leaves no socket or timer behind', async (t) => {
   const holding = await server(t, 'hold');
-  const refusing = await freePort();
+  const refusing = await latePort();
   const code = `
     const { waitTcpReady } = await import(${JSON.stringify(new URL('../../../src/readiness/tcp.ts', import.meta.url).href)});
     const run = async (port, abortAfterMs) => {
