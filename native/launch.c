@@ -44,13 +44,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "notify-socket.h"
+
 #define PLAN_MAX (1024 * 1024)
 #define TOKENS_MAX 65536
 #define ARGS_MAX 4096
 #define NOTIFY_MAX 4
 #define PRESTART_MAX 8192
-/* As the addon's datagram sockets (podsock_native.c). */
-#define RCVBUF_BYTES (256 * 1024)
 #define NOTIFY_SOCKET_NAME "notify.sock"
 #define MKDTEMP_PREFIX "podsock-"
 
@@ -122,7 +122,7 @@ typedef struct notify {
   int fd;
 } notify_t;
 
-/* mkdtemp beside `n->old_dir`, the socket bound in it: as sd/notify-server.ts NotifyServer.create. */
+/* mkdtemp beside `n->old_dir`, the socket bound in it (notify-socket.h): as sd/notify-server.ts NotifyServer.create. */
 static int make_notify(notify_t *n) {
   const char *slash = strrchr(n->old_dir, '/');
   size_t parent = slash == NULL ? 0 : (size_t)(slash - n->old_dir);
@@ -133,15 +133,13 @@ static int make_notify(notify_t *n) {
   snprintf(n->dir + parent, sizeof n->dir - parent, "/%sXXXXXX", MKDTEMP_PREFIX);
   if (mkdtemp(n->dir) == NULL) return -1;
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
-  int one = 1, rcvbuf = RCVBUF_BYTES;
+  const char *failed = NULL;
   if (snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s", n->dir, NOTIFY_SOCKET_NAME) >= (int)sizeof sun.sun_path || chmod(n->dir, n->mode) != 0) {
     rmdir(n->dir);
     return -1;
   }
-  n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (n->fd < 0 || setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0 ||
-      setsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0 || bind(n->fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-      chmod(sun.sun_path, 0777) != 0) {
+  n->fd = notify_socket_bind(&sun, sizeof sun, &failed);
+  if (n->fd < 0 || chmod(sun.sun_path, 0777) != 0) {
     if (n->fd >= 0) close(n->fd);
     n->fd = -1;
     unlink(sun.sun_path);

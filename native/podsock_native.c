@@ -16,6 +16,7 @@
  * src/sd/native.ts turns them into PodsockError('PODSOCK_ERR_NATIVE'). Arguments are validated there too;
  * the checks here only keep a wrong call from crashing the process.
  */
+#include "notify-socket.h"
 #include "spawn.h"
 #include <node_api.h>
 #include <uv.h>
@@ -42,8 +43,6 @@
 #define NOTIFY_MAX_BYTES 4096
 /* Datagrams read per wake-up: a flood yields to the event loop after this many (timers, I/O keep running). */
 #define RECV_BATCH_MAX 64
-/* Receive queue bound in bytes (the kernel doubles it, socket(7) SO_RCVBUF). */
-#define RCVBUF_BYTES (256 * 1024)
 /* SCM_MAX_FD: the most fds one message can carry (unix(7)). */
 #define SCM_FDS_MAX 253
 /* Longest string argument accepted at all (addresses are far shorter; this only bounds the copy). */
@@ -519,7 +518,7 @@ static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
   struct sockaddr_un sun;
   socklen_t sun_len = 0;
   bool bind_it;
-  int fd, one = 1, rcvbuf = RCVBUF_BYTES, rc, err;
+  int fd, rc;
   const char *failed = NULL;
   dgram_t *d;
 
@@ -560,18 +559,11 @@ static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
     }
   }
 
-  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) failed = "socket";
-  else if (bind_it && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
-    failed = "setsockopt(SO_PASSCRED)";
-  else if (bind_it && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
-    failed = "setsockopt(SO_RCVBUF)";
-  else if (bind_it && bind(fd, (struct sockaddr *)&sun, sun_len) < 0)
-    failed = "bind";
-  if (failed != NULL) {
-    err = errno;
-    if (fd >= 0) close(fd);
-    throw_errno(env, failed, err);
+  if (bind_it) fd = notify_socket_bind(&sun, sun_len, &failed);
+  else if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+    failed = "socket";
+  if (fd < 0) {
+    throw_errno(env, failed, errno);
     return NULL;
   }
 
