@@ -81,8 +81,8 @@ export interface SupervisorOptions {
   rootless: boolean;
   /** podman as podsock-launch started it before podsock (runtime/prestart.ts), for the first start only. */
   prestart?: Extract<Prestart, { kind: 'started' }> | null;
-  /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on. */
-  plan?: { path: string; checkFiles: string[] } | null;
+  /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on (asked for then, not at start-up). */
+  plan?: { path: string; checkFiles: () => string[] } | null;
 }
 
 type Outcome =
@@ -262,14 +262,15 @@ export class Supervisor {
     chmodSync(this.o.runtimeDir, 0o700);
     const direct = cfg.mode === 'proxy' && this.o.directBackend;
     const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
-    // A podman podsock-launch started may have written them already; it removed the old ones itself.
+    // The cidfile and pidfile go before a start and after it. A podman podsock-launch started may have
+    // written them already (it removed the old ones itself).
     let pre = this.prestart;
     this.prestart = null;
-    const removeOldFiles = (): void => {
+    const removeRunFiles = (): void => {
       rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
       if (pidfile !== null) rmSync(pidfile, { force: true });
     };
-    if (pre === null) removeOldFiles();
+    if (pre === null) removeRunFiles();
 
     const onContainerMessage = (msg: NotifyMessage): void => {
       const d = filterContainerMessage(msg.fields, phase);
@@ -328,7 +329,7 @@ export class Supervisor {
           this.log.warn({ err }, 'Cannot take over the notify sockets podsock-launch made; starting podman afresh');
           await discardPrestart(pre);
           pre = null;
-          removeOldFiles();
+          removeRunFiles();
         }
       }
       if (notifyServer === null || podmanNotify === null) [notifyServer, podmanNotify] = await notifyServers(null);
@@ -373,7 +374,7 @@ export class Supervisor {
           this.log.info({ pid: given.pid }, 'podsock-launch started podman from an out-of-date plan; stopping it and starting podman afresh');
           await discardPrestart(given);
         }
-        if (run === null) removeOldFiles();
+        if (run === null) removeRunFiles();
       }
       run ??= startRun(podman, cmd, fds);
       this.current = run;
@@ -476,7 +477,7 @@ export class Supervisor {
           writePlan(
             this.o.plan.path,
             planBytes({
-              checkFiles: this.o.plan.checkFiles,
+              checkFiles: this.o.plan.checkFiles(),
               mkdirs: [this.o.runtimeDir],
               unlinks: pidfile === null ? [cidfile] : [cidfile, pidfile],
               notify: [
@@ -535,8 +536,7 @@ export class Supervisor {
       frontend.onActivity(null);
       notifyServer?.close();
       podmanNotify?.close();
-      rmSync(cidfile, { force: true });
-      if (pidfile !== null) rmSync(pidfile, { force: true });
+      removeRunFiles();
       this.current = null;
     }
   }

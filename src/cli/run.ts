@@ -271,7 +271,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,
     prestart: prestart?.kind === 'started' && !standalone ? prestart : null,
-    plan: planPath === null || standalone ? null : { path: planPath, checkFiles: planCheckFiles(cfg, env, uid) },
+    plan: planPath === null || standalone ? null : { path: planPath, checkFiles: () => planCheckFiles(cfg, env, uid) },
   });
   // Socket-activated, pino loads ATTACH_AFTER_MS after start-up (or at exit): on a 2-core machine,
   // loading it any earlier takes CPU from podman and from the app while the first request waits for

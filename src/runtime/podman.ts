@@ -9,7 +9,7 @@ import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { adoptProcess, nativeSpawnAvailable, spawnProcess } from '../sd/native.js';
+import { adoptProcess, nativeSpawnAvailable, spawnProcess, type NativeProcess } from '../sd/native.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 
 let childProcessModule: typeof ChildProcessModule | undefined;
@@ -99,15 +99,7 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
   if (nativeSpawnAvailable()) {
     try {
       // The addon sets LISTEN_PID in the child itself: no shell trampoline.
-      const child = spawnProcess(
-        p.binary,
-        [p.binary, ...cmd.args],
-        env,
-        [-1, 1, 2, ...fds],
-        (code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }),
-        { listenPid: fds.length > 0 },
-      );
-      return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
+      return fromNative((onExit) => spawnProcess(p.binary, [p.binary, ...cmd.args], env, [-1, 1, 2, ...fds], onExit, { listenPid: fds.length > 0 }), finish, exited);
     } catch {
       // A failed exec (no /bin/sh, EAGAIN): report it as podman's failure to start, like child_process.
       finish({ code: 127, signal: null });
@@ -131,11 +123,20 @@ export function adoptRun(pid: number): RunningContainer | null {
   let finish!: (info: ExitInfo) => void;
   const exited = new Promise<ExitInfo>((resolve) => (finish = resolve));
   try {
-    const child = adoptProcess(pid, (code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }));
-    return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
+    return fromNative((onExit) => adoptProcess(pid, onExit), finish, exited);
   } catch {
     return null;
   }
+}
+
+/** A process the addon watches (spawned or adopted) as a RunningContainer whose exit settles `exited` through `finish`. */
+function fromNative(
+  start: (onExit: (code: number | null, signal: number | null) => void) => NativeProcess,
+  finish: (info: ExitInfo) => void,
+  exited: Promise<ExitInfo>,
+): RunningContainer {
+  const child = start((code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }));
+  return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
 }
 
 /**

@@ -649,11 +649,7 @@ export function spawnProcess(
     if (b.spawnProcess === undefined) throw new Error('the native addon has no spawnProcess (rebuild it)');
     return b.spawnProcess(file, [...argv], envp, [...stdio], (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal), options.listenPid === true);
   });
-  const b = native();
-  return {
-    pid: started.pid,
-    kill: (signal) => call('signal process', String(started.pid), () => b.killProcess?.(started.handle, signal) ?? false),
-  };
+  return nativeProcess(started);
 }
 
 /**
@@ -666,6 +662,11 @@ export function adoptProcess(pid: number, onExit: (code: number | null, signal: 
     if (b.adoptProcess === undefined) throw new Error('the native addon has no adoptProcess (rebuild it)');
     return b.adoptProcess(pid, (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal));
   });
+  return nativeProcess(started);
+}
+
+/** A spawned or adopted process as NativeProcess: signals go through its pidfd (killProcess). */
+function nativeProcess(started: { pid: number; handle: ProcessHandle }): NativeProcess {
   const b = native();
   return {
     pid: started.pid,

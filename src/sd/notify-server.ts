@@ -180,12 +180,7 @@ export class NotifyServer {
       chmodSync(dir, 0o700); // mkdtemp's 0700 is subject to the umask; be explicit
       socket = openDgram(join(dir, NOTIFY_SOCKET_NAME));
       chmodSync(join(dir, NOTIFY_SOCKET_NAME), 0o777);
-      const server = new NotifyServer(dir, socket, options);
-      socket.startReceiving(
-        (batch) => server.#onBatch(batch),
-        (err) => server.#options.onError?.(err),
-      );
-      return server;
+      return NotifyServer.#receiving(dir, socket, options);
     } catch (err) {
       socket?.close();
       rmSync(dir, { recursive: true, force: true });
@@ -197,6 +192,16 @@ export class NotifyServer {
     }
   }
 
+  /** The server for a bound socket in `dir`, receiving. */
+  static #receiving(dir: string, socket: DgramSocket, options: NotifyServerOptions): NotifyServer {
+    const server = new NotifyServer(dir, socket, options);
+    socket.startReceiving(
+      (batch) => server.#onBatch(batch),
+      (err) => server.#options.onError?.(err),
+    );
+    return server;
+  }
+
   static #adopt(parentDir: string, adopt: { fd: number; dir: string }, options: NotifyServerOptions): NotifyServer {
     const name = basename(adopt.dir);
     if (dirname(adopt.dir) !== parentDir || !name.startsWith(MKDTEMP_PREFIX) || name.length !== MKDTEMP_PREFIX.length + MKDTEMP_SUFFIX.length) {
@@ -205,12 +210,7 @@ export class NotifyServer {
     let socket: DgramSocket | null = null;
     try {
       socket = adoptDgram(adopt.fd, join(adopt.dir, NOTIFY_SOCKET_NAME));
-      const server = new NotifyServer(adopt.dir, socket, options);
-      socket.startReceiving(
-        (batch) => server.#onBatch(batch),
-        (err) => server.#options.onError?.(err),
-      );
-      return server;
+      return NotifyServer.#receiving(adopt.dir, socket, options);
     } catch (err) {
       socket?.close();
       throw new PodsockError('PODSOCK_ERR_NOTIFY', `Cannot adopt the notify socket in ${q(adopt.dir)}: ${(err as Error).message}`, { cause: err });
