@@ -2,9 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ATTACH_AFTER_MS, createLogger, EARLY_RECORDS_MAX, formatLine, stderrIsJournal } from '../../src/log.js';
 import { closeFd, listenSocket } from '../../src/sd/native.js';
+
+/** An empty log file in a private directory, open for writing; both go when the test ends. */
+function logFile(t: Test, prefix: string): { file: string; fd: number } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log.json');
+  const fd = openSync(file, 'w');
+  t.teardown(() => closeSync(fd));
+  return { file, fd };
+}
+
 
 void t.test('journal lines carry the syslog priority prefix', async (t) => {
   const rec = (level: number, extra: Record<string, unknown> = {}): string => JSON.stringify({ level, time: 0, msg: 'm', ...extra });
@@ -77,11 +88,7 @@ void t.test('podsock logs JSON when stderr is neither journal nor terminal, with
 });
 
 void t.test('records logged before attach() are kept with their own times and written in order on attach', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-early-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log.json');
-  const fd = openSync(file, 'w');
-  t.teardown(() => closeSync(fd));
+  const { file, fd } = logFile(t, 'podsock-log-early-');
   const root = createLogger('debug', {}, { fd });
   const log = root.child({ service: 'web' });
   const before = Date.now();
@@ -108,11 +115,7 @@ void t.test('records logged before attach() are kept with their own times and wr
 });
 
 void t.test('the early buffer is bounded: the oldest records go and a warning counts them', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-bound-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log.json');
-  const fd = openSync(file, 'w');
-  t.teardown(() => closeSync(fd));
+  const { file, fd } = logFile(t, 'podsock-log-bound-');
   const root = createLogger('info', {}, { fd });
   for (let i = 0; i < EARLY_RECORDS_MAX + 5; i++) root.info(`r${i}`);
   await root.attach();
@@ -124,11 +127,7 @@ void t.test('the early buffer is bounded: the oldest records go and a warning co
 });
 
 void t.test('the logger attaches by itself after ATTACH_AFTER_MS', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-timer-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log.json');
-  const fd = openSync(file, 'w');
-  t.teardown(() => closeSync(fd));
+  const { file, fd } = logFile(t, 'podsock-log-timer-');
   const root = createLogger('info', {}, { fd });
   root.info('waiting');
   const deadline = Date.now() + 20_000;
@@ -138,11 +137,7 @@ void t.test('the logger attaches by itself after ATTACH_AFTER_MS', async (t) => 
 });
 
 void t.test('a warning or an error writes everything at once, synchronously (it may precede an exit)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-warn-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log.json');
-  const fd = openSync(file, 'w');
-  t.teardown(() => closeSync(fd));
+  const { file, fd } = logFile(t, 'podsock-log-warn-');
   const root = createLogger('info', {}, { fd });
   root.info('kept');
   t.equal(readFileSync(file, 'utf8'), '');
