@@ -18,6 +18,7 @@
  */
 #include "notify-socket.h"
 #include "spawn.h"
+#include "uring.h"
 #include <node_api.h>
 #include <uv.h>
 
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -912,7 +914,10 @@ static napi_value js_dgram_fd(napi_env env, napi_callback_info info) {
 /* Read/write rounds per direction per wake-up: a busy connection yields to the event loop after this. */
 #define RELAY_ROUNDS_MAX 8
 
-typedef struct {
+typedef struct relay relay_t;
+typedef struct relay_dir relay_dir_t;
+
+struct relay_dir {
   int from, to;        /* indices into relay_t.fd */
   bool eof;            /* the source sent EOF (or had sent it before the relay took over) */
   bool shut;           /* shutdown(to, SHUT_WR) done */
@@ -924,9 +929,16 @@ typedef struct {
   int pipe[2];         /* splice path: read end, write end */
   size_t pipe_cap;     /* the pipe's real size (F_SETPIPE_SZ rounds up) */
   size_t in_pipe;      /* bytes in the pipe, pending */
-} relay_dir_t;
+  /* io_uring engine (relay_t.uring) */
+  relay_t *owner;
+  int uop;             /* the operation in flight on this direction: UOP_NONE, UOP_RECV or UOP_SEND */
+  int ubid;            /* the provided buffer whose bytes are being sent, -1 for none */
+  size_t uoff, ulen;   /* bytes of that buffer sent so far, and in all */
+  bool uwaiting;       /* in the ring's list of directions waiting for a free buffer (ENOBUFS) */
+  relay_dir_t *uprev, *unext;
+};
 
-typedef struct {
+struct relay {
   napi_env env;
   int fd[2];
   uv_poll_t poll[2];
@@ -952,10 +964,13 @@ typedef struct {
   uv_timer_t timer;         /* the connect deadline, or the deferred report of an immediate failure */
   int deferred_err;         /* socket()/connect() failed at once: reported from the timer, never synchronously */
   const char *deferred_syscall;
-} relay_t;
+  bool uring;               /* the data path runs on the thread's io_uring, not on uv_polls */
+  int inflight;             /* io_uring operations whose completion has not been taken yet */
+};
 
 static size_t relay_pending(const relay_dir_t *d) {
-  return d->splicing ? d->in_pipe : d->tail - d->head;
+  if (d->splicing) return d->in_pipe;
+  return (d->ubid >= 0 ? d->ulen - d->uoff : 0) + (d->tail - d->head);
 }
 
 /*
@@ -1124,11 +1139,24 @@ static void relay_call_done(relay_t *r) {
   r->actx = NULL;
 }
 
+static void ring_relay_released(void);
+static void ring_finish(relay_t *r);
+
+/* A finished relay whose last poll or timer closed and whose last io_uring operation completed: call
+ * onDone and free it. Buffers are freed only here: an operation in flight may still point into them. */
+static void relay_maybe_release(relay_t *r) {
+  if (!r->finished || r->closing > 0 || r->inflight > 0) return;
+  relay_dir_free(&r->dir[0]);
+  relay_dir_free(&r->dir[1]);
+  relay_call_done(r);
+  if (r->uring) ring_relay_released();
+  relay_release(r);
+}
+
 static void relay_on_poll_closed(uv_handle_t *handle) {
   relay_t *r = handle->data;
-  if (--r->closing > 0) return;
-  relay_call_done(r);
-  relay_release(r);
+  r->closing--;
+  relay_maybe_release(r);
 }
 
 /*
@@ -1165,17 +1193,15 @@ static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive
     close(r->fd[i]);
     r->fd[i] = -1;
   }
-  relay_dir_free(&r->dir[0]);
-  relay_dir_free(&r->dir[1]);
+  /* io_uring: the operations in flight still hold the sockets (the kernel releases them, with the reset,
+   * when they are cancelled here) and point into the buffers; onDone waits for their completions. */
+  if (r->uring) ring_finish(r);
   if (r->cleanup_hook) {
     if (!r->env_gone) napi_remove_env_cleanup_hook(r->env, relay_on_env_cleanup, r);
     r->cleanup_hook = false;
   }
-  if (r->closing == 0) {
-    /* Failed before any poll existed (setup error): nothing asynchronous is left to wait for. */
-    relay_call_done(r);
-    relay_release(r);
-  }
+  /* With nothing asynchronous left (a set-up error before any poll existed), this releases it now. */
+  relay_maybe_release(r);
 }
 
 /* Environment teardown (process exit, worker end): release the fds and the polls, call no JS. */
@@ -1184,6 +1210,399 @@ static void relay_on_env_cleanup(void *arg) {
   r->cleanup_hook = false; /* being run now; Node drops it itself */
   r->env_gone = true;
   relay_finish(r, 0, NULL, true);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The relay's io_uring engine                                                                       */
+
+/*
+ * On Linux 6.1 and later the relay moves bytes through one io_uring(7) per thread (native/uring.c)
+ * instead of recv/send calls driven by uv_polls. Per direction exactly one operation is in flight:
+ * a receive into a provided buffer, then a send of what it received (MSG_WAITALL: the kernel retries a
+ * partial send itself), then the next receive. That keeps the poll engine's contract unchanged:
+ * - backpressure: nothing more is read from a side while what was read from it waits to be sent, so TCP
+ *   flow control pushes back on the sender;
+ * - bounded memory: receives take a buffer from one pool of URING_BUFS x URING_BUF_BYTES only when data
+ *   arrives (an idle connection holds none); when the pool is empty a receive fails with ENOBUFS and the
+ *   direction waits, oldest first, for the next buffer given back;
+ * - half-close: a receive of 0 bytes becomes shutdown(SHUT_WR) on the other side once everything before
+ *   it was sent; an error resets both sides (relay_finish).
+ * A direction carrying bulk data (spliceAfter receives in a row that filled a whole buffer) switches to
+ * splice(2) through a pipe as in the poll engine (relay_shovel), with the ring only telling it when its
+ * source is readable or its destination writable (IORING_OP_POLL_ADD): io_uring's own splice runs in
+ * worker threads, and zero-copy matters more there than system calls.
+ * What it saves is the system calls: the poll engine spends an epoll wake-up plus a recv and a send per
+ * chunk per direction, this one a single io_uring_enter for everything that completed meanwhile, which on
+ * small request/response traffic is most of the proxy's CPU time.
+ *
+ * The ring is IORING_SETUP_DEFER_TASKRUN: completion work runs only inside io_uring_enter on this thread,
+ * and the eventfd registered with the ring, watched by a uv_poll on Node's loop, says when to call it.
+ * When the ring cannot be set up (ENOSYS, EPERM from kernel.io_uring_disabled or a seccomp filter,
+ * EINVAL before 6.1) or relayEngine('poll') was called, relays use the poll engine above.
+ */
+static void relay_start_splice(relay_dir_t *d);
+static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall);
+
+#define URING_SQ_ENTRIES 1024
+#define URING_CQ_ENTRIES 16384
+#define URING_BUFS 256
+#define URING_BUF_BYTES (32 * 1024)
+/* enter/complete rounds per wake-up before yielding to the loop (timers, accepts, other I/O) */
+#define URING_ROUNDS_MAX 16
+
+/* What a completion's user_data names: the direction (8-byte aligned) with the operation in the low bits. */
+enum { UOP_NONE = 0, UOP_RECV = 1, UOP_SEND = 2, UOP_NOP = 3, UOP_POLL = 4 };
+#define UOP_MASK 7u
+
+typedef struct {
+  bool tried;        /* set-up attempted: it is attempted once per thread */
+  bool open;
+  bool forced_poll;  /* relayEngine('poll'): new relays poll */
+  uring_t u;
+  int efd;
+  uv_poll_t poll;
+  bool in_run;       /* inside ring_run: submissions go with its next io_uring_enter */
+  uint32_t live;     /* relays on the ring not yet released: the poll keeps the loop alive while > 0 */
+  int err;           /* why set-up failed */
+  const char *what;
+  relay_dir_t *wait_head, *wait_tail; /* waiting for a buffer (ENOBUFS), oldest first */
+} relay_ring_t;
+
+static _Thread_local relay_ring_t relay_ring;
+
+static void ring_on_readable(uv_poll_t *handle, int status, int events);
+
+static void ring_on_env_cleanup(void *arg) {
+  relay_ring_t *g = arg;
+  /* Relays' own hooks ran before this one (registered later, run earlier): they cancelled what was in
+   * flight. Closing the ring cancels anything left; relays still waiting for a completion are not freed
+   * (the environment is going away). */
+  uv_close((uv_handle_t *)&g->poll, NULL);
+  uring_close(&g->u);
+  close(g->efd);
+  g->efd = -1;
+  g->open = false;
+  g->err = ESHUTDOWN;
+  g->what = "environment teardown";
+}
+
+/* The thread's ring, set up on first use; NULL when relays poll instead (see relayEngine). */
+static relay_ring_t *ring_get(napi_env env, uv_loop_t *loop) {
+  relay_ring_t *g = &relay_ring;
+  if (g->forced_poll) return NULL;
+  if (g->open) return g;
+  if (g->tried) return NULL;
+  g->tried = true;
+  g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (g->efd < 0) {
+    g->err = errno;
+    g->what = "eventfd";
+    return NULL;
+  }
+  int rc = uring_open(&g->u, URING_SQ_ENTRIES, URING_CQ_ENTRIES, URING_BUFS, URING_BUF_BYTES, g->efd, &g->what);
+  if (rc == 0) {
+    rc = uv_poll_init(loop, &g->poll, g->efd);
+    if (rc < 0) g->what = "uv_poll_init";
+  }
+  if (rc < 0) {
+    g->err = -rc;
+    uring_close(&g->u);
+    close(g->efd);
+    g->efd = -1;
+    return NULL;
+  }
+  g->poll.data = g;
+  uv_poll_start(&g->poll, UV_READABLE, ring_on_readable); /* cannot fail on an initialised eventfd poll */
+  uv_unref((uv_handle_t *)&g->poll);
+  napi_add_env_cleanup_hook(env, ring_on_env_cleanup, g);
+  g->open = true;
+  return g;
+}
+
+/* A relay will run on the ring / was released: the loop stays alive while any is live. */
+static void ring_take(relay_t *r) {
+  r->uring = true;
+  r->dir[0].owner = r->dir[1].owner = r;
+  if (relay_ring.live++ == 0) uv_ref((uv_handle_t *)&relay_ring.poll);
+}
+
+static void ring_relay_released(void) {
+  if (--relay_ring.live == 0 && relay_ring.open) uv_unref((uv_handle_t *)&relay_ring.poll);
+}
+
+/* Submit what is queued, unless ring_run is on it. Completions posted at once (a cancel, a send that
+ * went out inline) wake the loop through the eventfd; the write makes sure of it. */
+static void ring_flush(relay_ring_t *g) {
+  if (g->in_run || !g->open) return;
+  uring_submit(&g->u, false);
+  if (uring_pending(&g->u) || uring_work_pending(&g->u)) {
+    uint64_t one = 1;
+    (void)!write(g->efd, &one, sizeof one);
+  }
+}
+
+static uint64_t ring_user_data(relay_dir_t *d, int op) {
+  return (uint64_t)(uintptr_t)d | (uint64_t)op;
+}
+
+/* Queue a receive into a provided buffer. POLL_FIRST: the data usually is not there yet (the other side
+ * is still answering), so the kernel waits for readability before trying. 0 or ENOMEM-like errno. */
+static int ring_recv(relay_ring_t *g, relay_dir_t *d) {
+  struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  if (sqe == NULL) return EBUSY;
+  sqe->opcode = IORING_OP_RECV;
+  sqe->fd = d->owner->fd[d->from];
+  sqe->flags = IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 0;
+  sqe->len = URING_BUF_BYTES;
+  sqe->ioprio = IORING_RECVSEND_POLL_FIRST;
+  sqe->user_data = ring_user_data(d, UOP_RECV);
+  d->uop = UOP_RECV;
+  d->owner->inflight++;
+  return 0;
+}
+
+/* Queue a one-shot poll of a splicing direction: its destination when the pipe holds bytes, else its source. */
+static int ring_poll(relay_ring_t *g, relay_dir_t *d) {
+  struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  if (sqe == NULL) return EBUSY;
+  bool out = relay_pending(d) > 0;
+  sqe->opcode = IORING_OP_POLL_ADD;
+  sqe->fd = d->owner->fd[out ? d->to : d->from];
+  sqe->poll32_events = out ? POLLOUT : POLLIN | POLLRDHUP;
+  sqe->user_data = ring_user_data(d, UOP_POLL);
+  d->uop = UOP_POLL;
+  d->owner->inflight++;
+  return 0;
+}
+
+static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len) {
+  struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  if (sqe == NULL) return EBUSY;
+  sqe->opcode = IORING_OP_SEND;
+  sqe->fd = d->owner->fd[d->to];
+  sqe->addr = (uint64_t)(uintptr_t)data;
+  sqe->len = (uint32_t)len;
+  sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+  sqe->user_data = ring_user_data(d, UOP_SEND);
+  d->uop = UOP_SEND;
+  d->owner->inflight++;
+  return 0;
+}
+
+static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
+  if (!d->uwaiting) return;
+  if (d->uprev != NULL) d->uprev->unext = d->unext;
+  else g->wait_head = d->unext;
+  if (d->unext != NULL) d->unext->uprev = d->uprev;
+  else g->wait_tail = d->uprev;
+  d->uprev = d->unext = NULL;
+  d->uwaiting = false;
+}
+
+/* Give a buffer back to the pool; the oldest direction waiting for one gets to receive again. */
+static void ring_give_back(relay_ring_t *g, int bid) {
+  uring_buf_return(&g->u, (unsigned)bid);
+  relay_dir_t *d = g->wait_head;
+  if (d == NULL) return;
+  ring_unwait(g, d);
+  int err = ring_recv(g, d);
+  if (err != 0) relay_finish(d->owner, err, "io_uring_enter", true);
+}
+
+/*
+ * The next step of a direction with nothing in flight: send what is pending (bytes read before the relay
+ * took over, or the rest of a partial send), pass EOF on, or receive. Errors finish the relay.
+ */
+static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
+  int err = 0;
+  if (r->finished || d->shut) return;
+  if (!d->splicing && d->splice_after >= 0 && d->full_reads >= d->splice_after && relay_pending(d) == 0 && !d->eof)
+    relay_start_splice(d); /* no pipe (EMFILE...): it keeps copying */
+  if (d->splicing) {
+    const char *syscall = NULL;
+    err = relay_shovel(r, d, &syscall);
+    if (err != 0) {
+      relay_finish(r, err, syscall, true);
+      return;
+    }
+    if (d->shut) {
+      if (r->dir[0].shut && r->dir[1].shut) relay_finish(r, 0, NULL, false);
+      return;
+    }
+    err = ring_poll(g, d);
+  } else if (d->ubid >= 0 && d->uoff < d->ulen) {
+    err = ring_send(g, d, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, d->ulen - d->uoff);
+  } else if (d->tail > d->head) {
+    err = ring_send(g, d, d->buf + d->head, d->tail - d->head);
+  } else if (d->eof) {
+    /* As relay_shovel: once the other direction ended too, close() below sends the FIN. */
+    relay_dir_t *other = &r->dir[d == &r->dir[0] ? 1 : 0];
+    if (!other->shut && shutdown(r->fd[d->to], SHUT_WR) < 0) {
+      relay_finish(r, errno, "shutdown", true);
+      return;
+    }
+    d->shut = true;
+    free(d->buf);
+    d->buf = NULL;
+    d->cap = d->head = d->tail = 0;
+    if (other->shut) relay_finish(r, 0, NULL, false);
+    return;
+  } else {
+    err = ring_recv(g, d);
+  }
+  if (err != 0) relay_finish(r, err, "io_uring_enter", true);
+}
+
+/* One completion. Operations of a finished relay only give their buffer back and count down. */
+static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
+  if (c->user_data == 0) return; /* a cancel's own completion */
+  int op = (int)(c->user_data & UOP_MASK);
+  relay_dir_t *d = (relay_dir_t *)(uintptr_t)(c->user_data & ~(uint64_t)UOP_MASK);
+  relay_t *r = d->owner;
+  int res = c->res;
+  r->inflight--;
+  if (op == UOP_NOP) {
+    relay_maybe_release(r);
+    return;
+  }
+  d->uop = UOP_NONE;
+  if (op == UOP_POLL) {
+    if (r->finished) {
+      relay_maybe_release(r);
+      return;
+    }
+    int polled = res > 0 && (res & POLLOUT) ? d->to : d->from;
+    if (res > 0 && (res & POLLRDHUP)) r->rdhup[d->from] = true;
+    ring_advance(g, r, d);
+    /* A pending socket error (a reset) that no splice touched: report it, as relay_on_poll does. */
+    if (!r->finished && res > 0 && (res & POLLERR)) {
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (getsockopt(r->fd[polled], SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+      if (soerr != 0) relay_finish(r, soerr, "getsockopt(SO_ERROR)", true);
+    }
+    return;
+  }
+  if (op == UOP_RECV) {
+    if (c->flags & IORING_CQE_F_BUFFER) {
+      int bid = (int)(c->flags >> IORING_CQE_BUFFER_SHIFT);
+      if (res > 0 && !r->finished) {
+        d->ubid = bid;
+        d->uoff = 0;
+        d->ulen = (size_t)res;
+        d->full_reads = res == URING_BUF_BYTES ? d->full_reads + 1 : 0;
+      } else {
+        ring_give_back(g, bid);
+      }
+    }
+    if (r->finished) {
+      relay_maybe_release(r);
+    } else if (res > 0) {
+      ring_advance(g, r, d);
+    } else if (res == 0) {
+      d->eof = true;
+      ring_advance(g, r, d);
+    } else if (res == -ENOBUFS) {
+      d->uwaiting = true;
+      d->uprev = g->wait_tail;
+      d->unext = NULL;
+      if (g->wait_tail != NULL) g->wait_tail->unext = d;
+      else g->wait_head = d;
+      g->wait_tail = d;
+    } else if (res == -EINTR || res == -EAGAIN) {
+      ring_advance(g, r, d);
+    } else {
+      relay_finish(r, -res, "recv", true);
+    }
+    return;
+  }
+  /* UOP_SEND */
+  if (!r->finished && res >= 0) {
+    size_t n = (size_t)res;
+    if (d->ubid >= 0) {
+      d->uoff += n;
+      if (d->uoff >= d->ulen) {
+        int bid = d->ubid;
+        d->ubid = -1;
+        d->uoff = d->ulen = 0;
+        ring_give_back(g, bid);
+      }
+    } else {
+      d->head += n;
+      if (d->head >= d->tail) {
+        free(d->buf);
+        d->buf = NULL;
+        d->cap = d->head = d->tail = 0;
+      }
+    }
+    ring_advance(g, r, d);
+    return;
+  }
+  if (d->ubid >= 0) {
+    int bid = d->ubid;
+    d->ubid = -1;
+    ring_give_back(g, bid);
+  }
+  if (r->finished) relay_maybe_release(r);
+  else if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
+  else relay_finish(r, -res, "send", true);
+}
+
+/* Run deferred completion work and handle what completed, until nothing moves and no work is left
+ * deferred (at most URING_ROUNDS_MAX rounds; the eventfd is signalled again if anything is left). */
+static void ring_run(relay_ring_t *g) {
+  struct io_uring_cqe c;
+  g->in_run = true;
+  for (int round = 0; round < URING_ROUNDS_MAX && g->open; round++) {
+    uring_submit(&g->u, true);
+    int n = 0;
+    while (g->open && uring_next(&g->u, &c)) {
+      ring_complete(g, &c);
+      n++;
+    }
+    if (n == 0 && g->u.to_submit == 0 && !uring_work_pending(&g->u)) break;
+  }
+  g->in_run = false;
+  ring_flush(g);
+}
+
+static void ring_on_readable(uv_poll_t *handle, int status, int events) {
+  relay_ring_t *g = handle->data;
+  uint64_t count;
+  (void)!read(g->efd, &count, sizeof count);
+  ring_run(g);
+}
+
+/* relay_finish for a relay on the ring (its fds are closed already): cancel what is in flight and queue a
+ * no-op whose completion makes onDone come from a later loop turn even when nothing was in flight. */
+static void ring_finish(relay_t *r) {
+  relay_ring_t *g = &relay_ring;
+  if (!g->open) return; /* environment teardown: the ring is gone, nothing completes any more */
+  for (int k = 0; k < 2; k++) {
+    relay_dir_t *d = &r->dir[k];
+    ring_unwait(g, d);
+    if (d->uop == UOP_NONE) continue;
+    struct io_uring_sqe *sqe = uring_sqe(&g->u);
+    if (sqe == NULL) continue; /* then it completes when its socket does something */
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->addr = ring_user_data(d, d->uop);
+    sqe->user_data = 0;
+  }
+  struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  if (sqe != NULL) {
+    sqe->opcode = IORING_OP_NOP;
+    sqe->user_data = ring_user_data(&r->dir[0], UOP_NOP);
+    r->inflight++;
+  }
+  ring_flush(g);
+}
+
+/* Start a relay's data path on the ring: both directions take their first step. */
+static void ring_start(relay_t *r) {
+  relay_ring_t *g = &relay_ring;
+  for (int k = 0; k < 2 && !r->finished; k++) ring_advance(g, r, &r->dir[k]);
+  ring_flush(g);
 }
 
 /* Switch a drained direction to splice(2). Failing to get a pipe (EMFILE...) just keeps copying. */
@@ -1422,6 +1841,7 @@ static int arg_optional_buffer(napi_env env, napi_value v, void **data, size_t *
 static int relay_dir_init(relay_dir_t *d, int from, int to, const void *initial, size_t len, bool ended,
                           int splice_after) {
   memset(d, 0, sizeof *d);
+  d->ubid = -1;
   d->from = from;
   d->to = to;
   d->eof = ended;
@@ -1504,7 +1924,8 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
     err = EINVAL;
     failed = "napi_get_uv_event_loop";
   }
-  for (int i = 0; i < 2 && failed == NULL; i++) {
+  if (failed == NULL && ring_get(env, loop) != NULL) ring_take(r);
+  for (int i = 0; i < 2 && failed == NULL && !r->uring; i++) {
     int rc = uv_poll_init(loop, &r->poll[i], r->fd[i]);
     if (rc < 0) {
       err = -rc;
@@ -1534,7 +1955,8 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
   }
   if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
   /* First round now: initial bytes go out and a pre-ended side is passed on without waiting a loop turn. */
-  relay_step(r, RELAY_BOTH);
+  if (r->uring) ring_start(r);
+  else relay_step(r, RELAY_BOTH);
   return handle;
 }
 
@@ -1575,21 +1997,24 @@ static void relay_on_connect_timer(uv_timer_t *timer) {
   else relay_connect_fail(r, ETIMEDOUT, "connect");
 }
 
-/* The backend accepted: start relaying (poll[1] exists already, stopped). */
+/* The backend accepted: start relaying (poll engine: poll[1] exists already, stopped). */
 static void relay_connected(relay_t *r, uv_loop_t *loop) {
   r->connecting = false;
   /* The relay owns the client from here on: every failure below resets it. uv_poll_init() makes the fd
-   * non-blocking (libuv uv__nonblock). */
-  int rc = uv_poll_init(loop, &r->poll[0], r->fd[0]);
-  if (rc < 0) {
-    relay_finish(r, -rc, "uv_poll_init", true);
-    return;
+   * non-blocking (libuv uv__nonblock); the ring needs neither. */
+  if (!r->uring) {
+    int rc = uv_poll_init(loop, &r->poll[0], r->fd[0]);
+    if (rc < 0) {
+      relay_finish(r, -rc, "uv_poll_init", true);
+      return;
+    }
+    r->poll[0].data = r;
+    r->poll_init[0] = true;
   }
-  r->poll[0].data = r;
-  r->poll_init[0] = true;
   relay_call(r, RELAY_CONNECTED);
   if (r->finished) return; /* aborted from the callback */
-  relay_step(r, RELAY_BOTH);
+  if (r->uring) ring_start(r);
+  else relay_step(r, RELAY_BOTH);
 }
 
 static void relay_on_connect_poll(uv_poll_t *handle, int status, int events) {
@@ -1729,6 +2154,7 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (napi_add_env_cleanup_hook(env, relay_on_env_cleanup, r) == napi_ok) r->cleanup_hook = true;
+  if (ring_get(env, loop) != NULL) ring_take(r);
 
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
@@ -1762,6 +2188,10 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
       int soerr = 0;
       socklen_t len = sizeof soerr;
       if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+      if (soerr == 0 && r->uring) {
+        relay_connected(r, loop); /* RELAY_CONNECTED synchronously, as below */
+        return handle;
+      }
       if (soerr == 0) {
         rc = uv_poll_init(loop, &r->poll[1], fd);
         if (rc == 0) {
@@ -1860,6 +2290,49 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "buffered", v));
   NAPI_CALL(env, napi_get_boolean(env, active && (r->dir[0].splicing || r->dir[1].splicing), &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
+  return result;
+}
+
+/*
+ * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null }
+ *
+ * Which engine relays started from now on use on this thread, setting up the ring if that was not tried
+ * yet. mode 'poll' makes new relays poll (relays already running keep their engine), 'auto' undoes it;
+ * no mode only asks. `reason` says why relays poll: the failed step with its errno, or the 'poll' mode.
+ */
+static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, v, reason = NULL;
+  napi_valuetype t = napi_undefined;
+  char mode[16];
+  size_t mode_len;
+  uv_loop_t *loop;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1) NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t != napi_undefined) {
+    if (arg_string(env, argv[0], "relayEngine", mode, sizeof mode, &mode_len) < 0) return NULL;
+    if (strcmp(mode, "poll") == 0) relay_ring.forced_poll = true;
+    else if (strcmp(mode, "auto") == 0) relay_ring.forced_poll = false;
+    else {
+      napi_throw_type_error(env, "EINVAL", "podsock_native: relayEngine mode must be 'auto' or 'poll'");
+      return NULL;
+    }
+  }
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  relay_ring_t *g = ring_get(env, loop);
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_string_utf8(env, g != NULL ? "io_uring" : "poll", NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "engine", v));
+  if (g == NULL && relay_ring.forced_poll) {
+    napi_value code, message;
+    NAPI_CALL(env, napi_create_string_utf8(env, "EPERM", NAPI_AUTO_LENGTH, &code));
+    NAPI_CALL(env, napi_create_string_utf8(env, "relayEngine('poll') was called", NAPI_AUTO_LENGTH, &message));
+    NAPI_CALL(env, napi_create_error(env, code, message, &reason));
+  } else if (g == NULL) {
+    reason = errno_error(env, relay_ring.what != NULL ? relay_ring.what : "io_uring_setup", relay_ring.err != 0 ? relay_ring.err : ENOSYS);
+  }
+  if (reason == NULL) NAPI_CALL(env, napi_get_null(env, &reason));
+  NAPI_CALL(env, napi_set_named_property(env, result, "reason", reason));
   return result;
 }
 
@@ -2134,6 +2607,7 @@ NAPI_MODULE_INIT() {
       {"relayInfo", NULL, js_relay_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayConnect", NULL, js_relay_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayCancel", NULL, js_relay_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayEngine", NULL, js_relay_engine, NULL, NULL, NULL, napi_enumerable, NULL},
       {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"acceptStart", NULL, js_accept_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"acceptStop", NULL, js_accept_stop, NULL, NULL, NULL, napi_enumerable, NULL},
