@@ -1266,6 +1266,7 @@ typedef struct {
   int err;           /* why set-up failed */
   const char *what;
   relay_dir_t *wait_head, *wait_tail; /* waiting for a buffer (ENOBUFS), oldest first */
+  uint32_t waiting;  /* how many */
 } relay_ring_t;
 
 static _Thread_local relay_ring_t relay_ring;
@@ -1398,6 +1399,7 @@ static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
   else g->wait_tail = d->uprev;
   d->uprev = d->unext = NULL;
   d->uwaiting = false;
+  g->waiting--;
 }
 
 /* Give a buffer back to the pool; the oldest direction waiting for one gets to receive again. */
@@ -1510,6 +1512,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
       if (g->wait_tail != NULL) g->wait_tail->unext = d;
       else g->wait_head = d;
       g->wait_tail = d;
+      g->waiting++;
     } else if (res == -EINTR || res == -EAGAIN) {
       ring_advance(g, r, d);
     } else {
@@ -2275,7 +2278,8 @@ static napi_value js_relay_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* relayInfo(handle) -> { active, buffered }: whether the relay still runs and the bytes it holds. */
+/* relayInfo(handle) -> { active, buffered, splicing, engine }: whether the relay still runs, the bytes it
+ * holds, whether a direction splices, and its engine ('poll' for a finished one). */
 static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result, v;
@@ -2290,15 +2294,18 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "buffered", v));
   NAPI_CALL(env, napi_get_boolean(env, active && (r->dir[0].splicing || r->dir[1].splicing), &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
+  NAPI_CALL(env, napi_create_string_utf8(env, r != NULL && r->uring ? "io_uring" : "poll", NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "engine", v));
   return result;
 }
 
 /*
- * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null }
+ * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null, waiting, live }
  *
  * Which engine relays started from now on use on this thread, setting up the ring if that was not tried
  * yet. mode 'poll' makes new relays poll (relays already running keep their engine), 'auto' undoes it;
  * no mode only asks. `reason` says why relays poll: the failed step with its errno, or the 'poll' mode.
+ * `live`: relays on the ring not yet released; `waiting`: their directions waiting for a free buffer.
  */
 static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -2333,6 +2340,10 @@ static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   }
   if (reason == NULL) NAPI_CALL(env, napi_get_null(env, &reason));
   NAPI_CALL(env, napi_set_named_property(env, result, "reason", reason));
+  NAPI_CALL(env, napi_create_uint32(env, relay_ring.waiting, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "waiting", v));
+  NAPI_CALL(env, napi_create_uint32(env, relay_ring.live, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "live", v));
   return result;
 }
 

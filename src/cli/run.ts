@@ -15,7 +15,7 @@ import { discardPrestart, resolvePodman } from '../runtime/podman.js';
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
 import { configCandidates } from '../config/find.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
-import { inspectFd, listenSocket, closeFd } from '../sd/native.js';
+import { inspectFd, listenSocket, closeFd, relayEngine } from '../sd/native.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
 import { Supervisor } from '../supervisor.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
@@ -183,7 +183,14 @@ function freePort(): number {
 /** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
 async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
   const [{ createProxyFrontend }, { defaultPipe }] = await Promise.all([import('../proxy/proxy-frontend.js'), import('../proxy/proxy.js')]);
-  return createProxyFrontend({ cfg, listeners, log, pipe: defaultPipe(env) });
+  const pipe = defaultPipe(env);
+  if (pipe === 'native') {
+    // PODSOCK_PROXY_PIPE=poll keeps the relay off io_uring (to rule it out when chasing a bug).
+    const e = relayEngine(env.PODSOCK_PROXY_PIPE === 'poll' ? 'poll' : 'auto');
+    if (e.engine === 'io_uring') log.debug('Relaying connections through io_uring');
+    else log.info({ reason: e.reason }, `Relaying connections with recv/send: io_uring is not available (${e.reason ?? 'unknown'})`);
+  }
+  return createProxyFrontend({ cfg, listeners, log, pipe });
 }
 
 /** Run the service until it stops; resolves with the exit status. */

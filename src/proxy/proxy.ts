@@ -85,12 +85,20 @@ export interface ProxyOptions {
 /** Which data path piped connections use; see ProxyOptions.pipe. */
 export type PipeKind = 'native' | 'js';
 
+/** The values PODSOCK_PROXY_PIPE takes (unset or empty: 'native'). */
+export const PROXY_PIPE_VALUES = ['native', 'poll', 'js'] as const;
+
 /**
- * The default data path for `env` (PODSOCK_PROXY_PIPE=js forces the JS pipe, e.g. to rule the addon
- * out when chasing a bug): 'native' when the addon has the relay, else 'js'.
+ * The default data path for `env`: 'native' when the addon has the relay, else 'js'.
+ * PODSOCK_PROXY_PIPE=js forces the JS pipe and =poll the native relay without io_uring (the CLI sets
+ * that up), e.g. to rule either out when chasing a bug; any other value is an error.
  */
 export function defaultPipe(env: NodeJS.ProcessEnv): PipeKind {
-  if (env.PODSOCK_PROXY_PIPE === 'js') return 'js';
+  const v = env.PODSOCK_PROXY_PIPE;
+  if (v !== undefined && v !== '' && !(PROXY_PIPE_VALUES as readonly string[]).includes(v)) {
+    throw new PodsockError('PODSOCK_ERR_USAGE', `Invalid PODSOCK_PROXY_PIPE ${q(v)}: expected one of ${PROXY_PIPE_VALUES.map((x) => q(x)).join(', ')}`);
+  }
+  if (v === 'js') return 'js';
   return nativePipeAvailable() ? 'native' : 'js';
 }
 

@@ -85,7 +85,7 @@ interface Binding {
     onDone: (err: RawError | null) => void,
   ): RelayHandle;
   relayAbort?(handle: RelayHandle): void;
-  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean };
+  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean; engine: RelayEngineName };
   relayConnect?(
     clientFd: number,
     address: string,
@@ -97,6 +97,7 @@ interface Binding {
     onEvent: (err: RawError | null, event: RelayEvent) => void,
   ): RelayHandle;
   relayCancel?(handle: RelayHandle): boolean;
+  relayEngine?(mode?: 'auto' | 'poll'): { engine: RelayEngineName; reason: RawError | null; waiting: number; live: number };
   resetFd?(fd: number): void;
   acceptStart?(fd: number, backlog: number, onAccept: (fd: number, err: RawError | undefined) => void): AcceptHandle;
   acceptStop?(handle: AcceptHandle): void;
@@ -416,6 +417,11 @@ export class Relay {
     return nativeRelay('relayInfo').relayInfo(this.#handle).splicing;
   }
 
+  /** The engine moving its bytes (see relayEngine()); 'poll' once it finished. */
+  get engine(): RelayEngineName {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).engine;
+  }
+
   abort(): void {
     nativeRelay('relayAbort').relayAbort(this.#handle);
   }
@@ -429,7 +435,7 @@ export class Relay {
   }
 }
 
-type NativeRelayCall = 'relay' | 'relayAbort' | 'relayInfo' | 'relayConnect' | 'relayCancel' | 'resetFd' | 'acceptStart' | 'acceptStop';
+type NativeRelayCall = 'relay' | 'relayAbort' | 'relayInfo' | 'relayConnect' | 'relayCancel' | 'relayEngine' | 'resetFd' | 'acceptStart' | 'acceptStop';
 type RelayBinding<K extends NativeRelayCall> = Binding & Required<Pick<Binding, K>>;
 
 function nativeRelay<K extends NativeRelayCall>(name: K): RelayBinding<K> {
@@ -440,6 +446,36 @@ function nativeRelay<K extends NativeRelayCall>(name: K): RelayBinding<K> {
     });
   }
   return b as RelayBinding<K>;
+}
+
+/**
+ * How relays move bytes: 'io_uring' (Linux 6.1+: one ring per thread, a single system call for many
+ * sends and receives) or 'poll' (recv/send per chunk, woken by Node's epoll), which is what every relay
+ * uses when the ring cannot be set up.
+ */
+export type RelayEngineName = 'io_uring' | 'poll';
+
+export interface RelayEngine {
+  engine: RelayEngineName;
+  /** Why relays poll: the step that failed and its errno ('io_uring_setup: EPERM ...'), or null. */
+  reason: string | null;
+  /** Relays on the ring not yet finished, and how many of their directions wait for a free buffer. */
+  live: number;
+  waiting: number;
+}
+
+/**
+ * The engine relays started from now on use in this thread (setting up the io_uring on first call).
+ * `mode` 'poll' makes new relays poll (relays already running keep their engine), 'auto' undoes it.
+ */
+export function relayEngine(mode?: 'auto' | 'poll'): RelayEngine {
+  if (mode !== undefined && mode !== 'auto' && mode !== 'poll') {
+    throw new PodsockError('PODSOCK_ERR_NATIVE', `Invalid relay engine mode ${q(mode)}: expected 'auto' or 'poll'`, {
+      details: { operation: 'relayEngine', errno: 'EINVAL' },
+    });
+  }
+  const r = nativeRelay('relayEngine').relayEngine(mode);
+  return { engine: r.engine, reason: r.reason === null ? null : r.reason.message, live: r.live, waiting: r.waiting };
 }
 
 /** Whether the loaded addon has the native relay (an addon built before it existed does not). */

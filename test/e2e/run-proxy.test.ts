@@ -85,6 +85,32 @@ if (h !== null) {
     t.equal(reply, 'twelve bytesbytes=12\n', 'echo plus the byte count sent after our half-close');
   });
 
+  await t.test('the relay runs on io_uring; a unit that forbids io_uring falls back to recv/send and says why', async (t) => {
+    for (const forbid of [false, true]) {
+      const name = uniqueName(forbid ? 'pf' : 'pu');
+      const svc = await installPodsockService(t, h, name, {
+        containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=infinity']),
+        // seccomp: io_uring_setup(2) fails with EPERM, as under a container runtime's default profile.
+        service: forbid ? ['SystemCallFilter=~io_uring_setup', 'SystemCallErrorNumber=EPERM'] : [],
+      });
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => rawGet(svc.port, `/e${i}`)));
+      t.equal(replies.filter((r, i) => r.includes(`path=/e${i} `)).length, 20, `${forbid ? 'forbidden' : 'allowed'}: 20 replies`);
+      const half = await new Promise<string>((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port: svc.port, allowHalfOpen: true });
+        const chunks: Buffer[] = [];
+        s.on('connect', () => s.end('twelve bytes'));
+        s.on('data', (c: Buffer) => chunks.push(c));
+        s.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        s.on('error', reject);
+      });
+      t.equal(half, 'twelve bytesbytes=12\n', 'half-close keeps the reply');
+      // podsock's log lines reach the file once its logger attached (log.ts): wait for them.
+      const want = forbid ? /Relaying connections with recv\/send: io_uring is not available \(io_uring_setup: EPERM/ : /Relaying connections through io_uring/;
+      await waitFor('the relay engine in the log', async () => want.test(readLog(svc.log)), 15_000).catch(() => undefined);
+      t.match(readLog(svc.log), want, forbid ? 'the fallback is logged with its cause' : 'io_uring is used');
+    }
+  });
+
   await t.test('idle exit and re-activation, 20 cycles; a held connection keeps it up', async (t) => {
     const name = uniqueName('pi');
     const svc = await installPodsockService(t, h, name, {

@@ -2,17 +2,25 @@
 // read, an EOF it already saw, no FIN or RST on the way), reset propagation, abort, byte-exact bulk
 // transfers on both the copy and the splice path, no fd left behind, and no handle keeping the process
 // alive. The behaviour shared with the JS pipe is also covered by proxy.test.ts through Proxy.
+// It runs on the io_uring engine where the kernel has one, and again on the poll engine
+// (native-pipe-poll.test.ts sets PODSOCK_TEST_RELAY_ENGINE=poll).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { nativePipeSockets, socketFd, type PipeHandle } from '../../../src/proxy/native-pipe.js';
 import type { PipeResult } from '../../../src/proxy/pipe.js';
-import type { RelayOptions } from '../../../src/sd/native.js';
+import { relayEngine, type RelayOptions } from '../../../src/sd/native.js';
+import { expectedRelayEngine } from './relay-engine.js';
 
 const CHILD_ENV = 'PODSOCK_NATIVE_PIPE_TEST_CHILD';
+const ENGINE_ENV = 'PODSOCK_TEST_RELAY_ENGINE';
+const forcedPoll = process.env[ENGINE_ENV] === 'poll';
+relayEngine(forcedPoll ? 'poll' : 'auto');
 
 async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
@@ -47,7 +55,7 @@ interface Piped {
  */
 async function front(
   teardown: (fn: () => void) => void,
-  backendPort: number,
+  backendPort: number | string,
   opts: RelayOptions = {},
   before: (client: Socket, upstream: Socket) => Promise<void> = async () => undefined,
 ): Promise<{ port: number; piped: Piped[]; next: () => Promise<Piped> }> {
@@ -56,7 +64,8 @@ async function front(
   let taken = 0;
   const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     client.on('error', () => undefined);
-    const upstream = connect({ port: backendPort, host: '127.0.0.1', allowHalfOpen: true });
+    const to = typeof backendPort === 'number' ? { port: backendPort, host: '127.0.0.1' } : { path: backendPort };
+    const upstream = connect({ ...to, allowHalfOpen: true });
     upstream.on('error', () => undefined);
     upstream.once('connect', () => {
       void before(client, upstream).then(() => {
@@ -150,6 +159,26 @@ if (process.env[CHILD_ENV] === '1') {
   await childMain();
 } else {
   const t = (await import('tap')).default;
+
+  void t.test('relays run on the engine this kernel and this run call for', async (t) => {
+    const want = forcedPoll ? 'poll' : expectedRelayEngine();
+    const e = relayEngine();
+    t.equal(e.engine, want, `engine (reason: ${e.reason ?? 'none'})`);
+    if (want === 'poll') t.ok(e.reason, 'says why it polls');
+    else t.equal(e.reason, null);
+    const bport = await server(t.teardown.bind(t), (s) => {
+      s.on('end', () => s.end('ok'));
+      s.resume();
+    });
+    const f = await front(t.teardown.bind(t), bport, {}, async () => undefined);
+    const c = client(f.port);
+    const r = collect(c);
+    const p = await f.next();
+    t.equal((p.handle as unknown as { engine?: string }).engine ?? relayEngine().engine, want);
+    c.end('x');
+    t.equal((await r).toString(), 'ok');
+    t.equal(await p.done, null);
+  });
 
   void t.test('bytes Node read and an EOF it saw before the take-over reach the backend first', async (t) => {
     let backendGot = '';
@@ -305,6 +334,82 @@ if (process.env[CHILD_ENV] === '1') {
       t.equal(p.handle.splicing, false, 'a finished relay reports nothing');
     });
   }
+
+  void t.test('more stalled connections than the ring has buffers: they wait their turn, every byte arrives', async (t) => {
+    // Every backend reads 512 KiB and then nothing until all have stalled, so every relay's
+    // client-to-backend direction ends up holding what it received while its send waits. On the ring
+    // that is one of its 256 buffers each; past them, directions wait for a buffer (ENOBUFS) instead of
+    // taking memory. Then the backends read on: all byte-exact. Copy path only (spliceAfter -1): a
+    // splicing direction holds its pipe, not a buffer. The backends are unix sockets: a unix stream
+    // sender has only its send buffer (net.core.wmem_default) in flight, where TCP's autotuned buffers
+    // would take megabytes per connection first.
+    const N = 300;
+    const up = pattern(1024 * 1024, 3);
+    let stalled = 0;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const hashes: Array<Promise<string>> = [];
+    const dir = mkdtempSync(join(tmpdir(), 'podsock-relay-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'backend.sock');
+    const sockets: Socket[] = [];
+    const backends = createServer({ allowHalfOpen: true }, (s) => {
+      sockets.push(s);
+      s.on('error', () => undefined);
+      const h = createHash('sha256');
+      let n = 0;
+      hashes.push(new Promise((resolve) => s.once('end', () => resolve(h.digest('hex')))));
+      s.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+        if (n >= 512 * 1024 && n - d.length < 512 * 1024) {
+          s.pause();
+          stalled++;
+          void released.then(() => s.resume());
+        }
+      });
+      s.once('end', () => s.end('done'));
+    });
+    backends.listen(path);
+    await once(backends, 'listening');
+    t.teardown(() => {
+      for (const s of sockets) s.destroy();
+      backends.close();
+    });
+    const f = await front(t.teardown.bind(t), path, { spliceAfter: -1 });
+    const clients = Array.from({ length: N }, () => client(f.port));
+    const replies = clients.map((c) => collect(c));
+    for (const c of clients) c.end(up);
+    const handles = await Promise.all(clients.map(() => f.next()));
+    // Until the bytes the relays hold stop changing with every backend stalled (poll engine), or with
+    // every buffer taken and the rest waiting for one (io_uring: those never reach their backend's 512 KiB).
+    const polling = forcedPoll || expectedRelayEngine() === 'poll';
+    let held = -1;
+    let maxWaiting = 0;
+    for (let i = 0; i < 400; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const waiting = relayEngine().waiting;
+      maxWaiting = Math.max(maxWaiting, waiting);
+      const now = handles.reduce((n, p) => n + p.handle.bufferedBytes, 0);
+      if (now === held && (polling ? stalled === N : waiting > 0 && stalled + waiting >= N)) break;
+      held = now;
+    }
+    if (polling) {
+      t.equal(stalled, N, 'every backend stalled');
+      t.ok(held <= N * 64 * 1024, `bounded: ${held} bytes held, at most one 64 KiB buffer per relay`);
+    } else {
+      t.ok(stalled + relayEngine().waiting >= N, `every backend stalled (${stalled}) or its relay waits for a buffer (${relayEngine().waiting})`);
+      t.ok(maxWaiting > 0, `directions waited for a buffer (${maxWaiting} at once)`);
+      t.ok(held <= 256 * 32 * 1024, `bounded by the ring's buffers: ${held} bytes held`);
+    }
+    release();
+    const got = await Promise.all(replies);
+    t.equal(got.filter((b) => b.toString() === 'done').length, N, 'every client got the reply');
+    const want = sha(up);
+    t.equal((await Promise.all(hashes)).filter((h) => h === want).length, N, 'every backend got every byte, in order');
+    t.equal((await Promise.all(handles.map((p) => p.done))).filter((r) => r !== null).length, 0, 'every relay finished cleanly');
+    t.equal(relayEngine().waiting, 0, 'nobody left waiting');
+  });
 
   void t.test('fds are back to the baseline after 1000 relayed connections', async (t) => {
     const bport = await server(t.teardown.bind(t), (s) => {
