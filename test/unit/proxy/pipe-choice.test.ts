@@ -13,16 +13,16 @@ void t.test('PODSOCK_PROXY_PIPE selects the data path; an unknown value is refus
   t.equal(defaultPipe({ PODSOCK_PROXY_PIPE: 'poll' }), 'native', 'poll is the native relay without io_uring');
   t.equal(defaultPipe({ PODSOCK_PROXY_PIPE: 'js' }), 'js');
   for (const bad of ['JS', 'uring', 'native ', 'io_uring']) {
-    t.throws(
-      () => defaultPipe({ PODSOCK_PROXY_PIPE: bad }),
-      (err: unknown) =>
-        err instanceof PodsockError &&
-        err.code === 'PODSOCK_ERR_USAGE' &&
-        err.message.includes('PODSOCK_PROXY_PIPE') &&
-        err.message.includes(`'${bad}'`) &&
-        /'native', 'poll', 'js'/.test(err.message),
-      `refuses ${JSON.stringify(bad)}`,
-    );
+    let err: unknown;
+    try {
+      defaultPipe({ PODSOCK_PROXY_PIPE: bad });
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof PodsockError, `refuses ${JSON.stringify(bad)}`);
+    t.match(err, { code: 'PODSOCK_ERR_USAGE' });
+    t.ok((err as Error).message.includes(`PODSOCK_PROXY_PIPE '${bad}'`), (err as Error).message);
+    t.match((err as Error).message, /expected one of 'native', 'poll', 'js'/);
   }
 });
 
@@ -36,9 +36,6 @@ void t.test('relayEngine: the expected engine, poll on request with the reason, 
   t.equal(polled.engine, 'poll');
   t.match(polled.reason, /relayEngine\('poll'\)/);
   t.equal(relayEngine('auto').engine, want, 'auto undoes it');
-  t.throws(
-    () => relayEngine('uring' as 'auto'),
-    (err: unknown) => err instanceof PodsockError && err.code === 'PODSOCK_ERR_NATIVE' && /expected 'auto' or 'poll'/.test(err.message),
-  );
+  t.throws(() => relayEngine('uring' as 'auto'), { code: 'PODSOCK_ERR_NATIVE', message: /expected 'auto' or 'poll'/ });
   t.equal(relayEngine().engine, want, 'a refused mode changes nothing');
 });
