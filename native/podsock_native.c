@@ -1332,11 +1332,12 @@ static void ring_relay_released(void) {
 }
 
 /* Submit what is queued, unless ring_run is on it. Completions posted at once (a cancel, a send that
- * went out inline) wake the loop through the eventfd; the write makes sure of it. */
+ * went out inline) wake the loop through the eventfd; the write makes sure of it, and also brings
+ * ring_run back for submissions the kernel could not take now (EAGAIN, EBUSY). */
 static void ring_flush(relay_ring_t *g) {
   if (g->in_run || !g->open) return;
   uring_submit(&g->u, false);
-  if (uring_pending(&g->u) || uring_work_pending(&g->u)) {
+  if (uring_pending(&g->u) || uring_work_pending(&g->u) || g->u.to_submit > 0) {
     uint64_t one = 1;
     (void)!write(g->efd, &one, sizeof one);
   }

@@ -169,7 +169,16 @@ function report(points: Points, rss: Map<VariantName, number | null>, load: { be
       rows.push([name, formatValue(m), formatValue(Math.min(...vals)), formatValue(Math.max(...vals)), String(ps.length), String(ps.reduce((n, p) => n + p.errors, 0)), cpus.length ? formatValue(median(cpus)) : '-']);
     }
     const m = medians[scenario] as Record<string, number>;
-    const pairs: Array<[string, string]> = [['podsock', 'proxyd'], ['podsock', 'direct'], ['proxyd', 'direct'], ['podsock-class', 'proxyd'], ['podsock-class', 'direct'], ['naive', 'direct']];
+    const pairs: Array<[string, string]> = [
+      ['podsock', 'proxyd'],
+      ['podsock', 'direct'],
+      ['proxyd', 'direct'],
+      ['podsock-poll', 'proxyd'],
+      ['podsock', 'podsock-poll'],
+      ['podsock-class', 'proxyd'],
+      ['podsock-class', 'direct'],
+      ['naive', 'direct'],
+    ];
     const ratios = pairs.filter(([a, b]) => m[a] !== undefined && m[b] !== undefined).map(([a, b]) => `${a}/${b} ${formatRatio(ratio(m[a], m[b]))}`);
     lines.push('', `${scenario}:`, table(rows), `ratios: ${ratios.join(', ')}`);
   }

@@ -7,6 +7,8 @@
  *   the pid is the proxy's), forwarding to the backend;
  * - podsock: `podsock run --mode proxy` (the bin, dist/bin/podsock.cjs), which starts its own container of the same
  *   image (same configuration, a second container) and proxies to it: the real product;
+ * - podsock-poll: the same with PODSOCK_PROXY_PIPE=poll, i.e. the native relay without io_uring
+ *   (recv/send woken by epoll), what podsock does where io_uring is missing or forbidden;
  * - podsock-class: the Proxy class of dist/proxy/proxy.js in a minimal Node process, forwarding to
  *   the same backend container as direct and proxyd: podsock's data path alone;
  * - naive: a ten-line net.createServer + pipe() in Node, the reference point of the issue.
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { childEnv, freePort, repoRoot, run, startDaemon, waitHttp, type Daemon } from './host.js';
 
-export const VARIANTS = ['direct', 'proxyd', 'podsock', 'podsock-class', 'naive'] as const;
+export const VARIANTS = ['direct', 'proxyd', 'podsock', 'podsock-poll', 'podsock-class', 'naive'] as const;
 export type VariantName = (typeof VARIANTS)[number];
 
 /** A running variant: where to send the load, and which process to watch (null for direct). */
@@ -71,14 +73,15 @@ function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backen
   switch (name) {
     case 'proxyd':
       return startDaemon('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, PROXYD, `127.0.0.1:${backendPort}`], env);
-    case 'podsock': {
+    case 'podsock':
+    case 'podsock-poll': {
       const main = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
       if (!existsSync(main)) throw new Error(`'${main}' is missing: build first (npm run build)`);
-      const service = `bench-${process.pid}`;
+      const service = `bench-${name === 'podsock' ? '' : 'poll-'}${process.pid}`;
       return startDaemon(
         process.execPath,
         [...nodeArgs, main, 'run', service, '--mode', 'proxy', '--backend', '8080', '--listen', `127.0.0.1:${port}`, '--idle-timeout', 'infinity', '--log-level', 'warn', '--', image],
-        env,
+        name === 'podsock' ? env : { ...env, PODSOCK_PROXY_PIPE: 'poll' },
       );
     }
     case 'podsock-class':
