@@ -931,7 +931,7 @@ struct relay_dir {
   size_t in_pipe;      /* bytes in the pipe, pending */
   /* io_uring engine (relay_t.uring) */
   relay_t *owner;
-  int uop;             /* the operation in flight on this direction: UOP_NONE, UOP_RECV or UOP_SEND */
+  int uop;             /* the operation in flight on this direction: UOP_NONE, UOP_RECV, UOP_SEND or UOP_POLL */
   int ubid;            /* the provided buffer whose bytes are being sent, -1 for none */
   size_t uoff, ulen;   /* bytes of that buffer sent so far, and in all */
   bool uwaiting;       /* in the ring's list of directions waiting for a free buffer (ENOBUFS) */
