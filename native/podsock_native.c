@@ -1271,6 +1271,8 @@ typedef struct {
 
 static _Thread_local relay_ring_t relay_ring;
 
+#if PODSOCK_HAVE_URING
+
 static void ring_on_readable(uv_poll_t *handle, int status, int events);
 
 static void ring_on_env_cleanup(void *arg) {
@@ -1608,6 +1610,20 @@ static void ring_start(relay_t *r) {
   for (int k = 0; k < 2 && !r->finished; k++) ring_advance(g, r, &r->dir[k]);
   ring_flush(g);
 }
+
+#else /* built with kernel headers before Linux 6.1: relays always poll */
+
+static relay_ring_t *ring_get(napi_env env, uv_loop_t *loop) {
+  relay_ring.err = ENOSYS;
+  relay_ring.what = "io_uring (built without Linux 6.1 headers)";
+  return NULL;
+}
+static void ring_take(relay_t *r) {}
+static void ring_relay_released(void) {}
+static void ring_finish(relay_t *r) {}
+static void ring_start(relay_t *r) {}
+
+#endif
 
 /* Switch a drained direction to splice(2). Failing to get a pipe (EMFILE...) just keeps copying. */
 static void relay_start_splice(relay_dir_t *d) {

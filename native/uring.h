@@ -18,10 +18,13 @@
 #include <stddef.h>
 #include <linux/io_uring.h>
 
+/* -DPODSOCK_HAVE_URING=0 builds the poll engine only (the test of the fallback build does). */
+#ifndef PODSOCK_HAVE_URING
 #if defined(IORING_SETUP_DEFER_TASKRUN) && defined(IORING_RECVSEND_POLL_FIRST)
 #define PODSOCK_HAVE_URING 1
 #else
 #define PODSOCK_HAVE_URING 0
+#endif
 #endif
 
 typedef struct {
