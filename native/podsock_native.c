@@ -1016,6 +1016,19 @@ static void relay_dir_free(relay_dir_t *d) {
 }
 
 /*
+ * Pass a direction's EOF on once everything before it was written: shutdown(SHUT_WR) on its destination,
+ * then it is done (its buffers go). When the other direction has already ended, both sockets were read to
+ * their EOF and are closed next: close() sends the FIN then (nothing is unread, so it is no reset), and the
+ * shutdown() would be one syscall per connection for nothing. 0, or -1 with errno set.
+ */
+static int relay_pass_eof(relay_t *r, relay_dir_t *d) {
+  if (!r->dir[d == &r->dir[0] ? 1 : 0].shut && shutdown(r->fd[d->to], SHUT_WR) < 0) return -1;
+  d->shut = true;
+  relay_dir_free(d);
+  return 0;
+}
+
+/*
  * Handles. JS gets a relay as a number (slot | generation << RELAY_SLOT_BITS), not as a wrapped object:
  * a wrapped object's memory is only released by its finalizer, i.e. at the next garbage collection,
  * which under thousands of new connections a second let the freed relays' memory pile up by tens of
@@ -1349,49 +1362,58 @@ static uint64_t ring_user_data(relay_dir_t *d, int op) {
   return (uint64_t)(uintptr_t)d | (uint64_t)op;
 }
 
-/* Queue a receive into a provided buffer. POLL_FIRST: the data usually is not there yet (the other side
- * is still answering), so the kernel waits for readability before trying. 0 or ENOMEM-like errno. */
-static int ring_recv(relay_ring_t *g, relay_dir_t *d) {
+/* A submission slot for operation `op` of direction d on fd[i], counted in flight (UOP_NOP: for the
+ * relay as a whole, not the direction's one operation); NULL when the queue is full. */
+static struct io_uring_sqe *ring_queue(relay_ring_t *g, relay_dir_t *d, int op, int opcode, int i) {
   struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  if (sqe == NULL) return NULL;
+  sqe->opcode = (uint8_t)opcode;
+  sqe->fd = i < 0 ? -1 : d->owner->fd[i];
+  sqe->user_data = ring_user_data(d, op);
+  if (op != UOP_NOP) d->uop = op;
+  d->owner->inflight++;
+  return sqe;
+}
+
+/* Queue a receive into a provided buffer. POLL_FIRST: the data usually is not there yet (the other side
+ * is still answering), so the kernel waits for readability before trying. 0 or EBUSY. */
+static int ring_recv(relay_ring_t *g, relay_dir_t *d) {
+  struct io_uring_sqe *sqe = ring_queue(g, d, UOP_RECV, IORING_OP_RECV, d->from);
   if (sqe == NULL) return EBUSY;
-  sqe->opcode = IORING_OP_RECV;
-  sqe->fd = d->owner->fd[d->from];
   sqe->flags = IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
   sqe->len = URING_BUF_BYTES;
   sqe->ioprio = IORING_RECVSEND_POLL_FIRST;
-  sqe->user_data = ring_user_data(d, UOP_RECV);
-  d->uop = UOP_RECV;
-  d->owner->inflight++;
   return 0;
 }
 
 /* Queue a one-shot poll of a splicing direction: its destination when the pipe holds bytes, else its source. */
 static int ring_poll(relay_ring_t *g, relay_dir_t *d) {
-  struct io_uring_sqe *sqe = uring_sqe(&g->u);
-  if (sqe == NULL) return EBUSY;
   bool out = relay_pending(d) > 0;
-  sqe->opcode = IORING_OP_POLL_ADD;
-  sqe->fd = d->owner->fd[out ? d->to : d->from];
+  struct io_uring_sqe *sqe = ring_queue(g, d, UOP_POLL, IORING_OP_POLL_ADD, out ? d->to : d->from);
+  if (sqe == NULL) return EBUSY;
   sqe->poll32_events = out ? POLLOUT : POLLIN | POLLRDHUP;
-  sqe->user_data = ring_user_data(d, UOP_POLL);
-  d->uop = UOP_POLL;
-  d->owner->inflight++;
   return 0;
 }
 
 static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len) {
-  struct io_uring_sqe *sqe = uring_sqe(&g->u);
+  struct io_uring_sqe *sqe = ring_queue(g, d, UOP_SEND, IORING_OP_SEND, d->to);
   if (sqe == NULL) return EBUSY;
-  sqe->opcode = IORING_OP_SEND;
-  sqe->fd = d->owner->fd[d->to];
   sqe->addr = (uint64_t)(uintptr_t)data;
   sqe->len = (uint32_t)len;
   sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
-  sqe->user_data = ring_user_data(d, UOP_SEND);
-  d->uop = UOP_SEND;
-  d->owner->inflight++;
   return 0;
+}
+
+/* A receive found the pool empty (ENOBUFS): d waits, last in line, for a buffer given back. */
+static void ring_wait(relay_ring_t *g, relay_dir_t *d) {
+  d->uwaiting = true;
+  d->uprev = g->wait_tail;
+  d->unext = NULL;
+  if (g->wait_tail != NULL) g->wait_tail->unext = d;
+  else g->wait_head = d;
+  g->wait_tail = d;
+  g->waiting++;
 }
 
 static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
@@ -1413,6 +1435,14 @@ static void ring_give_back(relay_ring_t *g, int bid) {
   ring_unwait(g, d);
   int err = ring_recv(g, d);
   if (err != 0) relay_finish(d->owner, err, "io_uring_enter", true);
+}
+
+/* The direction is done with the provided buffer it held (sent, or the send failed): back to the pool. */
+static void ring_drop_buf(relay_ring_t *g, relay_dir_t *d) {
+  int bid = d->ubid;
+  d->ubid = -1;
+  d->uoff = d->ulen = 0;
+  ring_give_back(g, bid);
 }
 
 /*
@@ -1441,17 +1471,8 @@ static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
   } else if (d->tail > d->head) {
     err = ring_send(g, d, d->buf + d->head, d->tail - d->head);
   } else if (d->eof) {
-    /* As relay_shovel: once the other direction ended too, close() below sends the FIN. */
-    relay_dir_t *other = &r->dir[d == &r->dir[0] ? 1 : 0];
-    if (!other->shut && shutdown(r->fd[d->to], SHUT_WR) < 0) {
-      relay_finish(r, errno, "shutdown", true);
-      return;
-    }
-    d->shut = true;
-    free(d->buf);
-    d->buf = NULL;
-    d->cap = d->head = d->tail = 0;
-    if (other->shut) relay_finish(r, 0, NULL, false);
+    if (relay_pass_eof(r, d) != 0) relay_finish(r, errno, "shutdown", true);
+    else if (r->dir[0].shut && r->dir[1].shut) relay_finish(r, 0, NULL, false);
     return;
   } else {
     err = ring_recv(g, d);
@@ -1509,13 +1530,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
       d->eof = true;
       ring_advance(g, r, d);
     } else if (res == -ENOBUFS) {
-      d->uwaiting = true;
-      d->uprev = g->wait_tail;
-      d->unext = NULL;
-      if (g->wait_tail != NULL) g->wait_tail->unext = d;
-      else g->wait_head = d;
-      g->wait_tail = d;
-      g->waiting++;
+      ring_wait(g, d);
     } else if (res == -EINTR || res == -EAGAIN) {
       ring_advance(g, r, d);
     } else {
@@ -1528,28 +1543,15 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
     size_t n = (size_t)res;
     if (d->ubid >= 0) {
       d->uoff += n;
-      if (d->uoff >= d->ulen) {
-        int bid = d->ubid;
-        d->ubid = -1;
-        d->uoff = d->ulen = 0;
-        ring_give_back(g, bid);
-      }
+      if (d->uoff >= d->ulen) ring_drop_buf(g, d);
     } else {
       d->head += n;
-      if (d->head >= d->tail) {
-        free(d->buf);
-        d->buf = NULL;
-        d->cap = d->head = d->tail = 0;
-      }
+      if (d->head >= d->tail) relay_dir_free(d); /* the bytes read before the take-over are out */
     }
     ring_advance(g, r, d);
     return;
   }
-  if (d->ubid >= 0) {
-    int bid = d->ubid;
-    d->ubid = -1;
-    ring_give_back(g, bid);
-  }
+  if (d->ubid >= 0) ring_drop_buf(g, d);
   if (r->finished) relay_maybe_release(r);
   else if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
   else relay_finish(r, -res, "send", true);
@@ -1595,12 +1597,7 @@ static void ring_finish(relay_t *r) {
     sqe->addr = ring_user_data(d, d->uop);
     sqe->user_data = 0;
   }
-  struct io_uring_sqe *sqe = uring_sqe(&g->u);
-  if (sqe != NULL) {
-    sqe->opcode = IORING_OP_NOP;
-    sqe->user_data = ring_user_data(&r->dir[0], UOP_NOP);
-    r->inflight++;
-  }
+  ring_queue(g, &r->dir[0], UOP_NOP, IORING_OP_NOP, -1);
   ring_flush(g);
 }
 
@@ -1747,16 +1744,9 @@ static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
       return ENOMEM;
     }
 
-    /* Pass EOF on once everything before it was written. When the other direction has already ended,
-     * both sockets were read to their EOF and are closed next: close() sends the FIN then (nothing is
-     * unread, so it is no reset), and the shutdown() would be one syscall per connection for nothing. */
-    if (d->eof && !d->shut && relay_pending(d) == 0) {
-      if (!r->dir[d == &r->dir[0] ? 1 : 0].shut && shutdown(to, SHUT_WR) < 0) {
-        *syscall = "shutdown";
-        return errno;
-      }
-      d->shut = true;
-      relay_dir_free(d);
+    if (d->eof && !d->shut && relay_pending(d) == 0 && relay_pass_eof(r, d) != 0) {
+      *syscall = "shutdown";
+      return errno;
     }
     if (!progress) break;
   }

@@ -16,7 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import { PodsockError } from '../errors.js';
-import { dupFd, closeFd, hasRelayConnect, relay, type Relay, type RelayOptions, type RelaySide } from '../sd/native.js';
+import { dupFd, closeFd, hasRelayConnect, relay, type Relay, type RelayEngineName, type RelayOptions, type RelaySide } from '../sd/native.js';
 import { resetOrDestroy, type PipeResult } from './pipe.js';
 
 /** A running pipe, as the proxy holds it: abort() resets both connections (idempotent). */
@@ -26,6 +26,8 @@ export interface PipeHandle {
   readonly bufferedBytes: number;
   /** Whether a direction has switched to splice(2) (bulk data). */
   readonly splicing: boolean;
+  /** The relay engine moving the bytes (sd/native.ts relayEngine()); 'poll' once it finished. */
+  readonly engine: RelayEngineName;
 }
 
 /** What Node keeps on a connected net.Socket: its libuv handle, whose `fd` is readable on Linux. */
@@ -120,12 +122,15 @@ export function nativePipeSockets(
     get splicing() {
       return running.splicing;
     },
+    get engine() {
+      return running.engine;
+    },
   };
 }
 
 function failed(err: Error, onDone: (result: PipeResult) => void): PipeHandle {
   process.nextTick(onDone, err);
-  return { abort: () => undefined, bufferedBytes: 0, splicing: false };
+  return { abort: () => undefined, bufferedBytes: 0, splicing: false, engine: 'poll' };
 }
 
 /**

@@ -28,6 +28,18 @@ function rawGet(port: number, path: string, timeoutMs = 60_000): Promise<string>
   });
 }
 
+/** Half-close: write 'twelve bytes', shut down the write side, and resolve with the whole reply. */
+function halfClosed(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    s.on('connect', () => s.end('twelve bytes'));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    s.on('error', reject);
+  });
+}
+
 /** A proxy-mode .container file for the fixture: `env` adds to FIXTURE_NAME, `podsock` to Mode/Backend. */
 function proxyContainerFile(h: HostEnv, name: string, env: string, podsock: string[]): string {
   return [
@@ -73,16 +85,7 @@ if (h !== null) {
     const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
     t.equal(ok, 200, `200 replies (failures: ${failures.slice(0, 3).join('; ')})`);
 
-    // Half-close: write, shut down the write side, still get the whole reply.
-    const reply = await new Promise<string>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port: svc.port, allowHalfOpen: true });
-      const chunks: Buffer[] = [];
-      s.on('connect', () => s.end('twelve bytes'));
-      s.on('data', (c: Buffer) => chunks.push(c));
-      s.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      s.on('error', reject);
-    });
-    t.equal(reply, 'twelve bytesbytes=12\n', 'echo plus the byte count sent after our half-close');
+    t.equal(await halfClosed(svc.port), 'twelve bytesbytes=12\n', 'echo plus the byte count sent after our half-close');
   });
 
   await t.test('the relay runs on io_uring; a unit that forbids io_uring falls back to recv/send and says why', async (t) => {
@@ -95,15 +98,7 @@ if (h !== null) {
       });
       const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => rawGet(svc.port, `/e${i}`)));
       t.equal(replies.filter((r, i) => r.includes(`path=/e${i} `)).length, 20, `${forbid ? 'forbidden' : 'allowed'}: 20 replies`);
-      const half = await new Promise<string>((resolve, reject) => {
-        const s = net.connect({ host: '127.0.0.1', port: svc.port, allowHalfOpen: true });
-        const chunks: Buffer[] = [];
-        s.on('connect', () => s.end('twelve bytes'));
-        s.on('data', (c: Buffer) => chunks.push(c));
-        s.on('end', () => resolve(Buffer.concat(chunks).toString()));
-        s.on('error', reject);
-      });
-      t.equal(half, 'twelve bytesbytes=12\n', 'half-close keeps the reply');
+      t.equal(await halfClosed(svc.port), 'twelve bytesbytes=12\n', 'half-close keeps the reply');
       // podsock's log lines reach the file once its logger attached (log.ts): wait for them.
       const want = forbid ? /Relaying connections with recv\/send: io_uring is not available \(io_uring_setup: EPERM/ : /Relaying connections through io_uring/;
       await waitFor('the relay engine in the log', async () => want.test(readLog(svc.log)), 15_000).catch(() => undefined);
