@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -317,6 +318,9 @@ static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why)
     if (p->fds > 0) envp[ne++] = listen_pid;
     argv[na] = NULL;
     envp[ne] = NULL;
+    /* `podman run -d` double-forks conmon: as a subreaper (prctl(2); kept across the exec of node) this
+     * process becomes conmon's parent, and podsock reads the container's exit status from conmon's. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     pid = fork();
     if (pid == 0) {
       /* The child: LISTEN_PID is its own pid; fds 3..3+N-1 are the sockets; stdin /dev/null; nothing else. */
@@ -347,7 +351,72 @@ static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why)
   return pid;
 }
 
+/* `#!/usr/bin/env node` in C: the first executable regular file named node on PATH (execvp(3)'s default
+ * path when PATH is unset). 0 with `out` set, or -1. */
+static int find_node(char *out, size_t size) {
+  const char *path = getenv("PATH");
+  if (path == NULL || path[0] == 0) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char *p = path; *p != 0;) {
+    const char *colon = strchr(p, ':');
+    size_t len = colon == NULL ? strlen(p) : (size_t)(colon - p);
+    struct stat st;
+    if (len > 0 && p[0] == '/' && (size_t)snprintf(out, size, "%.*s/node", (int)len, p) < size && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+        access(out, X_OK) == 0)
+      return 0;
+    p += len;
+    if (*p == ':') p++;
+  }
+  return -1;
+}
+
+/*
+ * The installed `podsock` command is a copy of this program named podsock, beside podsock.cjs (dist/bin/,
+ * scripts/install-command.mjs puts it there): `podsock ARGS...` runs as `podsock-launch NODE
+ * DIR/podsock.cjs ARGS...`, so that a unit saying `ExecStart=podsock run NAME` starts podman from the
+ * plan as early as a generated unit does. NODE is found on PATH, as `#!/usr/bin/env node` finds it.
+ * Returns the argv to carry on with (NODE SCRIPT ARGS...), or NULL after printing why.
+ */
+static char **as_podsock(int argc, char **argv, const char *exe) {
+  static char node[PATH_MAX], script[PATH_MAX + 16];
+  const char *slash = strrchr(exe, '/');
+  if (slash == NULL || (size_t)snprintf(script, sizeof script, "%.*s/podsock.cjs", (int)(slash - exe), exe) >= sizeof script) {
+    fprintf(stderr, "podsock: the path of this program is too long: %s\n", exe);
+    return NULL;
+  }
+  if (find_node(node, sizeof node) != 0) {
+    fprintf(stderr, "podsock: node not found on PATH '%s': install Node.js 20 or newer, or put its directory on PATH\n",
+            getenv("PATH") != NULL ? getenv("PATH") : "");
+    return NULL;
+  }
+  char **out = calloc((size_t)argc + 3, sizeof *out);
+  if (out == NULL) {
+    fprintf(stderr, "podsock: out of memory\n");
+    return NULL;
+  }
+  out[0] = argv[0];
+  out[1] = node;
+  out[2] = script;
+  for (int i = 1; i < argc; i++) out[i + 2] = argv[i];
+  out[argc + 2] = NULL;
+  return out;
+}
+
+/* This program's own file name (of /proc/self/exe, not argv[0], which the caller chooses). */
+static int invoked_as_podsock(char *exe, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", exe, size - 1);
+  if (n <= 0 || (size_t)n >= size - 1) return 0;
+  exe[n] = 0;
+  const char *base = strrchr(exe, '/');
+  return base != NULL && strcmp(base + 1, "podsock") == 0;
+}
+
 int main(int argc, char **argv) {
+  static char exe[PATH_MAX];
+  if (invoked_as_podsock(exe, sizeof exe)) {
+    argv = as_podsock(argc, argv, exe);
+    if (argv == NULL) return 127;
+    argc += 2;
+  }
   if (argc < 3) {
     fprintf(stderr, "Usage: podsock-launch NODE SCRIPT [ARGS...]: starts podman from the plan of an earlier `run`, then runs NODE SCRIPT ARGS...\n");
     return 2;

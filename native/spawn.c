@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -369,17 +370,20 @@ static napi_value js_kill_process(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* adoptProcess(pid, onExit) -> {pid, handle}: watch a child this process already has (podman, started by
- * podsock-launch before it exec'd Node), as if spawnProcess had started it. EINVAL unless `pid` is a
- * child of this process that has not been reaped. */
+/* adoptProcess(pid, onExit[, keepAlive = true]) -> {pid, handle}: watch a child this process already has
+ * (podman, started by podsock-launch before it exec'd Node; conmon, reparented to this subreaper), as if
+ * spawnProcess had started it. keepAlive false: the watch does not keep Node's loop alive (a helper
+ * process of podman's that is only reaped). ECHILD unless `pid` is a child of this process that has not
+ * been reaped. */
 static napi_value js_adopt_process(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value a[2];
+  size_t argc = 3;
+  napi_value a[3];
   int32_t pid = 0;
   napi_valuetype t;
+  bool keep_alive = true;
   if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, a[0], &pid) != napi_ok || pid <= 0 ||
-      napi_typeof(env, a[1], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "EINVAL", "podsock_native: adoptProcess(pid, onExit)");
+      napi_typeof(env, a[1], &t) != napi_ok || t != napi_function || (argc >= 3 && napi_get_value_bool(env, a[2], &keep_alive) != napi_ok)) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: adoptProcess(pid, onExit[, keepAlive])");
     return NULL;
   }
   siginfo_t si;
@@ -389,7 +393,33 @@ static napi_value js_adopt_process(napi_env env, napi_callback_info info) {
     throw_errno(env, "adopt process", errno);
     return NULL;
   }
-  return track_child(env, (pid_t)pid, a[1]);
+  napi_value result = track_child(env, (pid_t)pid, a[1]);
+  if (result != NULL && !keep_alive) {
+    napi_value handle;
+    void *data = NULL;
+    if (napi_get_named_property(env, result, "handle", &handle) == napi_ok && napi_get_value_external(env, handle, &data) == napi_ok && data != NULL)
+      uv_unref((uv_handle_t *)&((child_t *)data)->poll);
+  }
+  return result;
+}
+
+/* setChildSubreaper(on) -> void: PR_SET_CHILD_SUBREAPER (prctl(2)). While it is on, a process whose parent
+ * dies below this one is reparented here instead of to init: `podman run -d` double-forks conmon, and
+ * podsock, as conmon's reaper, learns the container's exit status from conmon's own (conmon exits with
+ * it once `podman container cleanup` has run: conmon src/conmon.c, src/ctr_exit.c do_exit_command). */
+static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  bool on = false;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "podsock_native: setChildSubreaper(on)");
+    return NULL;
+  }
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) != 0) {
+    throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+    return NULL;
+  }
+  return NULL;
 }
 
 napi_status podsock_spawn_register(napi_env env, napi_value exports) {
@@ -398,6 +428,7 @@ napi_status podsock_spawn_register(napi_env env, napi_value exports) {
       {"spawnProcess", NULL, js_spawn_process, NULL, NULL, NULL, napi_enumerable, NULL},
       {"killProcess", NULL, js_kill_process, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adoptProcess", NULL, js_adopt_process, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import type { ServiceConfig } from './config/load.js';
 import { PodsockError, isPodsockError, q } from './errors.js';
 import { IdleTimer } from './idle/idle-timer.js';
+import { QuietRelease } from './memory/quiet-release.js';
 import type { Frontend } from './frontend.js';
 import { tcpGraceFor } from './readiness/tcp-grace.js';
 import { containerIPv4, readPidfile } from './runtime/container-address.js';
@@ -25,6 +26,7 @@ import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import { commandDigest, planBytes, removePlan, writePlan, type Prestart } from './runtime/prestart.js';
 import {
   adoptRun,
+  detachAvailable,
   discardPrestart,
   imageExists,
   killContainerNow,
@@ -81,6 +83,11 @@ export interface SupervisorOptions {
   rootless: boolean;
   /** podman as podsock-launch started it before podsock (runtime/prestart.ts), for the first start only. */
   prestart?: Extract<Prestart, { kind: 'started' }> | null;
+  /**
+   * Give back what start-up needed (memory/release.ts): called once the service is ready, and again
+   * after each period of QUIET_RELEASE_MS without connections.
+   */
+  release?: () => void;
   /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on (asked for then, not at start-up). */
   plan?: { path: string; checkFiles: () => string[] } | null;
 }
@@ -91,6 +98,8 @@ type Outcome =
   | { kind: 'exited'; info: ExitInfo };
 
 const EXTEND_MARGIN_MS = 10_000;
+/** Time without connections after which memory touched by serving is given back again. */
+const QUIET_RELEASE_MS = 5_000;
 /** Characters of the container's STATUS= kept in podsock's status line. */
 const CONTAINER_STATUS_MAX = 1024;
 
@@ -198,14 +207,14 @@ export class Supervisor {
       case 'stopped':
         return 0;
       case 'exited': {
-        const { code, signal } = outcome.info;
+        const { code } = outcome.info;
         if (code === 0) {
           this.log.info(`Container ${q(this.o.cfg.containerName)} exited with status 0`);
           return 0;
         }
         const err = new PodsockError(
           'PODSOCK_ERR_CONTAINER_FAILED',
-          `Container ${q(this.o.cfg.containerName)} exited with ${code !== null ? `code ${code}` : `signal ${signal ?? '?'}`}`,
+          `Container ${q(this.o.cfg.containerName)} exited with ${exitText(outcome.info)}`,
           { exitCode: code !== null && code > 0 && code < 256 ? code : 1 },
         );
         return this.fail(err);
@@ -249,6 +258,7 @@ export class Supervisor {
     let notifyServer: NotifyServer | null = null;
     let podmanNotify: NotifyServer | null = null;
     let idle: IdleTimer | null = null;
+    let quiet: QuietRelease | null = null;
 
     let resolveNotified!: () => void;
     const notified = new Promise<void>((r) => (resolveNotified = r));
@@ -262,6 +272,9 @@ export class Supervisor {
     chmodSync(this.o.runtimeDir, 0o700);
     const direct = cfg.mode === 'proxy' && this.o.directBackend;
     const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
+    // podman detached (-d): no podman process stays while the container runs; conmon is watched instead.
+    const conmonPidfile = detachAvailable() ? join(this.o.runtimeDir, `${cfg.name}.conmon.pid`) : null;
+    const watch = conmonPidfile === null ? ({ detached: false } as const) : ({ detached: true, conmonPidfile } as const);
     // The cidfile and pidfile go before a start and after it. A podman podsock-launch started may have
     // written them already (it removed the old ones itself).
     let pre = this.prestart;
@@ -269,6 +282,7 @@ export class Supervisor {
     const removeRunFiles = (): void => {
       rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
       if (pidfile !== null) rmSync(pidfile, { force: true });
+      if (conmonPidfile !== null) rmSync(conmonPidfile, { force: true });
     };
     if (pre === null) removeRunFiles();
 
@@ -352,6 +366,7 @@ export class Supervisor {
         podmanNotifySocket: podmanNotify.socketPath,
         handover: cfg.mode === 'handover' ? { names: this.o.listeners.map((l) => l.name) } : null,
         publish,
+        conmonPidfile,
         pidfile,
         unit: this.o.unit,
         selinux: this.o.selinux,
@@ -368,7 +383,7 @@ export class Supervisor {
         const given = pre;
         pre = null; // adopted or stopped below, either way no longer waiting for an owner
         if (commandDigest(podman.binary, [podman.binary, ...cmd.args], envp) === given.digest) {
-          run = adoptRun(given.pid);
+          run = adoptRun(given.pid, watch);
           if (run !== null) this.log.debug({ pid: given.pid }, 'podman was started by podsock-launch from the last plan; adopted it');
         } else {
           this.log.info({ pid: given.pid }, 'podsock-launch started podman from an out-of-date plan; stopping it and starting podman afresh');
@@ -376,7 +391,7 @@ export class Supervisor {
         }
         if (run === null) removeRunFiles();
       }
-      run ??= startRun(podman, cmd, fds);
+      run ??= startRun(podman, cmd, fds, watch);
       this.current = run;
       if (this.o.watchdog !== null) {
         const every = Math.max(100, Math.floor(this.o.watchdog.intervalMs / 2));
@@ -479,7 +494,7 @@ export class Supervisor {
             planBytes({
               checkFiles: this.o.plan.checkFiles(),
               mkdirs: [this.o.runtimeDir],
-              unlinks: pidfile === null ? [cidfile] : [cidfile, pidfile],
+              unlinks: [cidfile, pidfile, conmonPidfile].filter((f): f is string => f !== null),
               notify: [
                 { dir: notifyServer.dir, mode: 0o711 },
                 { dir: podmanNotify.dir, mode: 0o700 },
@@ -500,7 +515,16 @@ export class Supervisor {
         idle = new IdleTimer({ timeoutMs: cfg.idleTimeoutMs, onIdle: () => resolve('idle') });
       });
       const activeIdle = idle as unknown as IdleTimer;
-      frontend.onActivity((n) => activeIdle.activity(n));
+      const release = this.o.release;
+      if (release !== undefined) {
+        release();
+        quiet = new QuietRelease({ quietMs: QUIET_RELEASE_MS, release });
+      }
+      const activeQuiet = quiet as QuietRelease | null;
+      frontend.onActivity((n) => {
+        activeIdle.activity(n);
+        activeQuiet?.activity(n);
+      });
       activeIdle.activity(frontend.activeCount());
       const next = await Promise.race([idleFired, stopped, run.exited.then((info) => ({ exit: info }))]);
       if (typeof next === 'object') {
@@ -533,6 +557,7 @@ export class Supervisor {
       ac.abort(new Error('activation over'));
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
       (idle as IdleTimer | null)?.close();
+      (quiet as QuietRelease | null)?.close();
       frontend.onActivity(null);
       notifyServer?.close();
       podmanNotify?.close();
@@ -581,7 +606,7 @@ export class Supervisor {
         { exitCode: info.code },
       );
     }
-    const how = info.code !== null ? `code ${info.code}` : `signal ${info.signal ?? '?'}`;
+    const how = exitText(info);
     return new PodsockError(
       'PODSOCK_ERR_CONTAINER_EXITED',
       `Container ${q(cfg.containerName)} exited with ${how} before it was ready`,
@@ -609,6 +634,13 @@ export class Supervisor {
       await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
     }
   }
+}
+
+/** "code 3", "signal SIGKILL", or why neither is known. */
+function exitText(info: ExitInfo): string {
+  if (info.code !== null) return `code ${info.code}`;
+  if (info.signal !== null) return `signal ${info.signal}`;
+  return `an unknown status (${info.lost ?? 'no status reported'})`;
 }
 
 function readyLabel(cfg: ServiceConfig): string {

@@ -23,7 +23,7 @@ import type { ServiceConfig } from '../config/load.js';
 import { FLAG_NAMES } from '../config/podsock-section.js';
 import { MAX_UNIT_FILE_BYTES, parseUnitBytes } from '../config/unit-syntax.js';
 import { PodsockError, isPodsockError, q } from '../errors.js';
-import { imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
+import { detachAvailable, imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
 import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { NOTIFY_SOCKET_NAME } from '../sd/notify-server.js';
@@ -132,6 +132,7 @@ export async function checkCommand(input: CheckInput): Promise<number> {
     podmanNotifySocket: join(runtimeDir, 'podsock-YYYYYY', NOTIFY_SOCKET_NAME),
     handover: cfg.mode === 'handover' ? { names } : null,
     publish: cfg.mode === 'proxy' && !direct ? cfg.backends.map((b) => ({ hostPort: 0, containerPort: b.port })) : [],
+    conmonPidfile: detachAvailable() ? join(runtimeDir, `${cfg.name}.conmon.pid`) : null,
     pidfile: direct ? join(runtimeDir, `${cfg.name}.pid`) : null,
     unit: null,
     selinux: existsSync('/sys/fs/selinux/enforce'),

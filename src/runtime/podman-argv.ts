@@ -11,7 +11,11 @@
  *   says there (MAINPID=conmon, READY=1) the moment the container runs, which is how podsock knows it
  *   is running without starting a second podman (`podman wait`) beside the first. Neither message
  *   reaches systemd, and the container's NOTIFY_SOCKET stays the one podsock set.
- * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's journal).
+ * - `-d --conmon-pidfile FILE` (where podsock can watch conmon, runtime/podman.ts): podman exits as soon as
+ *   the container runs, as under Quadlet, and keeps no process of its own alive; conmon, whose pid the
+ *   file names, stays as podsock's child and its exit status is the container's.
+ * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's
+ *   journal); conmon keeps podman's stdout/stderr, so this holds detached too.
  * - proxy mode: rootful on podman's default network, `--pidfile` and nothing published (podsock connects
  *   to the container's own address, see container-address.ts); otherwise the backend port published on
  *   127.0.0.1 only.
@@ -38,6 +42,8 @@ export interface RunPlan {
   handover: { names: string[] } | null;
   /** Proxy mode: container ports to publish on loopback (hostPort 0 lets podman pick). */
   publish: Array<{ hostPort: number; containerPort: number }>;
+  /** Detached (`-d`): where conmon's pid is written (`--conmon-pidfile`); null runs podman attached. */
+  conmonPidfile: string | null;
   /** Proxy mode reaching the container by its address (container-address.ts): where podman writes its pid. */
   pidfile: string | null;
   /** The systemd unit podsock runs in, for `podman auto-update` (PODMAN_SYSTEMD_UNIT). */
@@ -73,6 +79,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
     '--env',
     `NOTIFY_SOCKET=${CONTAINER_NOTIFY_DIR}/${plan.notifySocketName}`,
   ];
+  if (plan.conmonPidfile !== null) args.push('--detach', `--conmon-pidfile=${plan.conmonPidfile}`);
   if (plan.pidfile !== null) args.push(`--pidfile=${plan.pidfile}`);
   for (const p of plan.publish) {
     args.push('--publish', `127.0.0.1:${p.hostPort === 0 ? '' : p.hostPort}:${p.containerPort}/tcp`);

@@ -5,11 +5,12 @@
  * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
  */
 import type * as ChildProcessModule from 'node:child_process';
-import { accessSync, constants as fsConstants, watch, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, watch, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { adoptProcess, nativeSpawnAvailable, spawnProcess, type NativeProcess } from '../sd/native.js';
+import { adoptProcess, nativeSpawnAvailable, setChildSubreaper, spawnProcess, type NativeProcess } from '../sd/native.js';
+import { readPidfile } from './container-address.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 
 let childProcessModule: typeof ChildProcessModule | undefined;
@@ -57,15 +58,23 @@ export function resolvePodman(env: Record<string, string>): Podman {
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** Why neither is known (a detached container whose conmon could not be watched). */
+  lost?: string;
 }
 
-/** A running `podman run` child. `exited` settles once, when the child is gone. */
+/**
+ * A started container: the `podman run` child while it runs, then (detached) the container's conmon.
+ * `exited` settles once, with the container's exit status (or podman's, when podman failed).
+ */
 export interface RunningContainer {
   pid: number | undefined;
-  /** Send a signal; false once the child has exited. */
+  /** Send a signal to podman, or once podman has exited (detached) to conmon; false once all is gone. */
   kill(signal: NodeJS.Signals): boolean;
   exited: Promise<ExitInfo>;
 }
+
+/** How a container is watched: attached (`podman run` stays until it ends) or detached (`-d`, conmon watched). */
+export type RunWatch = { detached: false } | { detached: true; conmonPidfile: string };
 
 /** os.constants.signals, loaded on first use (node:os is no part of the start path). */
 function signals(): Record<NodeJS.Signals, number> {
@@ -78,29 +87,93 @@ function signalName(n: number): NodeJS.Signals | null {
 }
 
 /**
+ * Pids of this process's children that podsock started itself and watches (podman, conmon, helper
+ * commands): never taken for strays of podman's (adoptStrays).
+ */
+const ownChildren = new Set<number>();
+let subreaperUsers = 0;
+
+/**
+ * Whether podman can run detached here: the addon watches processes through pidfds and can make podsock
+ * a subreaper. Otherwise `podman run` stays attached, as a child podsock waits for.
+ */
+export function detachAvailable(): boolean {
+  return nativeSpawnAvailable();
+}
+
+/** From here until the matching endSubreaper(), orphans below podsock become its children (prctl(2)). */
+function beginSubreaper(): void {
+  if (subreaperUsers++ === 0) setChildSubreaper(true);
+}
+
+/**
+ * The detached start is over: stop being a subreaper, and reap (without keeping the process alive for
+ * them) whatever else of podman's was orphaned meanwhile: slirp4netns and rootlessport in rootless
+ * mode, a conmon of a container `--replace` removed. They end with the container; unreaped they would
+ * stay zombies as long as podsock lives.
+ */
+function endSubreaper(): void {
+  if (subreaperUsers === 0 || --subreaperUsers > 0) return;
+  try {
+    setChildSubreaper(false);
+  } catch {
+    // Stays a subreaper: orphans keep coming here and are reaped at the next start's end.
+  }
+  adoptStrays();
+}
+
+/** This process's children, from /proc/self/task/TID/children (proc(5)). */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return pids;
+  }
+  for (const t of tasks) {
+    try {
+      for (const w of readFileSync(`/proc/self/task/${t}/children`, 'utf8').split(' ')) if (/^[1-9][0-9]*$/.test(w)) pids.push(Number(w));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return pids;
+}
+
+function adoptStrays(): void {
+  for (const pid of childPids()) {
+    if (ownChildren.has(pid)) continue;
+    ownChildren.add(pid);
+    try {
+      adoptProcess(pid, () => ownChildren.delete(pid), { keepAlive: false });
+    } catch {
+      ownChildren.delete(pid); // reaped meanwhile, or not ours after all
+    }
+  }
+}
+
+/**
  * Start `podman run`. With `fds` (handover) they are placed at 3.. in the child with LISTEN_PID set to
  * podman's own pid. stdout/stderr are inherited, so podman's own messages and (with
  * --log-driver=passthrough) the container's output reach the journal. Started by the addon
  * (spawnProcess, which also sets LISTEN_PID) where the kernel allows, else by child_process through
- * the shell trampoline.
+ * the shell trampoline. `watch.detached`: the command has `-d` and `--conmon-pidfile`; podsock is a
+ * subreaper while podman runs, so that the conmon podman leaves behind becomes podsock's child and its
+ * exit status (the container's) is podsock's to read, with no podman process kept alive.
  */
-export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): RunningContainer {
+export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[], watch: RunWatch = { detached: false }): RunningContainer {
   const env = { ...p.env, ...cmd.env };
-  let finish!: (info: ExitInfo) => void;
-  const exited = new Promise<ExitInfo>((resolve) => {
-    let done = false;
-    finish = (info) => {
-      if (!done) {
-        done = true;
-        resolve(info);
-      }
-    };
-  });
+  const { finish, exited } = settleOnce();
   if (nativeSpawnAvailable()) {
+    if (watch.detached) beginSubreaper();
     try {
       // The addon sets LISTEN_PID in the child itself: no shell trampoline.
-      return fromNative((onExit) => spawnProcess(p.binary, [p.binary, ...cmd.args], env, [-1, 1, 2, ...fds], onExit, { listenPid: fds.length > 0 }), finish, exited);
+      const start = (onExit: (code: number | null, signal: number | null) => void): NativeProcess =>
+        spawnProcess(p.binary, [p.binary, ...cmd.args], env, [-1, 1, 2, ...fds], onExit, { listenPid: fds.length > 0 });
+      return watch.detached ? fromDetached(start, watch.conmonPidfile, finish, exited) : fromNative(start, finish, exited);
     } catch {
+      if (watch.detached) endSubreaper();
       // A failed exec (no /bin/sh, EAGAIN): report it as podman's failure to start, like child_process.
       finish({ code: 127, signal: null });
       return { pid: undefined, kill: () => false, exited };
@@ -118,15 +191,32 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[]): Ru
 /**
  * Take over the `podman run` that podsock-launch started before podsock (runtime/prestart.ts) as if
  * startRun() had started it; null when `pid` is not a child of this process waiting to be watched.
+ * podsock-launch made this process a subreaper before it started podman (native/launch.c).
  */
-export function adoptRun(pid: number): RunningContainer | null {
-  let finish!: (info: ExitInfo) => void;
-  const exited = new Promise<ExitInfo>((resolve) => (finish = resolve));
+export function adoptRun(pid: number, watch: RunWatch = { detached: false }): RunningContainer | null {
+  const { finish, exited } = settleOnce();
+  if (watch.detached) beginSubreaper();
   try {
-    return fromNative((onExit) => adoptProcess(pid, onExit), finish, exited);
+    const start = (onExit: (code: number | null, signal: number | null) => void): NativeProcess => adoptProcess(pid, onExit);
+    return watch.detached ? fromDetached(start, watch.conmonPidfile, finish, exited) : fromNative(start, finish, exited);
   } catch {
+    if (watch.detached) endSubreaper();
     return null;
   }
+}
+
+function settleOnce(): { finish: (info: ExitInfo) => void; exited: Promise<ExitInfo> } {
+  let finish!: (info: ExitInfo) => void;
+  const exited = new Promise<ExitInfo>((resolve) => {
+    let done = false;
+    finish = (info) => {
+      if (!done) {
+        done = true;
+        resolve(info);
+      }
+    };
+  });
+  return { finish, exited };
 }
 
 /** A process the addon watches (spawned or adopted) as a RunningContainer whose exit settles `exited` through `finish`. */
@@ -135,8 +225,60 @@ function fromNative(
   finish: (info: ExitInfo) => void,
   exited: Promise<ExitInfo>,
 ): RunningContainer {
-  const child = start((code, signal) => finish({ code, signal: signal === null ? null : signalName(signal) }));
+  let pid = 0;
+  const child = start((code, signal) => {
+    ownChildren.delete(pid);
+    finish({ code, signal: signal === null ? null : signalName(signal) });
+  });
+  pid = child.pid;
+  ownChildren.add(pid);
   return { pid: child.pid, kill: (sig) => child.kill(signals()[sig]), exited };
+}
+
+/**
+ * `podman run -d` (spawned or adopted) as a RunningContainer: podman's own failure settles `exited`;
+ * once podman has exited 0, conmon (named by `--conmon-pidfile`, podsock's child by now) is watched
+ * instead, and its exit status is the container's. conmon exits only after `podman container cleanup`
+ * (and `--rm`) ran, so the status cannot be lost to the removal (conmon src/ctr_exit.c).
+ */
+function fromDetached(
+  start: (onExit: (code: number | null, signal: number | null) => void) => NativeProcess,
+  conmonPidfile: string,
+  finish: (info: ExitInfo) => void,
+  exited: Promise<ExitInfo>,
+): RunningContainer {
+  let target: NativeProcess | null = null;
+  let podmanPid = 0;
+  const podman = start((code, signal) => {
+    ownChildren.delete(podmanPid);
+    target = null;
+    if (code !== 0) {
+      endSubreaper();
+      finish({ code, signal: signal === null ? null : signalName(signal) });
+      return;
+    }
+    const conmonPid = readPidfile(conmonPidfile);
+    let why = `podman did not write conmon's pid to ${q(conmonPidfile)}`;
+    if (conmonPid !== null) {
+      ownChildren.add(conmonPid);
+      try {
+        target = adoptProcess(conmonPid, (c, s) => {
+          ownChildren.delete(conmonPid);
+          target = null;
+          finish({ code: c, signal: s === null ? null : signalName(s) });
+        });
+      } catch (err) {
+        ownChildren.delete(conmonPid);
+        why = `conmon (pid ${conmonPid}) is not a child of podsock: ${(err as Error).message}`;
+      }
+    }
+    endSubreaper();
+    if (target === null) finish({ code: null, signal: null, lost: why });
+  });
+  podmanPid = podman.pid;
+  ownChildren.add(podmanPid);
+  target = podman;
+  return { pid: podman.pid, kill: (sig) => target?.kill(signals()[sig]) ?? false, exited };
 }
 
 /**
@@ -168,6 +310,8 @@ function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exit
     let settled = false;
     let note = '';
     const child = childProcess().spawn(p.binary, args, { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const pid = child.pid;
+    if (pid !== undefined) ownChildren.add(pid);
     const keep = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer): void => {
       const room = HELPER_OUTPUT_MAX - sizes[key];
       if (room <= 0) return;
@@ -187,6 +331,7 @@ function helper(p: Podman, args: string[], signal?: AbortSignal): Promise<{ exit
     const finish = (exitCode: number): void => {
       if (settled) return;
       settled = true;
+      if (pid !== undefined) ownChildren.delete(pid);
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       const stderr = Buffer.concat(err).toString('utf8');

@@ -40,7 +40,7 @@ void t.test('a valid configuration: the command on stdout, exit 0', async (t) =>
     r.stdout,
     `podman run --name podsock-svc --replace --rm --cidfile=/rt/podsock-svc/svc.cid --sdnotify=conmon --stop-timeout=10 --log-driver=passthrough ` +
       `--label io.podsock.service=svc --volume /rt/podsock-svc/podsock-XXXXXX:/run/podsock-notify ` +
-      `--env NOTIFY_SOCKET=/run/podsock-notify/notify.sock --network none ${MISSING} serve 'a b'\n`,
+      `--env NOTIFY_SOCKET=/run/podsock-notify/notify.sock --detach --conmon-pidfile=/rt/podsock-svc/svc.conmon.pid --network none ${MISSING} serve 'a b'\n`,
   );
   t.equal(
     r.stderr,

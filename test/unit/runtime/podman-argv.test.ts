@@ -30,6 +30,7 @@ const plan: RunPlan = {
   podmanNotifySocket: '/run/podsock/podsock-def456/notify.sock',
   handover: { names: ['http', 'https'] },
   publish: [],
+  conmonPidfile: null,
   pidfile: null,
   unit: 'web.service',
   selinux: false,
@@ -67,4 +68,13 @@ void t.test('proxy mode by the container address: --pidfile, nothing published',
   t.ok(args.includes('--pidfile=/run/podsock/web.pid'));
   t.notOk(args.includes('--publish'));
   t.ok(args.indexOf('--pidfile=/run/podsock/web.pid') < args.indexOf('localhost/web:1'), 'before the image');
+});
+
+void t.test('detached: --detach and --conmon-pidfile before the user options, as Quadlet runs it', async (t) => {
+  const { args } = podmanRunCommand(cfg, { ...plan, conmonPidfile: '/run/podsock/web.conmon.pid' });
+  const i = args.indexOf('--detach');
+  t.ok(i > 0, '--detach');
+  t.equal(args[i + 1], '--conmon-pidfile=/run/podsock/web.conmon.pid');
+  t.ok(i < args.indexOf('localhost/web:1') && i < args.indexOf('--network'), 'before the user options and the image');
+  t.notOk(podmanRunCommand(cfg, plan).args.includes('--detach'), 'attached without a conmon pidfile');
 });
