@@ -17,6 +17,7 @@
  * the checks here only keep a wrong call from crashing the process.
  */
 #include "notify-socket.h"
+#include "memory.h"
 #include "spawn.h"
 #include "uring.h"
 #include <node_api.h>
@@ -2604,6 +2605,22 @@ static napi_value js_accept_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* relayTrim() -> number: with no relay live on this thread's ring, give the pages of its provided
+ * buffers back (uring_bufs_release): a burst of load cycles through all of them (the kernel takes them
+ * in ring order), and an idle service would keep them resident. Returns the bytes given back, 0 when
+ * relays are live or there is no ring. */
+static napi_value js_relay_trim(napi_env env, napi_callback_info info) {
+  napi_value v;
+  long n = 0;
+  if (relay_ring.open && relay_ring.live == 0 && relay_ring.waiting == 0) n = uring_bufs_release(&relay_ring.u);
+  if (n < 0) {
+    throw_errno(env, "madvise(MADV_DONTNEED)", (int)-n);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_double(env, (double)n, &v));
+  return v;
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
@@ -2626,11 +2643,13 @@ NAPI_MODULE_INIT() {
       {"relayConnect", NULL, js_relay_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayCancel", NULL, js_relay_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayEngine", NULL, js_relay_engine, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayTrim", NULL, js_relay_trim, NULL, NULL, NULL, napi_enumerable, NULL},
       {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"acceptStart", NULL, js_accept_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"acceptStop", NULL, js_accept_stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
+  if (podsock_memory_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

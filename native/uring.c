@@ -189,6 +189,12 @@ void uring_buf_return(uring_t *u, unsigned bid) {
   __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
 }
 
+long uring_bufs_release(uring_t *u) {
+  if (u->bufs == NULL) return 0;
+  if (madvise(u->bufs, u->bufs_len, MADV_DONTNEED) != 0) return -errno;
+  return (long)u->bufs_len;
+}
+
 #else /* the kernel headers predate Linux 6.1's io_uring: the relay polls */
 
 int uring_open(uring_t *u, unsigned sq_entries, unsigned cq_entries, unsigned nbufs, unsigned buf_size, int eventfd,
@@ -206,5 +212,6 @@ bool uring_pending(uring_t *u) { return false; }
 bool uring_work_pending(uring_t *u) { return false; }
 char *uring_buf(uring_t *u, unsigned bid) { return NULL; }
 void uring_buf_return(uring_t *u, unsigned bid) {}
+long uring_bufs_release(uring_t *u) { return 0; }
 
 #endif

@@ -81,4 +81,9 @@ bool uring_work_pending(uring_t *u);
 char *uring_buf(uring_t *u, unsigned bid);
 void uring_buf_return(uring_t *u, unsigned bid);
 
+/* Give the pages of every provided buffer back to the kernel (madvise(MADV_DONTNEED): the next use
+ * finds zeroed pages). Only while no receive is in flight and no buffer is lent out, i.e. with no relay
+ * on the ring: otherwise the kernel may be writing into one. The bytes given back, or a negative errno. */
+long uring_bufs_release(uring_t *u);
+
 #endif

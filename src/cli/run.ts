@@ -17,6 +17,7 @@ import { configCandidates } from '../config/find.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { inspectFd, listenSocket, closeFd, relayEngine } from '../sd/native.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
+import { releaseMemory } from '../memory/release.js';
 import { Supervisor } from '../supervisor.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
 import { parseListenAddress } from './listen-address.js';
@@ -279,6 +280,13 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     rootless: uid !== 0,
     prestart: prestart?.kind === 'started' && !standalone ? prestart : null,
     plan: planPath === null || standalone ? null : { path: planPath, checkFiles: () => planCheckFiles(cfg, env, uid) },
+    release: () => {
+      // After pino is loaded, so that what loading it needed goes too.
+      void root.attach().then(() => {
+        const r = releaseMemory();
+        log.debug({ ...r }, 'Gave back memory start-up or serving needed');
+      });
+    },
   });
   // Socket-activated, pino loads ATTACH_AFTER_MS after start-up (or at exit): on a 2-core machine,
   // loading it any earlier takes CPU from podman and from the app while the first request waits for

@@ -111,7 +111,11 @@ interface Binding {
     listenPid?: boolean,
   ): { pid: number; handle: ProcessHandle };
   killProcess?(handle: ProcessHandle, signal: number): boolean;
-  adoptProcess?(pid: number, onExit: (code: number, signal: number) => void): { pid: number; handle: ProcessHandle };
+  adoptProcess?(pid: number, onExit: (code: number, signal: number) => void, keepAlive?: boolean): { pid: number; handle: ProcessHandle };
+  setChildSubreaper?(on: boolean): void;
+  mallocTrim?(): boolean;
+  relayTrim?(): number;
+  dropFilePages?(start: bigint, length: bigint): void;
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -693,12 +697,24 @@ export function spawnProcess(
  * Node), like a process spawnProcess started: `onExit` runs once with its status or signal. Throws
  * PODSOCK_ERR_NATIVE (ECHILD when it is not an unreaped child of this process).
  */
-export function adoptProcess(pid: number, onExit: (code: number | null, signal: number | null) => void): NativeProcess {
+export function adoptProcess(pid: number, onExit: (code: number | null, signal: number | null) => void, options: { keepAlive?: boolean } = {}): NativeProcess {
   const started = call('adopt process', String(pid), (b) => {
     if (b.adoptProcess === undefined) throw new Error('the native addon has no adoptProcess (rebuild it)');
-    return b.adoptProcess(pid, (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal));
+    return b.adoptProcess(pid, (code, signal) => onExit(signal === 0 ? code : null, signal === 0 ? null : signal), options.keepAlive !== false);
   });
   return nativeProcess(started);
+}
+
+/**
+ * Turn PR_SET_CHILD_SUBREAPER (prctl(2)) on or off for this process: while on, processes orphaned below
+ * podsock (conmon, which `podman run -d` double-forks) become podsock's children, so that their exit
+ * status can be read. Throws PODSOCK_ERR_NATIVE.
+ */
+export function setChildSubreaper(on: boolean): void {
+  call('set child subreaper', String(on), (b) => {
+    if (b.setChildSubreaper === undefined) throw new Error('the native addon has no setChildSubreaper (rebuild it)');
+    b.setChildSubreaper(on);
+  });
 }
 
 /** A spawned or adopted process as NativeProcess: signals go through its pidfd (killProcess). */
@@ -708,4 +724,36 @@ function nativeProcess(started: { pid: number; handle: ProcessHandle }): NativeP
     pid: started.pid,
     kill: (signal) => call('signal process', String(started.pid), () => b.killProcess?.(started.handle, signal) ?? false),
   };
+}
+
+/** malloc_trim(0) (malloc_trim(3)): give glibc's free pages back; true when some were. */
+export function mallocTrim(): boolean {
+  return call('malloc_trim', undefined, (b) => {
+    if (b.mallocTrim === undefined) throw new Error('the native addon has no mallocTrim (rebuild it)');
+    return b.mallocTrim();
+  });
+}
+
+/**
+ * madvise(MADV_DONTNEED) on `length` bytes from `start`, page-aligned: for a clean, read-only file
+ * mapping (memory/file-pages.ts chooses them) the pages stay in the page cache and are mapped again on
+ * the next access. Throws PODSOCK_ERR_NATIVE.
+ */
+export function dropFilePages(start: bigint, length: bigint): void {
+  call('drop file pages', `0x${start.toString(16)}`, (b) => {
+    if (b.dropFilePages === undefined) throw new Error('the native addon has no dropFilePages (rebuild it)');
+    b.dropFilePages(start, length);
+  });
+}
+
+/**
+ * With no relay live, give the pages of the io_uring relay's provided buffers back to the kernel (they
+ * are touched in ring order, so a burst of load leaves all of them resident). The bytes given back; 0
+ * while relays are live or where there is no ring. Throws PODSOCK_ERR_NATIVE.
+ */
+export function relayTrim(): number {
+  return call('trim relay buffers', undefined, (b) => {
+    if (b.relayTrim === undefined) throw new Error('the native addon has no relayTrim (rebuild it)');
+    return b.relayTrim();
+  });
 }
