@@ -29,3 +29,5 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
+// dist/bin/podsock, the installed command, beside the bundle it runs.
+await import('./install-command.mjs');

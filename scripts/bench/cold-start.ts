@@ -17,7 +17,7 @@
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, run } from './host.js';
@@ -29,7 +29,7 @@ import { coldService, installService, removeServices, serviceTimes, stopCold, us
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
 const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
-                     [--json FILE] [--timeout SECONDS] [--podsock FILE] [--launcher yes|no]
+                     [--json FILE] [--timeout SECONDS] [--podsock FILE] [--launcher command|yes|no]
   --rounds     measured rounds over all variants (default 5)
   --warmup     rounds run first and not counted (default 1)
   --variants   comma-separated, from ${COLD_VARIANTS.join(', ')} (default all)
@@ -37,8 +37,9 @@ const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] 
   --image      image (default localhost/podsock-bench-nginx:latest, built when missing)
   --json       also write every sample and the summary to FILE
   --timeout    seconds a sample may take before the run fails (default 120)
-  --podsock    podsock's executable to run with node (default: package.json's bin.podsock)
-  --launcher   run podsock through its podsock-launch, as generated units do (default yes; no: node directly)`;
+  --podsock    podsock's script to run with node (default: dist/bin/podsock.cjs)
+  --launcher   command: the plain \`podsock run NAME\` line, the installed command dist/bin/podsock beside the
+               script (default); yes: podsock-launch NODE SCRIPT, as generated units run it; no: node directly`;
 
 interface Options {
   rounds: number;
@@ -49,7 +50,7 @@ interface Options {
   json: string | null;
   timeoutMs: number;
   podsockMain: string;
-  launcher: boolean;
+  launcher: 'command' | 'yes' | 'no';
 }
 
 function options(): Options {
@@ -63,7 +64,7 @@ function options(): Options {
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
       podsock: { type: 'string', default: shippedEntry() },
-      launcher: { type: 'string', default: 'yes' },
+      launcher: { type: 'string', default: 'command' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -89,7 +90,10 @@ function options(): Options {
     json: values.json ?? null,
     timeoutMs: int('timeout', values.timeout, 1) * 1000,
     podsockMain: resolve(values.podsock),
-    launcher: values.launcher === 'yes' ? true : values.launcher === 'no' ? false : usageError(`Expected --launcher yes or no, got '${values.launcher}'`),
+    launcher:
+      values.launcher === 'command' || values.launcher === 'yes' || values.launcher === 'no'
+        ? values.launcher
+        : usageError(`Expected --launcher command, yes or no, got '${values.launcher}'`),
   };
 }
 
@@ -97,11 +101,9 @@ function usageError(message: string): never {
   throw new Error(`${message}\n${USAGE}`);
 }
 
-/** The file `npm install` links as the podsock command (package.json bin.podsock): what a unit runs. */
+/** podsock's bundled script (dist/bin/podsock.cjs), which the installed command dist/bin/podsock runs with node. */
 function shippedEntry(): string {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
-  const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.podsock;
-  return join(repoRoot, bin ?? join('dist', 'cli', 'main.js'));
+  return join(repoRoot, 'dist', 'bin', 'podsock.cjs');
 }
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -155,9 +157,12 @@ async function main(): Promise<void> {
     if (needsPodsock) build = snapshotBuild(o.podsockMain);
     const podsockMain = build.entry;
     const copy = build.dir === null ? '' : ` (a copy at '${podsockMain}')`;
-    const launcher = o.launcher ? launcherFor(podsockMain) : null;
-    if (o.launcher && launcher === null && needsPodsock) throw new Error(`podsock-launch is missing beside '${podsockMain}': build it (npx node-gyp rebuild) or pass --launcher no`);
-    console.error(`load average ${loadBefore}; podsock '${o.podsockMain}'${copy}${launcher === null ? ', run by node directly' : ', run through podsock-launch'}; working directory '${dir}'`);
+    const launcher = o.launcher === 'yes' ? launcherFor(podsockMain) : null;
+    if (o.launcher === 'yes' && launcher === null && needsPodsock) throw new Error(`podsock-launch is missing beside '${podsockMain}': build it (npx node-gyp rebuild) or pass --launcher no`);
+    const command = o.launcher === 'command' ? join(dirname(podsockMain), 'podsock') : null;
+    if (command !== null && !existsSync(command) && needsPodsock) throw new Error(`'${command}' is missing: build it (npm run build) or pass --launcher yes or no`);
+    const how = command !== null ? `, run as the installed command '${command}'` : launcher === null ? ', run by node directly' : ', run through podsock-launch';
+    console.error(`load average ${loadBefore}; podsock '${o.podsockMain}'${copy}${how}; working directory '${dir}'`);
     const byName = new Map<ColdVariant, ColdService>();
     for (const variant of o.variants) {
       const unit = `podsock-bench-cold-${variant}-${process.pid}`;
@@ -174,6 +179,7 @@ async function main(): Promise<void> {
         node: process.execPath,
         podsockMain,
         launcher,
+        command,
       };
       writeFileSync(c.nginxConf, activatedNginxConf(port));
       const s = coldService(variant, c);

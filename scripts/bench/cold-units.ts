@@ -79,6 +79,11 @@ export interface ColdUnitContext {
   podsockMain: string;
   /** Its podsock-launch, which ExecStart= runs podsock through as `podsock generate` writes it; null: node directly. */
   launcher: string | null;
+  /**
+   * The installed `podsock` command (dist/bin/podsock beside podsockMain): ExecStart= is then the plain
+   * `podsock run NAME` line users write and units/podsock@.service has. Takes precedence over launcher.
+   */
+  command?: string | null;
 }
 
 /** The container's name: podsock names its container `podsock-NAME`; the native ones take the unit's name. */
@@ -136,7 +141,7 @@ export function serviceUnit(variant: ColdVariant, c: ColdUnitContext): string {
     `RuntimeDirectory=${c.unit}`,
     'RuntimeDirectoryMode=0700',
     ...env,
-    `ExecStart=${execLine([...(c.launcher === null ? [] : [c.launcher]), c.node, c.podsockMain, 'run', c.unit, '--config', c.podsockConfig])}`,
+    `ExecStart=${execLine([...(c.command !== undefined && c.command !== null ? [c.command] : [...(c.launcher === null ? [] : [c.launcher]), c.node, c.podsockMain]), 'run', c.unit, '--config', c.podsockConfig])}`,
     ...common,
     ...cleanup,
     '',

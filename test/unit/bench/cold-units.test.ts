@@ -101,6 +101,11 @@ void t.test('with podsock-launch, ExecStart= runs node and podsock through it, a
   t.match(unit, /^ExecStart=\/repo\/build\/Release\/podsock-launch \/usr\/bin\/node \/repo\/dist\/cli\/main\.js run bench-x --config \/w\/bench-x\.container$/m);
 });
 
+void t.test('with the installed command, ExecStart= is the plain podsock run line', async (t) => {
+  const unit = serviceUnit('podsock-proxy', { ...ctx, launcher: '/repo/build/Release/podsock-launch', command: '/repo/dist/bin/podsock' });
+  t.match(unit, /^ExecStart=\/repo\/dist\/bin\/podsock run bench-x --config \/w\/bench-x\.container$/m);
+});
+
 void t.test('podsock .container files: handover mirrors native-none, proxy uses the stock image', async (t) => {
   t.equal(
     podsockContainerFile('podsock-handover', ctx),
