@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -55,6 +55,8 @@ if (h !== null) {
           'IdleTimeout=infinity',
           '',
         ].join('\n'),
+        // As units/podsock@.service has it, for `podman auto-update`.
+        service: ['Environment=PODMAN_SYSTEMD_UNIT=%n'],
       });
       const r = await httpGet(svc.url('/detached'), 60_000);
       t.equal(r.status, 200);
@@ -73,6 +75,8 @@ if (h !== null) {
       const conmonParent = Number(readFileSync(`/proc/${conmon[0]?.pid ?? 0}/stat`, 'utf8').replace(/^.*\)\s*/, '').split(' ')[1]);
       t.equal(conmonParent, main, 'conmon is podsock\'s own child');
       t.match(readLog(svc.log), new RegExp(`fixture ${name}: connection #\\d+`), 'the container\'s stdout is in the unit\'s output');
+      const label = await podman(h, 'inspect', svc.containerName, '--format', '{{index .Config.Labels "PODMAN_SYSTEMD_UNIT"}}');
+      t.equal(label.stdout.trim(), `${name}.service`, 'podman auto-update finds the unit by the container\'s label');
       await systemctl(h, 'stop', `${name}.service`);
       const after = await serviceState(h, name);
       t.equal(after.Result, 'success', 'stopped cleanly');
