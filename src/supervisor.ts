@@ -84,8 +84,8 @@ export interface SupervisorOptions {
   /** podman as podsock-launch started it before podsock (runtime/prestart.ts), for the first start only. */
   prestart?: Extract<Prestart, { kind: 'started' }> | null;
   /**
-   * Give back what start-up needed (memory/release.ts): called once the service is ready, and again
-   * after each period of QUIET_RELEASE_MS without connections.
+   * Give back what start-up or serving needed (memory/release.ts): called after each period of
+   * QUIET_RELEASE_MS without connections once the service is ready (memory/quiet-release.ts).
    */
   release?: () => void;
   /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on (asked for then, not at start-up). */
@@ -516,16 +516,14 @@ export class Supervisor {
       });
       const activeIdle = idle as unknown as IdleTimer;
       const release = this.o.release;
-      if (release !== undefined) {
-        release();
-        quiet = new QuietRelease({ quietMs: QUIET_RELEASE_MS, release });
-      }
+      if (release !== undefined) quiet = new QuietRelease({ quietMs: QUIET_RELEASE_MS, release });
       const activeQuiet = quiet as QuietRelease | null;
       frontend.onActivity((n) => {
         activeIdle.activity(n);
         activeQuiet?.activity(n);
       });
       activeIdle.activity(frontend.activeCount());
+      (quiet as QuietRelease | null)?.activity(frontend.activeCount());
       const next = await Promise.race([idleFired, stopped, run.exited.then((info) => ({ exit: info }))]);
       if (typeof next === 'object') {
         frontend.notReady();

@@ -1,7 +1,9 @@
 /**
  * When to give memory back while a service runs: once it has been quiet (no connection) for `quietMs`,
- * after a burst of load has touched code and buffers that an idle service does not need. At most one
- * release per quiet period: the next one needs activity, then quiet again.
+ * first after start-up (not at the moment it became ready: the first request is being served then, and
+ * on a small machine a release would take CPU from it), then after every burst of load that touched
+ * code and buffers an idle service does not need. At most one release per quiet period: the next one
+ * needs activity, then quiet again.
  *
  *   busy --activity(0)--> waiting --quietMs--> released
  *   waiting --activity(n>0)--> busy;  released --activity(n>0)--> busy;  any --close()--> closed
@@ -31,11 +33,11 @@ export class QuietRelease {
   readonly #o: QuietReleaseOptions;
   readonly #clock: IdleClock;
 
-  /** Starts 'released': the caller released memory when the service became ready. */
+  /** Starts 'busy': the first activity(0) starts the first quiet period. */
   constructor(o: QuietReleaseOptions) {
     this.#o = o;
     this.#clock = o.clock ?? realClock;
-    this.#state = 'released';
+    this.#state = 'busy';
   }
 
   get state(): QuietState {
