@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { isPodsockError } from '../../../src/errors.js';
-import { countConnections, readConnectionCount, type WatchedSocket } from '../../../src/idle/kernel-connections.js';
+import { linesContaining, countConnections, readConnectionCount, type WatchedSocket } from '../../../src/idle/kernel-connections.js';
 
 // The captured tables described in proc-net.test.ts.
 const procRoot = new URL('./proc', import.meta.url).pathname;
@@ -205,4 +205,13 @@ void t.test('live unix listener on an abstract name', async (t) => {
   const listener = await startListener(t, 'unix', `@${name}`);
   t.equal(listener.first, 'ok');
   await lifecycle(t, [{ kind: 'unix', path: `\0${name}` }], listener);
+});
+
+void t.test('linesContaining keeps each line holding a needle once, in order, and nothing else', async (t) => {
+  const text = ['  sl  local_address', '   0: 0100007F:1F90 00000000:0000 0A', '   1: 0100007F:D431 0100007F:1F90 01', '   2: 0100007F:0050 00000000:0000 0A', '   3: 0100007F:1F90 0100007F:1F90 01'].join('\n');
+  t.equal(linesContaining(text, [':1F90 ']), ['   0: 0100007F:1F90 00000000:0000 0A', '   1: 0100007F:D431 0100007F:1F90 01', '   3: 0100007F:1F90 0100007F:1F90 01'].join('\n'));
+  t.equal(linesContaining(text, [':0050 ', ':1F90 ']).split('\n').length, 4, 'a line matched by two needles once');
+  t.equal(linesContaining(text, [':ABCD ']), '');
+  t.equal(linesContaining(text, ['']), '', 'an empty needle matches nothing');
+  t.equal(linesContaining('no newline at all /run/x.sock', ['/run/x.sock']), 'no newline at all /run/x.sock');
 });
