@@ -20,9 +20,14 @@ export interface ReleaseReport {
   relayKiB: number;
 }
 
-let collect: (() => void) | null | undefined;
+let collect: ((options?: object) => void) | null | undefined;
 
-/** V8's full collection, reached without --expose-gc on the command line (node's own flags stay as they are). */
+/**
+ * V8's most thorough collection, reached without --expose-gc on the command line (node's own flags stay
+ * as they are): the gc extension's `flavor: 'last-resort'` runs CollectAllAvailableGarbage, which also
+ * compacts and gives back the young generation's unused pages (v8 src/extensions/gc-extension.cc).
+ * Measured on a proxy-mode podsock after a burst: about 1 MiB less anonymous memory than a plain gc().
+ */
 function fullGc(): void {
   if (collect === undefined) {
     try {
@@ -30,12 +35,12 @@ function fullGc(): void {
       const v8 = require('node:v8') as typeof import('node:v8');
       const vm = require('node:vm') as typeof import('node:vm');
       v8.setFlagsFromString('--expose-gc');
-      collect = vm.runInNewContext('gc') as () => void;
+      collect = vm.runInNewContext('gc') as (options?: object) => void;
     } catch {
       collect = null;
     }
   }
-  collect?.();
+  collect?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
 function pssKiB(): number | null {
