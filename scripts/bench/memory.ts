@@ -33,8 +33,9 @@ const USAGE = `Usage: memory.ts [--variants LIST] [--services N] [--requests N] 
   --services     services of a variant running at once in the second scenario (default 6; 1 skips it)
   --requests     keep-alive requests per service in the load burst (default 2000)
   --connections  connections the burst spreads them over (default 20)
-  --settle-ms    wait after the first request and after the burst before reading smaps (default 7000: podsock
-                 gives back what start-up and serving needed after 5 s without connections)
+  --settle-ms    wait after the first request and after the burst before reading smaps (default 8000: podsock
+                 gives back what start-up and serving needed after 5 s without connections, which
+                 handover mode notices up to 1 s late)
   --image        image (default localhost/podsock-bench-nginx:latest, built when missing)
   --json         also write every process measured and the means to FILE
   --timeout      seconds a service may take to answer its first request (default 120)`;
@@ -57,7 +58,7 @@ function options(): Options {
       services: { type: 'string', default: '6' },
       requests: { type: 'string', default: '2000' },
       connections: { type: 'string', default: '20' },
-      'settle-ms': { type: 'string', default: '7000' },
+      'settle-ms': { type: 'string', default: '8000' },
       image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
