@@ -194,9 +194,6 @@ async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Log
   return createProxyFrontend({ cfg, listeners, log, pipe });
 }
 
-/** After a release, the delay before a second one (see the release callback in runWith). */
-const RELEASE_AGAIN_MS = 1000;
-
 /** Run the service until it stops; resolves with the exit status. */
 export async function runCommand(input: RunInput): Promise<number> {
   const { env } = input;
@@ -288,9 +285,6 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
       void root.attach().then(() => {
         const r = releaseMemory();
         log.debug({ ...r }, 'Gave back memory start-up or serving needed');
-        // Once more a second later: what V8's background threads touched finishing that collection
-        // (sweeping, in their own malloc arenas) and writing the line above goes too.
-        setTimeout(releaseMemory, RELEASE_AGAIN_MS).unref();
       });
     },
   });
