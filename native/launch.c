@@ -410,12 +410,36 @@ static int invoked_as_podsock(char *exe, size_t size) {
   return base != NULL && strcmp(base + 1, "podsock") == 0;
 }
 
+/*
+ * node's options when it runs as the installed command: one V8 worker thread instead of four. A lazy
+ * service spends its life waiting; each worker keeps a stack and a malloc arena of its own that the
+ * concurrent parts of a collection touch again after podsock gave memory back (src/memory/release.ts).
+ */
+static const char *const NODE_OPTIONS_AS_PODSOCK[] = {"--v8-pool-size=1", NULL};
+
+/* execv(NODE, [NODE, node options..., SCRIPT, ARGS...]): argv is NODE SCRIPT ARGS... as main() has it. */
+static void exec_node(char **argv, const char *const *options) {
+  int n = 0, k = 0;
+  while (argv[n] != NULL) n++;
+  while (options[k] != NULL) k++;
+  char **v = calloc((size_t)(n + k + 1), sizeof *v);
+  if (v == NULL) return;
+  v[0] = argv[0];
+  for (int i = 0; i < k; i++) v[1 + i] = (char *)options[i];
+  for (int i = 1; i < n; i++) v[k + i] = argv[i];
+  execv(v[0], v);
+  free(v);
+}
+
 int main(int argc, char **argv) {
   static char exe[PATH_MAX];
+  static const char *const no_options[] = {NULL};
+  const char *const *node_options = no_options;
   if (invoked_as_podsock(exe, sizeof exe)) {
     argv = as_podsock(argc, argv, exe);
     if (argv == NULL) return 127;
     argc += 2;
+    node_options = NODE_OPTIONS_AS_PODSOCK;
   }
   if (argc < 3) {
     fprintf(stderr, "Usage: podsock-launch NODE SCRIPT [ARGS...]: starts podman from the plan of an earlier `run`, then runs NODE SCRIPT ARGS...\n");
@@ -435,7 +459,7 @@ int main(int argc, char **argv) {
     setenv("PODSOCK_PLAN", plan, 1);
     setenv("PODSOCK_PRESTART", prestart, 1);
   }
-  execv(argv[1], argv + 1);
+  exec_node(argv + 1, node_options);
   int err = errno;
   fprintf(stderr, "podsock-launch: cannot execute %s: %s\n", argv[1], strerror(err));
   if (pid > 0) {

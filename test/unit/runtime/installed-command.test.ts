@@ -23,7 +23,7 @@ void t.test('podsock runs node with podsock.cjs beside it, through the launcher'
   // The stand-in for podsock.cjs: prints what node was asked to run and what the launcher told it.
   writeFileSync(
     join(bin, 'podsock.cjs'),
-    `process.stdout.write(JSON.stringify({ argv: process.argv.slice(1), execPath: process.execPath, plan: process.env.PODSOCK_PLAN ?? null, prestart: process.env.PODSOCK_PRESTART ?? null }));\n`,
+    `process.stdout.write(JSON.stringify({ argv: process.argv.slice(1), execArgv: process.execArgv, execPath: process.execPath, plan: process.env.PODSOCK_PLAN ?? null, prestart: process.env.PODSOCK_PRESTART ?? null }));\n`,
   );
   const linkDir = join(dir, 'prefix', 'bin');
   mkdirSync(linkDir, { recursive: true });
@@ -33,8 +33,9 @@ void t.test('podsock runs node with podsock.cjs beside it, through the launcher'
   for (const file of [join(bin, 'podsock'), join(linkDir, 'podsock')]) {
     const r = spawnSync(file, ['run', 'web', '--log-level', 'debug'], { env, encoding: 'utf8' });
     t.equal(r.status, 0, r.stderr);
-    const seen = JSON.parse(r.stdout) as { argv: string[]; execPath: string; plan: string | null; prestart: string | null };
+    const seen = JSON.parse(r.stdout) as { argv: string[]; execArgv: string[]; execPath: string; plan: string | null; prestart: string | null };
     t.same(seen.argv, [join(bin, 'podsock.cjs'), 'run', 'web', '--log-level', 'debug'], `${file}: node runs podsock.cjs beside the real file`);
+    t.same(seen.execArgv, ['--v8-pool-size=1'], 'node runs with one V8 worker thread');
     t.match(seen.plan, /\/podsock\/state\/launch-[0-9a-f]{16}\.plan$/, 'the launcher named the plan (run goes through it)');
     t.equal(seen.prestart, 'none no plan yet');
   }
