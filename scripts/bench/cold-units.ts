@@ -150,10 +150,10 @@ export function serviceUnit(variant: ColdVariant, c: ColdUnitContext): string {
 
 /**
  * podsock's .container file. The handover one gives the same container as native-none; the proxy
- * one the image's own command on the default network. IdleTimeout=infinity: the benchmark stops
- * the service itself after each sample.
+ * one the image's own command on the default network. IdleTimeout=infinity by default: the benchmark
+ * stops the service itself after each sample.
  */
-export function podsockContainerFile(variant: 'podsock-handover' | 'podsock-proxy', c: Pick<ColdUnitContext, 'image' | 'nginxConf'>): string {
+export function podsockContainerFile(variant: 'podsock-handover' | 'podsock-proxy', c: Pick<ColdUnitContext, 'image' | 'nginxConf'>, idleTimeout = 'infinity'): string {
   const lines = ['[Container]', `Image=${c.image}`, 'Pull=never'];
   if (variant === 'podsock-handover') {
     lines.push(
@@ -169,6 +169,6 @@ export function podsockContainerFile(variant: 'podsock-handover' | 'podsock-prox
   } else {
     lines.push('', '[Podsock]', 'Mode=proxy', 'Backend=8080', 'Ready=tcp');
   }
-  lines.push('IdleTimeout=infinity', '');
+  lines.push(`IdleTimeout=${idleTimeout}`, '');
   return lines.join('\n');
 }

@@ -17,7 +17,7 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { execLine, quoteWord } from '../../src/generate/unit-quote.js';
-import { ACTIVATED_CONF_PATH, ACTIVATED_NGINX_ARGS } from './cold-units.js';
+import { podsockContainerFile as coldContainerFile } from './cold-units.js';
 
 export const MEMORY_VARIANTS = ['podsock-handover', 'podsock-proxy', 'quadlet', 'proxyd'] as const;
 export type MemoryVariant = (typeof MEMORY_VARIANTS)[number];
@@ -168,27 +168,11 @@ export function podsockService(c: MemoryUnitContext): string {
 }
 
 /**
- * podsock's NAME.container. Handover: nginx adopts the socket in a container without a network;
- * proxy: the image's own nginx on 8080 behind podsock's proxy, on the default network.
+ * podsock's NAME.container: the cold-start benchmark's (handover: nginx adopts the socket in a container
+ * without a network; proxy: the image's own nginx on 8080 on the default network), kept running.
  */
 export function podsockContainerFile(variant: 'podsock-handover' | 'podsock-proxy', c: Pick<MemoryUnitContext, 'image' | 'nginxConf'>): string {
-  const lines = ['[Container]', `Image=${c.image}`, 'Pull=never'];
-  if (variant === 'podsock-handover') {
-    lines.push(
-      'Network=none',
-      `Environment=${quoteWord('NGINX=3;')}`,
-      `Volume=${c.nginxConf}:${ACTIVATED_CONF_PATH}:ro`,
-      `Exec=${ACTIVATED_NGINX_ARGS.map(quoteWord).join(' ')}`,
-      '',
-      '[Podsock]',
-      'Mode=handover',
-      'Ready=started',
-    );
-  } else {
-    lines.push('', '[Podsock]', 'Mode=proxy', 'Backend=8080', 'Ready=tcp');
-  }
-  lines.push(`IdleTimeout=${PODSOCK_IDLE_TIMEOUT}`, '');
-  return lines.join('\n');
+  return coldContainerFile(variant, c, PODSOCK_IDLE_TIMEOUT);
 }
 
 /**
