@@ -5,36 +5,12 @@
  * output still reaches the unit's output; a container that exits 3 after it was ready makes podsock
  * exit 3 (the status is conmon's, read by podsock as its reaper, not lost to `--rm`).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
+import { containerExists, descendants, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
-
-/** comm of every descendant of `root` (walking /proc/PID/stat parents), root included. */
-function processTree(root: number): Array<{ pid: number; comm: string }> {
-  const parent = new Map<number, number>();
-  const comm = new Map<number, string>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      comm.set(Number(e), stat.slice(stat.indexOf('(') + 1, close));
-      parent.set(Number(e), Number(stat.slice(close + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: Array<{ pid: number; comm: string }> = [];
-  const walk = (pid: number): void => {
-    out.push({ pid, comm: comm.get(pid) ?? '?' });
-    for (const [child, p] of parent) if (p === pid) walk(child);
-  };
-  walk(root);
-  return out;
-}
 
 if (h !== null) {
   for (const mode of ['handover', 'proxy'] as const) {
@@ -66,9 +42,9 @@ if (h !== null) {
       t.ok(main > 0, 'running');
       // podman run -d exits once the container runs: wait for it to be gone, bounded.
       const tree = await waitFor('no podman process under podsock', async () => {
-        const tr = processTree(main);
+        const tr = descendants(main);
         return tr.some((p) => p.comm === 'podman') ? false : tr;
-      }, 20_000, 100).catch(() => processTree(main));
+      }, 20_000, 100).catch(() => descendants(main));
       t.same(tree.filter((p) => p.comm === 'podman'), [], 'no podman process in the service\'s process tree');
       const conmon = tree.filter((p) => p.comm === 'conmon');
       t.equal(conmon.length, 1, 'the container\'s conmon is there');

@@ -4,7 +4,7 @@
  * test needs. All e2e files share one systemd user manager and one podman store, so names come from
  * uniqueName() and every resource is removed by a teardown registered right after it is created.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -305,4 +305,34 @@ export function readLog(path: string): string {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw err;
   }
+}
+
+/** Every descendant of `root` (by the parent pid in /proc/PID/stat), with its comm. */
+export function descendants(root: number): Array<{ pid: number; comm: string }> {
+  const children = new Map<number, Array<{ pid: number; comm: string }>>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so split after the last ')'.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+    const list = children.get(ppid) ?? [];
+    list.push({ pid: Number(entry), comm });
+    children.set(ppid, list);
+  }
+  const out: Array<{ pid: number; comm: string }> = [];
+  const queue = [root];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    for (const child of children.get(pid) ?? []) {
+      out.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return out;
 }

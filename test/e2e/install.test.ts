@@ -20,7 +20,7 @@ import { basename, delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
 import type { Test } from 'tap';
-import { containerExists, freePort, hostEnv, httpGet, logFile, podman, readLog, repoRoot, systemctl, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { containerExists, descendants, freePort, hostEnv, httpGet, logFile, podman, readLog, repoRoot, systemctl, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { serviceState } from './podsock-units.js';
 
 const h = hostEnv(t);
@@ -61,36 +61,6 @@ async function npm(args: string[], cwd: string): Promise<string> {
 /** A process's argv or environment from /proc, NUL-separated. */
 function procStrings(pid: string, file: 'cmdline' | 'environ'): string[] {
   return readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter((s) => s !== '');
-}
-
-/** Every descendant of `root` (by the parent pid in /proc/PID/stat), with its comm. */
-function descendants(root: number): Array<{ pid: number; comm: string }> {
-  const children = new Map<number, Array<{ pid: number; comm: string }>>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so split after the last ')'.
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const ppid = Number(stat.slice(close + 2).split(' ')[1]);
-    const list = children.get(ppid) ?? [];
-    list.push({ pid: Number(entry), comm });
-    children.set(ppid, list);
-  }
-  const out: Array<{ pid: number; comm: string }> = [];
-  const queue = [root];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    for (const child of children.get(pid) ?? []) {
-      out.push(child);
-      queue.push(child.pid);
-    }
-  }
-  return out;
 }
 
 /** podsock's state directory, where podsock-launch keeps plans (native/launch.c plan_path, src/cli/run.ts stateDirFor). */
@@ -221,7 +191,7 @@ if (h !== null) {
       const main = s.MainPID ?? '0';
       // The launcher execs node in its own process: the main pid runs node with the installed script.
       const argv = procStrings(main, 'cmdline');
-      t.same(argv.slice(1), [script, 'run', name], `${label}: the main pid runs node PREFIX/.../podsock.cjs run NAME`);
+      t.same(argv.slice(1), ['--v8-pool-size=1', script, 'run', name], `${label}: the main pid runs node --v8-pool-size=1 PREFIX/.../podsock.cjs run NAME`);
       t.equal(basename(readlinkSync(`/proc/${main}/exe`)), 'node', `${label}: its executable is node`);
       t.equal(readlinkSync(`/proc/${main}/exe`), realpathSync(argv[0] ?? ''), `${label}: node as found on the unit's PATH`);
       const env = new Map(
