@@ -612,14 +612,17 @@ export class Supervisor {
     );
   }
 
-  /** podman stop (by cid, else by name), then wait for the `podman run` child, bounded. */
+  /**
+   * podman stop (by cid, else by name), then wait, bounded, for what watches the container: the
+   * `podman run` child while it runs, then (detached) the container's conmon.
+   */
   private async stopAndReap(run: RunningContainer, cid: string | null, why: string): Promise<void> {
     const { cfg } = this.o;
     this.log.debug({ why }, `Stopping container ${q(cfg.containerName)}`);
     try {
       await stopContainer(this.podman(), { cid, name: cfg.containerName }, cfg.stopTimeoutMs / 1000);
     } catch (err) {
-      this.log.warn({ err }, 'podman stop failed, killing podman run');
+      this.log.warn({ err }, 'podman stop failed, killing podman run (or conmon)');
     }
     const gone = await Promise.race([
       run.exited.then(() => true),
@@ -628,7 +631,7 @@ export class Supervisor {
     if (!gone) {
       run.kill('SIGKILL');
       await run.exited;
-      // podman run died while the container may have been created in that instant: remove it by name.
+      // podman run (or conmon) died while the container may have been created in that instant: remove it by name.
       await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
     }
   }
