@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { freePort, repoRoot, run } from './host.js';
+import { intOption, variantList } from './options.js';
+import { freePort, logTail, repoRoot, run } from './host.js';
 import { launcherFor, snapshotBuild } from './cold-build.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
@@ -72,19 +73,12 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`Expected --${name} to be an integer >= ${min}, got '${v}'\n${USAGE}`);
-    return n;
-  };
-  const variants = values.variants.split(',').filter((x) => x !== '');
-  for (const v of variants) {
-    if (!(COLD_VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown --variants entry '${v}': expected one of ${COLD_VARIANTS.join(', ')}`);
-  }
+  const int = (name: string, v: string, min: number): number => intOption(name, v, min, USAGE);
+  const variants = variantList(values.variants, COLD_VARIANTS, null);
   return {
     rounds: int('rounds', values.rounds, 1),
     warmup: int('warmup', values.warmup, 0),
-    variants: [...new Set(variants)] as ColdVariant[],
+    variants,
     ownRuns: int('own-runs', values['own-runs'], 0),
     image: values.image,
     json: values.json ?? null,
@@ -107,21 +101,6 @@ function shippedEntry(): string {
 }
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-/** The last lines of a service's log, for an error message. */
-function logTail(file: string): string {
-  try {
-    // Lines are cut at 300 characters: a stack trace into bundled code holds whole minified lines.
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .slice(-20)
-      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
-      .join('\n')
-      .trim();
-  } catch {
-    return '(no log)';
-  }
-}
 
 async function main(): Promise<void> {
   const o = options();

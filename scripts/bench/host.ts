@@ -150,3 +150,17 @@ export function memoryKiB(pid: number): { peak: number | null; now: number | nul
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return { peak: statusKiB(status, 'VmHWM'), now: statusKiB(status, 'VmRSS') };
 }
+
+/** The last 20 lines of a service's log, for an error message; each cut at 300 characters (a stack trace into bundled code holds whole minified lines). */
+export function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-20)
+      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+      .join('\n')
+      .trim();
+  } catch {
+    return '(no log)';
+  }
+}

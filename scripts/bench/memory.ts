@@ -13,14 +13,15 @@
  * the first image build, and a build of podsock (npm run build; the podsock units run
  * memory-units.ts podsockCommand()). Prints a Markdown table and the per-process means.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { intOption, variantList } from './options.js';
 import { activatedNginxConf } from './cold-units.js';
 import { systemctl, userManager, type UserManager } from './cold-systemd.js';
-import { freePort, repoRoot, run, waitHttp } from './host.js';
+import { freePort, logTail, repoRoot, run, waitHttp } from './host.js';
 import { keepAliveBurst, SMALL } from './memory-load.js';
 import { sampleService } from './memory-sample.js';
 import { formatBreakdown, formatTable, groupMean, type Row, type ServiceMemory } from './memory-summary.js';
@@ -69,18 +70,11 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`Expected --${name} to be an integer >= ${min}, got '${v}'\n${USAGE}`);
-    return n;
-  };
-  const variants = values.variants.split(',').filter((x) => x !== '');
-  for (const v of variants) {
-    if (!(MEMORY_VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown --variants entry '${v}': expected one of ${MEMORY_VARIANTS.join(', ')}\n${USAGE}`);
-  }
+  const int = (name: string, v: string, min: number): number => intOption(name, v, min, USAGE);
+  const variants = variantList(values.variants, MEMORY_VARIANTS, USAGE);
   if (variants.length === 0) throw new Error(`Expected --variants to name at least one variant\n${USAGE}`);
   return {
-    variants: [...new Set(variants)] as MemoryVariant[],
+    variants,
     services: int('services', values.services, 1),
     requests: int('requests', values.requests, 1),
     connections: int('connections', values.connections, 1),
@@ -89,20 +83,6 @@ function options(): Options {
     json: values.json ?? null,
     timeoutMs: int('timeout', values.timeout, 1) * 1000,
   };
-}
-
-/** The last lines of a service's log, for an error message. */
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .slice(-20)
-      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
-      .join('\n')
-      .trim();
-  } catch {
-    return '(no log)';
-  }
 }
 
 /** Everything one scenario of one variant measured. */
