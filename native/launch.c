@@ -187,8 +187,18 @@ static char *read_plan(const char *path, size_t *size, const char **why) {
     close(fd);
     return NULL;
   }
+  /* The state directory and the one above it (cli/run.ts stateDirFor: /tmp/podsock-UID/state without
+   * XDG_RUNTIME_DIR, a name another user can take first) must be real directories of this user that
+   * nobody else can write to, as private-files.ts makes them; lstat(2), so a symbolic link is refused. */
   struct stat ds;
-  if (stat(dir, &ds) != 0 || ds.st_uid != getuid() || (ds.st_mode & 022) != 0) {
+  int private_dirs = 1;
+  for (int level = 0; level < 2 && private_dirs; level++) {
+    if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() || (ds.st_mode & 022) != 0) private_dirs = 0;
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir) break;
+    *slash = 0;
+  }
+  if (!private_dirs) {
     *why = "the plan's directory is not private to this user";
     close(fd);
     return NULL;

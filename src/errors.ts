@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   PODSOCK_ERR_BACKEND: { exit: 1, summary: 'backend unreachable' },
   /** A listen address given with --listen could not be parsed or bound. */
   PODSOCK_ERR_LISTEN: { exit: 66, summary: 'cannot listen' },
+  /** A private directory (runtime, state) is another user's, a symbolic link or writable by others. */
+  PODSOCK_ERR_PRIVATE_DIR: { exit: 73, summary: 'unsafe private directory' },
   /** `podsock demo`: something the demo needs (static busybox, rootless networking) is missing. */
   PODSOCK_ERR_DEMO_SETUP: { exit: 69, summary: 'demo prerequisites missing' },
   /** `podsock demo`: the demo did not see what it expected (a reply, a start, an idle stop). */

@@ -8,16 +8,19 @@
  * resets the count, and so does a quiet period.
  *
  * The record is a small JSON file in podsock's per-user state directory (not the unit's
- * RuntimeDirectory=, which systemd removes when the service stops).
+ * RuntimeDirectory=, which systemd removes when the service stops), made and read as private-files.ts
+ * says: another user's directory, a planted symbolic link or file is never written through.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { privateDir, readPrivateFile, removePrivateFile, STATE_DIR_LEVELS, writePrivateFile } from './private-files.js';
 
 export const BACKOFF_MAX_MS = 30_000;
 /** A failure this long after the previous one starts a new count. */
 export const FAILURE_MEMORY_MS = 5 * 60_000;
 /** A container ready at least this long counts as a success (resets the count). */
 export const HEALTHY_AFTER_MS = 10_000;
+/** A record is a few dozen bytes; anything longer is not one. */
+const RECORD_MAX = 4096;
 
 interface Record_ {
   count: number;
@@ -32,12 +35,13 @@ export function backoffFor(n: number): number {
 
 function read(file: string): Record_ | null {
   try {
-    const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<Record_>;
+    const r = JSON.parse(readPrivateFile(file, RECORD_MAX)?.toString('utf8') ?? 'null') as Partial<Record_> | null;
+    if (r === null) return null;
     if (typeof r.count === 'number' && Number.isSafeInteger(r.count) && r.count >= 0 && typeof r.lastAt === 'number') {
       return { count: r.count, lastAt: r.lastAt };
     }
   } catch {
-    // missing or unreadable: no history
+    // unreadable, or not a private file: no history
   }
   return null;
 }
@@ -47,8 +51,8 @@ export function recordFailure(file: string, now: number): number {
   const prev = read(file);
   const count = prev !== null && now - prev.lastAt < FAILURE_MEMORY_MS ? prev.count + 1 : 1;
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify({ count, lastAt: now }), { mode: 0o600 });
+    privateDir(dirname(file), STATE_DIR_LEVELS);
+    writePrivateFile(file, Buffer.from(JSON.stringify({ count, lastAt: now })));
   } catch {
     // Without a record podsock just does not back off; never fail the service for it.
   }
@@ -57,5 +61,9 @@ export function recordFailure(file: string, now: number): number {
 
 /** Forget the failures (the service worked). Never throws. */
 export function clearFailures(file: string): void {
-  rmSync(file, { force: true });
+  try {
+    removePrivateFile(file);
+  } catch {
+    // Not removable (a directory planted there): the count still ends after FAILURE_MEMORY_MS.
+  }
 }

@@ -11,7 +11,7 @@
  *
  * Every timer and listener of an activation hangs off one AbortController, so a stop cancels them all.
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './log.js';
 import type { ServiceConfig } from './config/load.js';
@@ -44,6 +44,7 @@ import { filterContainerMessage, type RelayPhase } from './sd/relay-filter.js';
 import { NotifyServer, type NotifyMessage } from './sd/notify-server.js';
 import { formatTimespan } from './config/timespan.js';
 import { backoffFor, clearFailures, HEALTHY_AFTER_MS, recordFailure } from './start-failures.js';
+import { privateDir, RUNTIME_DIR_LEVELS } from './private-files.js';
 
 /** What podsock tells systemd (a Notifier from sd/notify-client, or a no-op). */
 export interface SystemdNotifier {
@@ -267,9 +268,8 @@ export class Supervisor {
     const podmanSaysRunning = new Promise<void>((r) => (resolveRunning = r));
 
     const cidfile = join(this.o.runtimeDir, `${cfg.name}.cid`);
-    mkdirSync(this.o.runtimeDir, { recursive: true, mode: 0o700 });
     // The runtime directory is podsock's alone: it keeps the notify directory below it private on the host.
-    chmodSync(this.o.runtimeDir, 0o700);
+    privateDir(this.o.runtimeDir, RUNTIME_DIR_LEVELS);
     const direct = cfg.mode === 'proxy' && this.o.directBackend;
     const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
     // podman detached (-d): no podman process stays while the container runs; conmon is watched instead.

@@ -306,10 +306,16 @@ class Reader {
 }
 
 /**
+ * Why an image word is refused: `podman run` reads every word before the image as an option (its flag
+ * parser stops at the first word that does not start with '-'), so an image '--privileged' would be one.
+ */
+export const IMAGE_DASH = "starts with '-': podman would read it as an option; expected an image name such as 'docker.io/library/nginx:latest'";
+
+/**
  * Maps a [Container] section to podman run options (see the module comment). Throws PodsockError
  * ('PODSOCK_ERR_CONFIG') naming `file:line` and the key for an unknown or unsupported key, a bad
  * boolean, a bad word list, an invalid container name, Image= given twice, Group= without User=, a
- * bad ExposeHostPort= and references to other Quadlet units.
+ * bad ExposeHostPort=, an Image= starting with '-' and references to other Quadlet units.
  */
 export function containerSectionToArgs(section: UnitSection, ctx: ContainerContext): ContainerSettings {
   const r = new Reader(section, ctx);
@@ -328,6 +334,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   if (image !== null && imageEntry !== undefined && (image.endsWith('.image') || image.endsWith('.build'))) {
     throw r.error(imageEntry, `Image=${q(image)} refers to a Quadlet unit; podsock needs an image name such as 'docker.io/library/nginx:latest'`);
   }
+
+  if (image !== null && imageEntry !== undefined && image.startsWith('-')) throw r.error(imageEntry, `Image=${q(image)} ${IMAGE_DASH}`);
 
   let containerName = r.single('ContainerName') || null;
   const nameEntry = r.last('ContainerName');

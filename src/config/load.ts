@@ -16,7 +16,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 
 import { PodsockError, q } from '../errors.js';
-import { containerSectionToArgs, isValidContainerName } from './container-section.js';
+import { IMAGE_DASH, containerSectionToArgs, isValidContainerName } from './container-section.js';
 import { assertSafeName, configCandidates, findConfigFile } from './find.js';
 import { optionFacts, parsePodmanOptions, parsePodmanRunArgs } from './podman-args.js';
 import { resolvePodsockSettings, type Backend, type PodsockKey, type ReadySpec } from './podsock-section.js';
@@ -185,6 +185,14 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
   let image: string;
   let command: string[];
   if (passthrough.image !== null) {
+    // After '--' any word is the image (podman-args.ts); podman itself would read '-x' as an option.
+    if (passthrough.image === '' || passthrough.image.startsWith('-')) {
+      throw new PodsockError(
+        'PODSOCK_ERR_CONFIG',
+        `${PASSTHROUGH}: ${passthrough.image === '' ? "the image is empty; expected an image name such as 'docker.io/library/nginx:latest'" : `image ${q(passthrough.image)} ${IMAGE_DASH}`}`,
+        { details: { where: PASSTHROUGH, image: passthrough.image } },
+      );
+    }
     image = passthrough.image;
     command = passthrough.command;
   } else if (container !== null && container.image !== null) {

@@ -5,8 +5,10 @@
  * What podsock adds, and why (protocols.md §3, pitfalls P2, P3, P10, P11):
  * - `--name NAME --replace --rm --cidfile FILE`: a leftover container of the same name (after a SIGKILL of
  *   podsock) is replaced; the cidfile is how podsock stops and removes exactly its own container.
- * - a bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing into it: the
- *   container's messages reach podsock unfiltered.
+ * - a read-only bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing into it:
+ *   the container's messages reach podsock unfiltered. Read-only because the directory is on the host's
+ *   /run: the container must not fill it, replace the socket or plant files there; sending to a socket
+ *   needs write permission on the socket itself, which a read-only mount does not take away (unix(7)).
  * - `--sdnotify=conmon` with podman's own NOTIFY_SOCKET on a second private socket of podsock's: podman
  *   says there (MAINPID=conmon, READY=1) the moment the container runs, which is how podsock knows it
  *   is running without starting a second podman (`podman wait`) beside the first. Neither message
@@ -48,7 +50,7 @@ export interface RunPlan {
   pidfile: string | null;
   /** The systemd unit podsock runs in, for `podman auto-update` (PODMAN_SYSTEMD_UNIT). */
   unit: string | null;
-  /** Relabel the notify mount for SELinux (':z'). */
+  /** Relabel the notify mount for SELinux (',z'). */
   selinux: boolean;
 }
 
@@ -75,7 +77,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
     '--label',
     `io.podsock.service=${cfg.name}`,
     '--volume',
-    `${plan.notifyDir}:${CONTAINER_NOTIFY_DIR}${plan.selinux ? ':z' : ''}`,
+    `${plan.notifyDir}:${CONTAINER_NOTIFY_DIR}:${plan.selinux ? 'ro,z' : 'ro'}`,
     '--env',
     `NOTIFY_SOCKET=${CONTAINER_NOTIFY_DIR}/${plan.notifySocketName}`,
   ];

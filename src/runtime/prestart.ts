@@ -9,9 +9,10 @@
  * The plan is only a way to start earlier: podsock still builds its command from the configuration, and
  * whatever the plan says that podsock would not do is killed before podsock starts its own.
  */
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { PodsockError, q } from '../errors.js';
+import { privateDir, removePrivateFile, STATE_DIR_LEVELS, writePrivateFile } from '../private-files.js';
 
 /** Per-activation variables: never written into a plan; podsock-launch copies them from its own environment. */
 const PASSED_PREFIXES = ['INVOCATION_ID=', 'JOURNAL_STREAM=', 'SYSTEMD_EXEC_PID=', 'TRIGGER_', 'MONITOR_'] as const;
@@ -117,20 +118,21 @@ export function planBytes(p: PlanInput): Buffer {
   return Buffer.from(`${t.join('\0')}\0`, 'utf8');
 }
 
-/** Write the plan atomically (a private file in a private directory), replacing the old one. */
+/**
+ * Write the plan atomically, replacing the old one: a private file (private-files.ts) in podsock's state
+ * directory, which is made private first (throws PODSOCK_ERR_PRIVATE_DIR when another user's).
+ */
 export function writePlan(path: string, bytes: Buffer): void {
   if (!isAbsolute(path)) throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write the plan for podsock-launch at ${q(path)}: expected an absolute path`);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, bytes, { mode: 0o600 });
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  privateDir(dirname(path), STATE_DIR_LEVELS);
+  writePrivateFile(path, bytes);
 }
 
+/** Remove the plan (the name only: never what a symbolic link there points to). Never throws. */
 export function removePlan(path: string): void {
-  rmSync(path, { force: true });
+  try {
+    removePrivateFile(path);
+  } catch {
+    // A directory planted at the plan's name: podsock-launch refuses anything but a private file.
+  }
 }

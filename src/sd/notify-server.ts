@@ -8,8 +8,7 @@
  */
 // Synchronous on purpose: this runs right before `podman run` is spawned, and a cold start should not
 // load fs/promises or wait a turn of the thread pool for two tiny system calls.
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PodsockError, q } from '../errors.js';
 import { adoptDgram, openDgram, unixAddressProblem, type DgramSocket, type ReceivedDatagram } from './native.js';
@@ -100,6 +99,22 @@ export class TokenBucket {
   }
 }
 
+/**
+ * Remove the names podsock created in a notify directory: `notify.sock` (unlink(2) removes a name, never
+ * what a symbolic link there points to) and then the directory itself (rmdir(2) removes only an empty
+ * directory). Never recursive: the directory is shared with the container, so nothing else found there
+ * is podsock's to remove by path. A missing name is fine; anything else throws.
+ */
+function removeOwnNames(dir: string): void {
+  for (const remove of [() => unlinkSync(join(dir, NOTIFY_SOCKET_NAME)), () => rmdirSync(dir)]) {
+    try {
+      remove();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 function checkPositive(name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
     throw new PodsockError(
@@ -114,8 +129,8 @@ function checkPositive(name: string, value: unknown): void {
  * a private directory `<parentDir>/podsock-XXXXXX` (mode 0700, random name), binds `notify.sock` in it
  * with SO_PASSCRED, makes the socket mode 0777 (the container may run as another uid; conmon does the
  * same for its socket) and starts receiving. Give the container the directory (`dir`) as a bind mount and
- * NOTIFY_SOCKET=<mount point>/<socketName>. close() is idempotent: it closes the socket and removes the
- * directory.
+ * NOTIFY_SOCKET=<mount point>/<socketName> (read-only: runtime/podman-argv.ts). close() is idempotent:
+ * it closes the socket and removes the socket file and the then empty directory, nothing else.
  */
 export class NotifyServer {
   /** The private directory holding the socket. */
@@ -183,7 +198,11 @@ export class NotifyServer {
       return NotifyServer.#receiving(dir, socket, options);
     } catch (err) {
       socket?.close();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        removeOwnNames(dir);
+      } catch {
+        // Reported below: the set-up failed, which is what matters.
+      }
       if (err instanceof PodsockError) throw err;
       throw new PodsockError('PODSOCK_ERR_NOTIFY', `Failed to set up the notify socket in ${q(dir)}: ${(err as Error).message}`, {
         cause: err,
@@ -234,13 +253,16 @@ export class NotifyServer {
     return this;
   }
 
-  /** Close the socket and remove the directory (best effort: a failure goes to onError). Idempotent. */
+  /**
+   * Close the socket and remove what podsock created, by name: the socket file, then the directory if it
+   * is empty. Anything else found there is left as it is and reported to onError. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.close();
     try {
-      rmSync(this.dir, { recursive: true, force: true });
+      removeOwnNames(this.dir);
     } catch (err) {
       this.#options.onError?.(
         new PodsockError('PODSOCK_ERR_NOTIFY', `Failed to remove the notify socket directory ${q(this.dir)}: ${(err as Error).message}`, {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -24,8 +24,35 @@ void t.test('failures count up, are forgotten after a quiet period, and clear', 
 void t.test('a corrupt record counts as no history', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'x.failures');
-  const { writeFileSync } = await import('node:fs');
+  const file = join(dir, 'state', 'x.failures');
+  mkdirSync(join(dir, 'state'), { mode: 0o700 });
   writeFileSync(file, '{"count":"lots"}');
   t.equal(recordFailure(file, 5), 1);
+});
+
+void t.test('a symbolic link planted at the record\'s name is replaced, never written through', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'state'), { mode: 0o700 });
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'precious');
+  const file = join(dir, 'state', 'svc.failures');
+  symlinkSync(victim, file);
+  t.equal(recordFailure(file, 1000), 1);
+  t.equal(readFileSync(victim, 'utf8'), 'precious', 'the link\'s target is untouched');
+  t.ok(lstatSync(file).isFile(), 'the record replaced the link');
+  symlinkSync(victim, `${file}.2`);
+  clearFailures(`${file}.2`);
+  t.equal(readFileSync(victim, 'utf8'), 'precious', 'clearing removes the link, not its target');
+});
+
+void t.test('a state directory of another user is not written to', { skip: process.geteuid?.() !== 0 && 'needs root to chown' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const top = join(dir, 'podsock-1000');
+  mkdirSync(join(top, 'state'), { recursive: true, mode: 0o700 });
+  chownSync(top, 65534, 65534);
+  chownSync(join(top, 'state'), 65534, 65534);
+  t.equal(recordFailure(join(top, 'state', 'svc.failures'), 1000), 1, 'podsock just does not back off');
+  t.same(readdirSync(join(top, 'state')), [], 'nothing was written there');
 });

@@ -39,7 +39,7 @@ void t.test('a valid configuration: the command on stdout, exit 0', async (t) =>
   t.equal(
     r.stdout,
     `podman run --name podsock-svc --replace --rm --cidfile=/rt/podsock-svc/svc.cid --sdnotify=conmon --stop-timeout=10 --log-driver=passthrough ` +
-      `--label io.podsock.service=svc --volume /rt/podsock-svc/podsock-XXXXXX:/run/podsock-notify ` +
+      `--label io.podsock.service=svc --volume /rt/podsock-svc/podsock-XXXXXX:/run/podsock-notify:ro ` +
       `--env NOTIFY_SOCKET=/run/podsock-notify/notify.sock --detach --conmon-pidfile=/rt/podsock-svc/svc.conmon.pid --network none ${MISSING} serve 'a b'\n`,
   );
   t.equal(

@@ -158,6 +158,8 @@ void t.test('errors name file:line and key', async (t) => {
     ['RemapUsers=auto', `${FILE}:2: key 'RemapUsers' in section [Container] is not supported by podsock: it is deprecated in Quadlet; use UserNS=, UIDMap= and GIDMap=`],
     ['Image=a\nImage=b', `${FILE}:3: Image= is set again (first on line 2); give exactly one image, or reset it with an empty 'Image=' first`],
     ['Image=web.image', `${FILE}:2: Image='web.image' refers to a Quadlet unit; podsock needs an image name such as 'docker.io/library/nginx:latest'`],
+    ['Image=--privileged', `${FILE}:2: Image='--privileged' starts with '-': podman would read it as an option; expected an image name such as 'docker.io/library/nginx:latest'`],
+    ['Image=-v/:/host', `${FILE}:2: Image='-v/:/host' starts with '-': podman would read it as an option; expected an image name such as 'docker.io/library/nginx:latest'`],
     ['Image=i\nReadOnly=maybe', `${FILE}:3: invalid boolean 'maybe' for ReadOnly (allowed: 'yes', 'no', 'true', 'false', 'on', 'off', '1', '0')`],
     ['Image=i\nNoNewPrivileges=2', `${FILE}:3: invalid boolean '2' for NoNewPrivileges (allowed: 'yes', 'no', 'true', 'false', 'on', 'off', '1', '0')`],
     ['Image=i\nContainerName=-bad', `${FILE}:3: invalid container name '-bad' (podman names start with a letter or digit, followed by letters, digits, '_', '.' or '-')`],

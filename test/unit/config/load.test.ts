@@ -139,6 +139,16 @@ void t.test('passthrough only, without a file', async (t) => {
   t.equal(err.message, "arguments after '--': no image given (expected podman run arguments: [OPTIONS] IMAGE [COMMAND...])");
 });
 
+void t.test('an image that podman would read as an option is refused; command words may start with a dash', async (t) => {
+  const err = caught(() => loadConfig(setup(t, {}, 'adhoc', { extraArgs: ['--rm', '--', '--privileged', 'sh'] })));
+  t.equal(err.code, 'PODSOCK_ERR_CONFIG');
+  t.equal(err.message, "arguments after '--': image '--privileged' starts with '-': podman would read it as an option; expected an image name such as 'docker.io/library/nginx:latest'");
+  const empty = caught(() => loadConfig(setup(t, {}, 'adhoc', { extraArgs: ['--', ''] })));
+  t.equal(empty.message, "arguments after '--': the image is empty; expected an image name such as 'docker.io/library/nginx:latest'");
+  const cfg = loadConfig(setup(t, { web: '[Container]\nImage=i\nExec=--port 80\n' }));
+  t.same(cfg.command, ['--port', '80'], 'podman passes every word after the image to the container');
+});
+
 void t.test('--config FILE', async (t) => {
   const dir = t.testdir({ 'elsewhere.conf': '[Container]\nImage=from-config\n' });
   const cfg = loadConfig({ name: 'web', configFile: join(dir, 'elsewhere.conf'), env: {}, uid: 0, flags: {}, extraArgs: [] });

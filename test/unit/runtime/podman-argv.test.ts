@@ -41,7 +41,7 @@ void t.test('handover: podsock-owned flags, then the user options, image and com
   t.same(args, [
     'run', '--name', 'podsock-web', '--replace', '--rm', '--cidfile=/run/podsock/web.cid', '--sdnotify=conmon',
     '--stop-timeout=3', '--log-driver=passthrough', '--label', 'io.podsock.service=web',
-    '--volume', '/run/podsock/podsock-abc123:/run/podsock-notify', '--env', 'NOTIFY_SOCKET=/run/podsock-notify/notify.sock',
+    '--volume', '/run/podsock/podsock-abc123:/run/podsock-notify:ro', '--env', 'NOTIFY_SOCKET=/run/podsock-notify/notify.sock',
     '--network', 'none', '--env', 'A=$(x) "y"', 'localhost/web:1', 'serve', '--port', '8080',
   ]);
   t.same(env, { NOTIFY_SOCKET: '/run/podsock/podsock-def456/notify.sock', PODMAN_SYSTEMD_UNIT: 'web.service', LISTEN_FDS: '2', LISTEN_FDNAMES: 'http:https' });
@@ -50,7 +50,7 @@ void t.test('handover: podsock-owned flags, then the user options, image and com
 
 void t.test('proxy: backends published on loopback only; no LISTEN_*; SELinux relabel', async (t) => {
   const { args, env } = podmanRunCommand(cfg, { ...plan, handover: null, unit: null, selinux: true, publish: [{ hostPort: 41000, containerPort: 8080 }, { hostPort: 0, containerPort: 8443 }] });
-  t.ok(args.includes('/run/podsock/podsock-abc123:/run/podsock-notify:z'));
+  t.ok(args.includes('/run/podsock/podsock-abc123:/run/podsock-notify:ro,z'));
   const i = args.indexOf('--publish');
   t.same(args.slice(i, i + 4), ['--publish', '127.0.0.1:41000:8080/tcp', '--publish', '127.0.0.1::8443/tcp']);
   t.same(env, { NOTIFY_SOCKET: '/run/podsock/podsock-def456/notify.sock' }, 'podman reports to podsock, never to systemd');
