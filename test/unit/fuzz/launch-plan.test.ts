@@ -88,7 +88,9 @@ void t.test('the whole launcher under ASan: every bound of the plan holds, with 
   const tail = ['fds', '0', 'exe', '/bin/true', 'arg', '/bin/true'];
   const long = (n: number): string => 'd'.repeat(n);
   const refused: Array<[string, Buffer, RegExp]> = [
-    ['a notify directory longer than PATH_MAX (make_notify copied it unchecked)', plan(...head, 'notify', `/${long(5000)}/podsock-AAAAAA`, '700', ...tail), /^the plan's notify directory '\/d{47}\.\.\.' is 5016 bytes long, expected at most 95 \(its socket path must fit sun_path, unix\(7\)\)$/],
+    // make_notify copied the directory unchecked into a PATH_MAX buffer inside the plan: beyond the plan's own size, ASan sees it.
+    ['a notify directory far longer than PATH_MAX', plan(...head, 'notify', `/${long(100_000)}/podsock-AAAAAA`, '700', ...tail), /^the plan's notify directory '\/d{47}\.\.\.' is 100016 bytes long, expected at most 95 \(its socket path must fit sun_path, unix\(7\)\)$/],
+    ['a notify directory longer than PATH_MAX', plan(...head, 'notify', `/${long(5000)}/podsock-AAAAAA`, '700', ...tail), /^the plan's notify directory '\/d{47}\.\.\.' is 5016 bytes long, expected at most 95/],
     ['a notify directory one byte too long for its socket', plan(...head, 'notify', `/${long(L.notifyDirBytes - 15)}/podsock-AAAAAA`, '700', ...tail), /^the plan's notify directory .* is 96 bytes long, expected at most 95/],
     ['a notify directory of another shape', plan(...head, 'notify', '/run/podsock-AAAAAAA', '700', ...tail), /^the plan's notify directory '\/run\/podsock-AAAAAAA' is not an absolute path ending in \/podsock-XXXXXX$/],
     ['an argument longer than execve(2) takes', plan(...head, ...tail, 'arg', 'x'.repeat(L.wordBytes + 1)), /^the plan's word 10 is 131072 bytes long, expected at most 131071$/],
@@ -175,6 +177,16 @@ function randomPlan(r: Rng): { bytes: Buffer; digest: string } {
   return { bytes: plan(...words), digest: commandDigest(sub(exe), argv.map(sub), Object.fromEntries(Object.entries(env).map(([k, v]) => [k, sub(v)]))) };
 }
 
+/** `bytes` with one word made longer inside: a path's parent, an argument, a number, around every bound. */
+function lengthenWord(r: Rng, bytes: Buffer): Buffer {
+  const words = bytes.toString('latin1').split('\0');
+  const i = r.int(words.length - 1);
+  const w = words[i] as string;
+  const at = r.int(w.length + 1);
+  words[i] = w.slice(0, at) + 'L'.repeat(r.pick([1, 60, 100, 4100, 20_000])) + w.slice(at);
+  return Buffer.from(words.join('\0'), 'latin1');
+}
+
 void t.test(`the plan parser and digest under ASan: ${N} random and mutated plans (seed ${SEED})`, { skip }, async (t) => {
   const driver = join(dir, 'launch-plan-driver');
   compile(driver, [join(root, 'test', 'unit', 'fuzz', 'launch-plan-driver.c'), ...launcherSources().filter((s) => !s.endsWith('/launch.c'))]);
@@ -186,7 +198,7 @@ void t.test(`the plan parser and digest under ASan: ${N} random and mutated plan
       inputs.push(base);
       continue;
     }
-    let bytes = r.chance(0.05) ? r.bytes(r.int(200)) : mutateBytes(r, base.bytes, TOKENS);
+    let bytes = r.chance(0.05) ? r.bytes(r.int(200)) : r.chance(0.15) ? lengthenWord(r, base.bytes) : mutateBytes(r, base.bytes, TOKENS);
     // Now and then a word just beyond execve's bound, or a plan just beyond the size bound.
     if (r.chance(0.01)) bytes = Buffer.concat([bytes, Buffer.from(`arg\0${'w'.repeat(L.wordBytes + r.int(2))}\0`)]);
     if (r.chance(0.003)) bytes = Buffer.concat([bytes, Buffer.alloc(L.bytes - bytes.length + r.int(2))]);
