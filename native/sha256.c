@@ -1,7 +1,7 @@
 /*
  * SHA-256 as FIPS 180-4 defines it (https://csrc.nist.gov/pubs/fips/180-4/upd1/final), sections 4.1.2
- * (functions), 4.2.2 (constants), 5.1.1 (padding), 6.2.2 (computation). Written for podsock and placed
- * in the public domain; test/unit/fuzz/launch-plan.test.ts checks it against node:crypto.
+ * (functions), 4.2.2 (constants), 5.1.1 (padding), 6.2.2 (computation), written from the standard's
+ * text; test/unit/fuzz/launch-plan.test.ts checks it against node:crypto (every plan's digest).
  */
 #include "sha256.h"
 
