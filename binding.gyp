@@ -1,7 +1,8 @@
 {
   # One small Node-API addon: unix datagram sockets (NOTIFY_SOCKET, SO_PASSCRED), raw fd operations
   # and a vfork-style process spawn (native/spawn.c) that core Node does not offer; and podsock-launch
-  # (native/launch.c), which starts podman before Node boots. Built by `node-gyp rebuild` (package.json "install").
+  # (native/launch.c, its plan parser plan.c and command digest command-digest.c, sha256.c), which
+  # starts podman before Node boots. Built by `node-gyp rebuild` (package.json "install").
   "targets": [
     {
       "target_name": "podsock_native",
@@ -12,7 +13,7 @@
     {
       "target_name": "podsock-launch",
       "type": "executable",
-      "sources": ["native/launch.c"],
+      "sources": ["native/launch.c", "native/plan.c", "native/command-digest.c", "native/sha256.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -15,18 +15,13 @@
  * podsock recomputes the podman command itself and adopts the process only if its digest matches;
  * otherwise it kills it and starts its own (runtime/prestart.ts). PODSOCK_PLAN names the plan file so
  * that podsock can write or remove it. Anything unexpected here means "no prestart", never a failure:
- * the slow path is always there. No output unless NODE cannot be executed.
+ * the slow path is always there. No output unless NODE cannot be executed or the plan is malformed
+ * (one line on stderr, "podsock-launch: ignoring the plan 'PATH': REASON").
  *
- * Plan file: NUL-terminated tokens, `podsock-plan 1` first, then records:
- *   file PATH SIG    stat(PATH) must give SIG ("dev:ino:size:mtime_ns", or "-" for absent)
- *   mkdir PATH       mkdir -p, then mode 0700
- *   unlink PATH      remove if present (cidfile, pidfile: podman refuses an existing cidfile)
- *   notify DIR MODE  a fresh mkdtemp sibling of DIR with MODE and notify.sock bound in it (SO_PASSCRED);
- *                    every occurrence of DIR in the arguments and environment is replaced by it
- *   fds N            the first N inherited fds (3..) go to podman with LISTEN_PID set; must match LISTEN_FDS
- *   exe PATH, arg A (argv[0] first), env NAME=VALUE (podman's environment without the per-activation
- *   variables, which are taken from this process: INVOCATION_ID, JOURNAL_STREAM, ...)
- * The plan must belong to this user and be writable by nobody else, in a directory of the same kind.
+ * The plan's format and bounds: plan.h. Its file must belong to this user and be writable by nobody
+ * else, in a directory of the same kind; its `file` records must match, and its fd count LISTEN_FDS.
+ * The per-activation variables (INVOCATION_ID, JOURNAL_STREAM, ...) are never in a plan: they are taken
+ * from this process.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,38 +40,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "command-digest.h"
 #include "notify-socket.h"
+#include "plan.h"
 
-#define PLAN_MAX (1024 * 1024)
-#define TOKENS_MAX 65536
-#define ARGS_MAX 4096
-#define NOTIFY_MAX 4
 #define PRESTART_MAX 8192
-#define NOTIFY_SOCKET_NAME "notify.sock"
-#define MKDTEMP_PREFIX "podsock-"
+/* Per-activation variables copied from this process into podman's environment (plan_passed_var). */
+#define PASSED_MAX 256
 
 extern char **environ;
-
-/* Variables that change with every activation: never part of the plan, copied from here into podman's. */
-static const char *const PASSED[] = {"INVOCATION_ID=", "JOURNAL_STREAM=", "SYSTEMD_EXEC_PID=", "TRIGGER_", "MONITOR_", NULL};
-
-static int passed_var(const char *entry) {
-  for (const char *const *p = PASSED; *p != NULL; p++)
-    if (strncmp(entry, *p, strlen(*p)) == 0) return 1;
-  return 0;
-}
 
 static uint64_t fnv64(uint64_t h, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
   return h;
 }
 
-static uint32_t fnv32(uint32_t h, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619U;
-  return h;
-}
-
-/* The plan's path: podsock's state directory (cli/run.ts stateDirFor) and a hash of SCRIPT ARGS... */
+/* The plan's path: podsock's state directory (cli/run.ts stateDirFor) and a hash of SCRIPT ARGS... (a
+ * name only: whatever the plan says, podsock adopts the podman it starts only by its command's digest). */
 static int plan_path(char *out, size_t size, int n, char **words) {
   char dir[PATH_MAX];
   uid_t uid = getuid();
@@ -116,26 +96,13 @@ static int mkdir_p(const char *path) {
   return chmod(buf, 0700);
 }
 
-typedef struct notify {
-  const char *old_dir;
-  char dir[PATH_MAX];
-  mode_t mode;
-  int fd;
-} notify_t;
-
-/* mkdtemp beside `n->old_dir`, the socket bound in it (notify-socket.h): as sd/notify-server.ts NotifyServer.create. */
-static int make_notify(notify_t *n) {
-  const char *slash = strrchr(n->old_dir, '/');
-  size_t parent = slash == NULL ? 0 : (size_t)(slash - n->old_dir);
-  size_t len = strlen(n->old_dir);
-  if (slash == NULL || parent == 0 || len - parent - 1 != strlen(MKDTEMP_PREFIX) + 6 || strncmp(slash + 1, MKDTEMP_PREFIX, strlen(MKDTEMP_PREFIX)) != 0)
-    return -1;
-  memcpy(n->dir, n->old_dir, parent);
-  snprintf(n->dir + parent, sizeof n->dir - parent, "/%sXXXXXX", MKDTEMP_PREFIX);
+/* mkdtemp from the template the plan's parser made beside the old directory (plan.h), the socket bound
+ * in it (notify-socket.h): as sd/notify-server.ts NotifyServer.create. */
+static int make_notify(plan_notify_t *n) {
   if (mkdtemp(n->dir) == NULL) return -1;
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   const char *failed = NULL;
-  if (snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s", n->dir, NOTIFY_SOCKET_NAME) >= (int)sizeof sun.sun_path || chmod(n->dir, n->mode) != 0) {
+  if (snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s", n->dir, PLAN_NOTIFY_SOCKET_NAME) >= (int)sizeof sun.sun_path || chmod(n->dir, n->mode) != 0) {
     rmdir(n->dir);
     return -1;
   }
@@ -150,28 +117,18 @@ static int make_notify(notify_t *n) {
   return 0;
 }
 
-static void unmake_notify(notify_t *n) {
-  char path[PATH_MAX + 16];
+static void unmake_notify(plan_notify_t *n) {
+  char path[sizeof n->dir + sizeof PLAN_NOTIFY_SOCKET_NAME + 1];
   if (n->fd < 0) return;
   close(n->fd);
   n->fd = -1;
-  snprintf(path, sizeof path, "%s/%s", n->dir, NOTIFY_SOCKET_NAME);
+  snprintf(path, sizeof path, "%s/%s", n->dir, PLAN_NOTIFY_SOCKET_NAME);
   unlink(path);
   rmdir(n->dir);
 }
 
-/* Replace every occurrence of each old notify directory in `s` by its new one (same length: mkdtemp). */
-static char *substitute(const char *s, notify_t *nt, int nn) {
-  char *copy = strdup(s);
-  if (copy == NULL) return NULL;
-  for (int i = 0; i < nn; i++) {
-    size_t len = strlen(nt[i].old_dir);
-    for (char *p = strstr(copy, nt[i].old_dir); p != NULL; p = strstr(p + len, nt[i].old_dir)) memcpy(p, nt[i].dir, len);
-  }
-  return copy;
-}
-
-static char *read_plan(const char *path, size_t *size, const char **why) {
+/* The plan's bytes (malloc), or NULL with `why` set; `*bad` set when the plan is malformed rather than absent or foreign. */
+static char *read_plan(const char *path, size_t *size, const char **why, char whybuf[PLAN_WHY_MAX], int *bad) {
   char dir[PATH_MAX + 64];
   struct stat st;
   snprintf(dir, sizeof dir, "%s", path);
@@ -182,7 +139,7 @@ static char *read_plan(const char *path, size_t *size, const char **why) {
     *why = errno == ENOENT ? "no plan yet" : "cannot open the plan";
     return NULL;
   }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022) != 0 || st.st_size <= 0 || st.st_size > PLAN_MAX) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022) != 0) {
     *why = "the plan is not a private regular file of this user";
     close(fd);
     return NULL;
@@ -203,6 +160,13 @@ static char *read_plan(const char *path, size_t *size, const char **why) {
     close(fd);
     return NULL;
   }
+  if (st.st_size <= 0 || st.st_size > PLAN_MAX) {
+    snprintf(whybuf, PLAN_WHY_MAX, "the plan is %lld bytes long, expected 1 to %d", (long long)st.st_size, PLAN_MAX);
+    *why = whybuf;
+    *bad = 1;
+    close(fd);
+    return NULL;
+  }
   char *buf = malloc((size_t)st.st_size + 1);
   size_t got = 0;
   while (buf != NULL && got < (size_t)st.st_size) {
@@ -212,7 +176,7 @@ static char *read_plan(const char *path, size_t *size, const char **why) {
     got += (size_t)r;
   }
   close(fd);
-  if (buf == NULL || got != (size_t)st.st_size || buf[got - 1] != 0) {
+  if (buf == NULL || got != (size_t)st.st_size) {
     free(buf);
     *why = "the plan is truncated";
     return NULL;
@@ -221,75 +185,13 @@ static char *read_plan(const char *path, size_t *size, const char **why) {
   return buf;
 }
 
-typedef struct plan {
-  const char *exe;
-  const char *args[ARGS_MAX + 1];
-  int nargs;
-  const char *env[ARGS_MAX + 1];
-  int nenv;
-  const char *mkdirs[8];
-  int nmkdirs;
-  const char *unlinks[8];
-  int nunlinks;
-  notify_t notify[NOTIFY_MAX];
-  int nnotify;
-  long fds;
-} plan_t;
-
-/* Parse and check the plan; NULL when it may be carried out, else why not. */
-static const char *parse_plan(char *buf, size_t size, plan_t *p) {
-  static const char *tok[TOKENS_MAX];
-  int nt = 0;
-  for (size_t i = 0; i < size; i += strlen(buf + i) + 1) {
-    if (nt == TOKENS_MAX) return "the plan is too long";
-    tok[nt++] = buf + i;
-  }
-  if (nt < 2 || strcmp(tok[0], "podsock-plan") != 0 || strcmp(tok[1], "1") != 0) return "the plan has another format";
-  memset(p, 0, sizeof *p);
-  p->fds = -1;
+/* What the plan's parser cannot check: its files unchanged, and the sockets passed as it expects. NULL when it may be carried out. */
+static const char *check_plan(const plan_t *p) {
   char sig[128];
-  for (int i = 2; i < nt;) {
-    const char *k = tok[i];
-    int need = strcmp(k, "file") == 0 || strcmp(k, "notify") == 0 ? 2 : 1;
-    if (i + need >= nt) return "the plan ends inside a record";
-    const char *a = tok[i + 1], *b = need == 2 ? tok[i + 2] : NULL;
-    if (strcmp(k, "file") == 0) {
-      file_sig(a, sig, sizeof sig);
-      if (strcmp(sig, b) != 0) return "stale: a configuration file or podsock itself changed";
-    } else if (strcmp(k, "mkdir") == 0) {
-      if (p->nmkdirs == 8) return "the plan has too many directories";
-      p->mkdirs[p->nmkdirs++] = a;
-    } else if (strcmp(k, "unlink") == 0) {
-      if (p->nunlinks == 8) return "the plan has too many files to remove";
-      p->unlinks[p->nunlinks++] = a;
-    } else if (strcmp(k, "notify") == 0) {
-      char *end;
-      long mode = strtol(b, &end, 8);
-      if (p->nnotify == NOTIFY_MAX || *end != 0 || mode < 0 || mode > 0777 || a[0] != '/') return "the plan has a bad notify record";
-      p->notify[p->nnotify].old_dir = a;
-      p->notify[p->nnotify].mode = (mode_t)mode;
-      p->notify[p->nnotify].fd = -1;
-      p->nnotify++;
-    } else if (strcmp(k, "fds") == 0) {
-      char *end;
-      p->fds = strtol(a, &end, 10);
-      if (*end != 0 || p->fds < 0 || p->fds > 1024) return "the plan has a bad fd count";
-    } else if (strcmp(k, "exe") == 0) {
-      if (a[0] != '/') return "the plan's executable is not an absolute path";
-      p->exe = a;
-    } else if (strcmp(k, "arg") == 0) {
-      if (p->nargs == ARGS_MAX) return "the plan has too many arguments";
-      p->args[p->nargs++] = a;
-    } else if (strcmp(k, "env") == 0) {
-      if (p->nenv == ARGS_MAX) return "the plan has too many variables";
-      if (strchr(a, '=') == NULL || passed_var(a)) return "the plan has a bad variable";
-      p->env[p->nenv++] = a;
-    } else {
-      return "the plan has an unknown record";
-    }
-    i += need + 1;
+  for (int i = 0; i < p->nfiles; i++) {
+    file_sig(p->files[i].path, sig, sizeof sig);
+    if (strcmp(sig, p->files[i].sig) != 0) return "stale: a configuration file or podsock itself changed";
   }
-  if (p->exe == NULL || p->nargs == 0 || p->fds < 0) return "the plan is incomplete";
   if (p->fds > 0) {
     const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
     char *end;
@@ -299,10 +201,11 @@ static const char *parse_plan(char *buf, size_t size, plan_t *p) {
   return NULL;
 }
 
-/* Carry the plan out: podman's pid, or -1 with `why` set (and nothing left behind). */
-static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why) {
-  static char *argv[ARGS_MAX + 1], *envp[2 * ARGS_MAX + 2];
+/* Carry the plan out: podman's pid, or -1 with `why` set (and nothing left behind); `*bad` when that is worth a line on stderr. */
+static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why, char whybuf[PLAN_WHY_MAX], int *bad) {
+  static char *argv[PLAN_ARGS_MAX + 1], *envp[PLAN_ENV_MAX + PASSED_MAX + 2];
   static char listen_pid[32];
+  char digest[COMMAND_DIGEST_HEX + 1];
   int na = 0, ne = 0;
   pid_t pid = -1;
   *why = NULL;
@@ -312,19 +215,22 @@ static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why)
     if (unlink(p->unlinks[i]) != 0 && errno != ENOENT) *why = "cannot remove an old cidfile or pidfile";
   for (int i = 0; *why == NULL && i < p->nnotify; i++)
     if (make_notify(&p->notify[i]) != 0) *why = "cannot create a notify socket";
-  char *exe = *why == NULL ? substitute(p->exe, p->notify, p->nnotify) : NULL;
+  char *exe = *why == NULL ? plan_substitute(p->exe, p->notify, p->nnotify) : NULL;
   for (int i = 0; *why == NULL && i < p->nargs; i++)
-    if ((argv[na++] = substitute(p->args[i], p->notify, p->nnotify)) == NULL) *why = "out of memory";
+    if ((argv[na++] = plan_substitute(p->args[i], p->notify, p->nnotify)) == NULL) *why = "out of memory";
   for (int i = 0; *why == NULL && i < p->nenv; i++)
-    if ((envp[ne++] = substitute(p->env[i], p->notify, p->nnotify)) == NULL) *why = "out of memory";
-  for (char **e = environ; *why == NULL && *e != NULL && ne < 2 * ARGS_MAX; e++)
-    if (passed_var(*e)) envp[ne++] = *e;
+    if ((envp[ne++] = plan_substitute(p->env[i], p->notify, p->nnotify)) == NULL) *why = "out of memory";
+  for (char **e = environ; *why == NULL && *e != NULL; e++)
+    if (plan_passed_var(*e) && ne - p->nenv == PASSED_MAX) *why = "there are too many per-activation variables (TRIGGER_*, MONITOR_*...)";
+    else if (plan_passed_var(*e)) envp[ne++] = *e;
   if (*why == NULL && exe == NULL) *why = "out of memory";
+  /* The digest podsock recomputes (runtime/prestart.ts commandDigest), LISTEN_PID left out. */
+  int r = *why == NULL ? command_digest(exe, (const char *const *)argv, na, (const char *const *)envp, ne, digest, whybuf) : 0;
+  if (r != 0) {
+    *why = r == -ENOMEM ? "out of memory" : whybuf;
+    *bad = r != -ENOMEM;
+  }
   if (*why == NULL) {
-    /* The digest podsock recomputes (runtime/prestart.ts): argv in order, environment in any order. */
-    uint32_t h = fnv32(2166136261U, exe, strlen(exe) + 1), x = 0;
-    for (int i = 0; i < na; i++) h = fnv32(h, argv[i], strlen(argv[i]) + 1);
-    for (int i = 0; i < ne; i++) x ^= fnv32(2166136261U, envp[i], strlen(envp[i]));
     if (p->fds > 0) envp[ne++] = listen_pid;
     argv[na] = NULL;
     envp[ne] = NULL;
@@ -347,7 +253,7 @@ static pid_t carry_out(plan_t *p, char *prestart, size_t size, const char **why)
     }
     if (pid < 0) *why = "fork failed";
     else {
-      int w = snprintf(prestart, size, "pid=%d digest=%08x%08x", (int)pid, h, x);
+      int w = snprintf(prestart, size, "pid=%d digest=%s", (int)pid, digest);
       for (int i = 0; i < p->nnotify && w > 0 && (size_t)w < size; i++) {
         fcntl(p->notify[i].fd, F_SETFD, 0); /* podsock adopts it across the exec */
         w += snprintf(prestart + w, size - (size_t)w, " notify=%d:%s", p->notify[i].fd, p->notify[i].dir);
@@ -455,7 +361,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "Usage: podsock-launch NODE SCRIPT [ARGS...]: starts podman from the plan of an earlier `run`, then runs NODE SCRIPT ARGS...\n");
     return 2;
   }
-  static char plan[PATH_MAX + 64], prestart[PRESTART_MAX];
+  static char plan[PATH_MAX + 64], prestart[PRESTART_MAX], whybuf[PLAN_WHY_MAX];
   static plan_t p;
   pid_t pid = -1;
   unsetenv("PODSOCK_PLAN");
@@ -463,8 +369,14 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[3], "run") == 0 && plan_path(plan, sizeof plan, argc - 2, argv + 2) == 0) {
     const char *why = NULL;
     size_t size = 0;
-    char *buf = read_plan(plan, &size, &why);
-    if (buf != NULL && (why = parse_plan(buf, size, &p)) == NULL) pid = carry_out(&p, prestart, sizeof prestart, &why);
+    int bad = 0;
+    char *buf = read_plan(plan, &size, &why, whybuf, &bad);
+    if (buf != NULL && plan_parse(buf, size, &p, whybuf) != 0) {
+      why = whybuf;
+      bad = 1;
+    } else if (buf != NULL && (why = check_plan(&p)) == NULL)
+      pid = carry_out(&p, prestart, sizeof prestart, &why, whybuf, &bad);
+    if (bad) fprintf(stderr, "podsock-launch: ignoring the plan '%s': %s\n", plan, why);
     if (pid < 0) snprintf(prestart, sizeof prestart, "none %s", why != NULL ? why : "unknown");
     setenv("PODSOCK_PLAN", plan, 1);
     setenv("PODSOCK_PRESTART", prestart, 1);

@@ -9,6 +9,7 @@
  * The plan is only a way to start earlier: podsock still builds its command from the configuration, and
  * whatever the plan says that podsock would not do is killed before podsock starts its own.
  */
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { PodsockError, q } from '../errors.js';
@@ -19,6 +20,24 @@ const PASSED_PREFIXES = ['INVOCATION_ID=', 'JOURNAL_STREAM=', 'SYSTEMD_EXEC_PID=
 /** Longest PODSOCK_PRESTART podsock reads (launch.c writes at most 8 KiB). */
 const PRESTART_MAX = 8192;
 const NOTIFY_DIR = /^\/.*\/podsock-[A-Za-z0-9]{6}$/;
+
+/** The bounds podsock-launch puts on a plan (native/plan.h); a plan beyond them is refused there, so it is not written. */
+export const PLAN_LIMITS = Object.freeze({
+  bytes: 1024 * 1024,
+  /** One argument or NAME=VALUE: execve(2)'s MAX_ARG_STRLEN (linux/binfmts.h) less the NUL. */
+  wordBytes: 32 * 4096 - 1,
+  /** A path: PATH_MAX less the NUL. */
+  pathBytes: 4095,
+  args: 4096,
+  env: 4096,
+  files: 64,
+  mkdirs: 8,
+  unlinks: 8,
+  notify: 4,
+  fds: 1024,
+  /** DIR/notify.sock must fit sockaddr_un.sun_path (unix(7)). */
+  notifyDirBytes: 108 - '/notify.sock'.length - 1,
+});
 
 /** What podsock-launch did: a running podman to adopt with its notify sockets, or why nothing. */
 export type Prestart =
@@ -42,7 +61,7 @@ export function parsePrestart(raw: string | undefined): Prestart | null {
     const key = word.slice(0, eq);
     const value = word.slice(eq + 1);
     if (key === 'pid' && /^[1-9][0-9]{0,9}$/.test(value)) pid = Number(value);
-    else if (key === 'digest' && /^[0-9a-f]{16}$/.test(value)) digest = value;
+    else if (key === 'digest' && /^[0-9a-f]{64}$/.test(value)) digest = value;
     else if (key === 'notify') {
       const m = /^([0-9]{1,9}):(.+)$/.exec(value);
       if (m === null || Number(m[1]) < 3 || !NOTIFY_DIR.test(m[2] as string)) return { kind: 'none', reason: `bad notify entry in PODSOCK_PRESTART: ${word}` };
@@ -53,25 +72,44 @@ export function parsePrestart(raw: string | undefined): Prestart | null {
   return { kind: 'started', pid, digest, notify };
 }
 
-function fnv32(h: number, bytes: Uint8Array): number {
-  for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
-  return h;
+/** A variable name podman's environment can carry: not empty, no '=' (execve(2) splits at the first), no NUL. */
+function checkVarName(name: string, what: string): void {
+  if (name === '' || name.includes('=') || name.includes('\0')) {
+    throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot ${what}: the variable name ${q(name)} is not a name (expected no '=' or NUL and at least one character)`);
+  }
 }
 
-const NUL = new Uint8Array([0]);
-const FNV_OFFSET = 2166136261;
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function field(s: string | Buffer): Buffer[] {
+  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  return [u32(b.length), b];
+}
 
 /**
- * The digest of a podman command as launch.c computes it: FNV-1a (32 bits) over the executable and
- * argv, each NUL-terminated, then the XOR of each `NAME=VALUE`'s own FNV-1a, so that the order of the
- * environment does not matter. LISTEN_PID (set in the child) is not part of it.
+ * The digest of a podman command as launch.c computes it (native/command-digest.h): SHA-256, as hex, of
+ * `podsock-command 1` and a NUL, then the count of argv, the executable and each of argv, then the
+ * count of variables and each variable's name and value in the byte order of the names, every field
+ * after its 32-bit big-endian byte length. LISTEN_PID (set in the child) is not part of it. A name
+ * that cannot be in an environment is refused (PODSOCK_ERR_INTERNAL): podsock builds these itself.
  */
 export function commandDigest(exe: string, argv: readonly string[], env: Readonly<Record<string, string>>): string {
-  let h = FNV_OFFSET;
-  for (const s of [exe, ...argv]) h = fnv32(fnv32(h, Buffer.from(s, 'utf8')), NUL);
-  let x = 0;
-  for (const [k, v] of Object.entries(env)) if (k !== 'LISTEN_PID') x = (x ^ fnv32(FNV_OFFSET, Buffer.from(`${k}=${v}`, 'utf8'))) >>> 0;
-  return h.toString(16).padStart(8, '0') + x.toString(16).padStart(8, '0');
+  const vars = Object.entries(env)
+    .filter(([k]) => k !== 'LISTEN_PID')
+    .map(([k, v]) => {
+      checkVarName(k, 'compute the digest of the podman command');
+      return [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const;
+    })
+    .sort((a, b) => Buffer.compare(a[0], b[0]));
+  const h = createHash('sha256').update('podsock-command 1\0');
+  for (const b of [u32(argv.length), ...field(exe), ...argv.flatMap((a) => field(a))]) h.update(b);
+  h.update(u32(vars.length));
+  for (const [k, v] of vars) for (const b of [...field(k), ...field(v)]) h.update(b);
+  return h.digest('hex');
 }
 
 /** stat(2) as launch.c prints it: "dev:ino:size:mtime_ns", or "-" when it cannot be stat'ed. */
@@ -101,8 +139,42 @@ export interface PlanInput {
   env: Readonly<Record<string, string>>;
 }
 
-/** The plan file's bytes (format in native/launch.c). */
+/** Refuse what podsock-launch would refuse (native/plan.h), naming the field and its bound. */
+function checkPlanBounds(p: PlanInput): void {
+  const L = PLAN_LIMITS;
+  const bad = (what: string): never => {
+    throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write a plan for podsock-launch: ${what}`);
+  };
+  const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+  const counts: Array<[string, number, number]> = [
+    ['files to check', p.checkFiles.length, L.files],
+    ['directories to create', p.mkdirs.length, L.mkdirs],
+    ['files to remove', p.unlinks.length, L.unlinks],
+    ['notify sockets', p.notify.length, L.notify],
+    ['arguments', p.argv.length, L.args],
+    ['variables', Object.keys(p.env).length, L.env],
+  ];
+  for (const [what, n, max] of counts) if (n > max) bad(`${n} ${what}, expected at most ${max}`);
+  for (const path of [...p.checkFiles, ...p.mkdirs, ...p.unlinks, p.exe]) {
+    if (bytes(path) === 0 || bytes(path) > L.pathBytes) bad(`the path ${q(path)} is ${bytes(path)} bytes long, expected 1 to ${L.pathBytes}`);
+  }
+  for (const path of [...p.mkdirs, ...p.unlinks, p.exe]) if (!isAbsolute(path)) bad(`the path ${q(path)} is not absolute`);
+  for (const n of p.notify) {
+    if (bytes(n.dir) > L.notifyDirBytes || !NOTIFY_DIR.test(n.dir)) {
+      bad(`the notify directory ${q(n.dir)} is not an absolute path of at most ${L.notifyDirBytes} bytes ending in /podsock-XXXXXX`);
+    }
+  }
+  if (!Number.isInteger(p.fds) || p.fds < 0 || p.fds > L.fds) bad(`the fd count ${p.fds} is not an integer from 0 to ${L.fds}`);
+  for (const [i, a] of p.argv.entries()) if (bytes(a) > L.wordBytes) bad(`argument ${i} is ${bytes(a)} bytes long, expected at most ${L.wordBytes}`);
+  for (const [k, v] of Object.entries(p.env)) {
+    checkVarName(k, 'write a plan for podsock-launch');
+    if (bytes(k) + 1 + bytes(v) > L.wordBytes) bad(`the variable ${q(k)} is ${bytes(k) + 1 + bytes(v)} bytes long, expected at most ${L.wordBytes}`);
+  }
+}
+
+/** The plan file's bytes (format and bounds in native/plan.h): PodsockError for a plan podsock-launch would refuse. */
 export function planBytes(p: PlanInput): Buffer {
+  checkPlanBounds(p);
   const t: string[] = ['podsock-plan', '1'];
   for (const f of p.checkFiles) t.push('file', f, fileSignature(f));
   for (const d of p.mkdirs) t.push('mkdir', d);
@@ -115,7 +187,9 @@ export function planBytes(p: PlanInput): Buffer {
     if (!PASSED_PREFIXES.some((x) => entry.startsWith(x))) t.push('env', entry);
   }
   for (const s of t) if (s.includes('\0')) throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write a plan for podsock-launch: a value contains a NUL byte: ${q(s)}`);
-  return Buffer.from(`${t.join('\0')}\0`, 'utf8');
+  const bytes = Buffer.from(`${t.join('\0')}\0`, 'utf8');
+  if (bytes.length > PLAN_LIMITS.bytes) throw new PodsockError('PODSOCK_ERR_INTERNAL', `Cannot write a plan for podsock-launch: it is ${bytes.length} bytes long, expected at most ${PLAN_LIMITS.bytes}`);
+  return bytes;
 }
 
 /**

@@ -228,7 +228,7 @@ if (h !== null) {
     t.ok(planPath !== null && existsSync(planPath), 'first: the activation left a plan for the launcher');
 
     const second = await activation('second');
-    t.match(second.get('PODSOCK_PRESTART') ?? '', /^pid=\d+ digest=[0-9a-f]{16}( notify=\d+:\S+)+$/, 'second: podsock-launch started podman from the plan');
+    t.match(second.get('PODSOCK_PRESTART') ?? '', /^pid=\d+ digest=[0-9a-f]{64}( notify=\d+:\S+)+$/, 'second: podsock-launch started podman from the plan');
     const text = readLog(log);
     t.notMatch(text, /out-of-date plan|Cannot take over the notify sockets/, 'second: podsock kept the podman the launcher started');
     t.equal(text.split(`Container '${containerName}' ready`).length - 1, 2, 'podsock logged two ready containers', { log: text });

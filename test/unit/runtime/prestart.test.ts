@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { commandDigest, fileSignature, parsePrestart, planBytes, removePlan, writePlan, type PlanInput } from '../../../src/runtime/prestart.js';
+import { commandDigest, fileSignature, parsePrestart, planBytes, PLAN_LIMITS, removePlan, writePlan, type PlanInput } from '../../../src/runtime/prestart.js';
 
 const LAUNCHER = join(fileURLToPath(new URL('../../..', import.meta.url)), 'build', 'Release', 'podsock-launch');
 
@@ -17,23 +17,23 @@ void t.test('parsePrestart: what launch.c writes, and nothing else', async (t) =
   t.equal(parsePrestart(undefined), null);
   t.equal(parsePrestart(''), null);
   t.same(parsePrestart('none no plan yet'), { kind: 'none', reason: 'no plan yet' });
-  t.same(parsePrestart('pid=42 digest=0123456789abcdef notify=7:/run/x/podsock-Ab12Cd notify=8:/run/x/podsock-Zz99Yy'), {
+  t.same(parsePrestart('pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:/run/x/podsock-Ab12Cd notify=8:/run/x/podsock-Zz99Yy'), {
     kind: 'started',
     pid: 42,
-    digest: '0123456789abcdef',
+    digest: '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
     notify: [
       { fd: 7, dir: '/run/x/podsock-Ab12Cd' },
       { fd: 8, dir: '/run/x/podsock-Zz99Yy' },
     ],
   });
   for (const bad of [
-    'pid=42 digest=0123456789abcdef notify=7:/run/x/podsock-Ab12Cd', // one notify socket only
-    'pid=0 digest=0123456789abcdef notify=7:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy',
+    'pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:/run/x/podsock-Ab12Cd', // one notify socket only
+    'pid=0 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy',
     'pid=42 digest=XYZ notify=7:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy',
-    'pid=42 digest=0123456789abcdef notify=2:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy', // fd below 3
-    'pid=42 digest=0123456789abcdef notify=7:relative/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy',
-    'pid=42 digest=0123456789abcdef notify=7:/a/other notify=8:/a/podsock-Zz99Yy',
-    'pid=42 digest=0123456789abcdef notify=7:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy extra=1',
+    'pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=2:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy', // fd below 3
+    'pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:relative/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy',
+    'pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:/a/other notify=8:/a/podsock-Zz99Yy',
+    'pid=42 digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef notify=7:/a/podsock-Ab12Cd notify=8:/a/podsock-Zz99Yy extra=1',
     `pid=42 ${'x'.repeat(9000)}`,
   ]) {
     t.equal(parsePrestart(bad)?.kind, 'none', bad.slice(0, 80));
@@ -42,12 +42,50 @@ void t.test('parsePrestart: what launch.c writes, and nothing else', async (t) =
 
 void t.test('commandDigest: argv order matters, environment order does not, LISTEN_PID is left out', async (t) => {
   const d = commandDigest('/usr/bin/podman', ['podman', 'run', 'x'], { A: '1', B: '2' });
-  t.match(d, /^[0-9a-f]{16}$/);
+  t.match(d, /^[0-9a-f]{64}$/);
   t.equal(commandDigest('/usr/bin/podman', ['podman', 'run', 'x'], { B: '2', A: '1' }), d);
   t.equal(commandDigest('/usr/bin/podman', ['podman', 'run', 'x'], { B: '2', A: '1', LISTEN_PID: '9' }), d);
   t.not(commandDigest('/usr/bin/podman', ['podman', 'x', 'run'], { A: '1', B: '2' }), d);
   t.not(commandDigest('/usr/bin/podman', ['podman', 'run', 'x'], { A: '1', B: '3' }), d);
   t.not(commandDigest('/usr/bin/podman', ['podman', 'run', 'x'], { A: '1' }), d);
+});
+
+void t.test('commandDigest: SHA-256 over length-prefixed fields, so no two commands share a digest', async (t) => {
+  // Words that join alike without their lengths.
+  t.not(commandDigest('/p', ['/p', 'ab', 'c'], {}), commandDigest('/p', ['/p', 'a', 'bc'], {}));
+  t.not(commandDigest('/p', ['/p'], { A: '1', B: '' }), commandDigest('/p', ['/p'], { A: '1' }), 'an empty variable counts');
+  t.not(commandDigest('/p', ['/p', 'A=1'], {}), commandDigest('/p', ['/p'], { A: '1' }), 'an argument is not a variable');
+  // A 32-bit hash of the environment collides after some 2^16 tries (birthday bound): VALUE=112789 and
+  // VALUE=349192 have the same FNV-1a, so podsock would have adopted a podman started with the other value.
+  const argv = ['podman', 'run', 'x'];
+  t.not(commandDigest('/usr/bin/podman', argv, { VALUE: '112789' }), commandDigest('/usr/bin/podman', argv, { VALUE: '349192' }), 'two values of a variable');
+});
+
+void t.test('commandDigest and planBytes refuse variable names that no environment can hold', async (t) => {
+  t.throws(() => commandDigest('/p', ['/p'], { 'A=B': 'C' }), { code: 'PODSOCK_ERR_INTERNAL', message: /variable name 'A=B' is not a name/ });
+  t.throws(() => commandDigest('/p', ['/p'], { '': 'C' }), { code: 'PODSOCK_ERR_INTERNAL' });
+  const base: PlanInput = { checkFiles: [], mkdirs: [], unlinks: [], notify: [], fds: 0, exe: '/p', argv: ['/p'], env: {} };
+  t.throws(() => planBytes({ ...base, env: { 'A=B': 'C' } }), { code: 'PODSOCK_ERR_INTERNAL', message: /variable name 'A=B'/ });
+});
+
+void t.test('planBytes: a plan beyond podsock-launch\'s bounds (native/plan.h) is not written', async (t) => {
+  const base: PlanInput = { checkFiles: [], mkdirs: [], unlinks: [], notify: [], fds: 0, exe: '/p', argv: ['/p'], env: {} };
+  const L = PLAN_LIMITS;
+  const cases: Array<[string, Partial<PlanInput>, RegExp]> = [
+    ['a long argument', { argv: ['/p', 'x'.repeat(L.wordBytes + 1)] }, /argument 1 is 131072 bytes long, expected at most 131071/],
+    ['a long variable', { env: { A: 'x'.repeat(L.wordBytes) } }, /the variable 'A' is 131073 bytes long/],
+    ['too many arguments', { argv: Array.from({ length: L.args + 1 }, () => 'a') }, /4097 arguments, expected at most 4096/],
+    ['a long path', { mkdirs: [`/${'d'.repeat(L.pathBytes)}`] }, /is 4096 bytes long, expected 1 to 4095/],
+    ['a relative path', { unlinks: ['x.cid'] }, /the path 'x.cid' is not absolute/],
+    ['a notify directory too long for its socket', { notify: [{ dir: `/${'n'.repeat(L.notifyDirBytes - 15)}/podsock-AAAAAA`, mode: 0o700 }] }, /notify directory .* at most 95 bytes/],
+    ['a bad fd count', { fds: L.fds + 1 }, /the fd count 1025 is not an integer from 0 to 1024/],
+    ['too many files', { checkFiles: Array.from({ length: L.files + 1 }, (_, i) => `/f${i}`) }, /65 files to check, expected at most 64/],
+  ];
+  for (const [what, change, message] of cases) t.throws(() => planBytes({ ...base, ...change }), { code: 'PODSOCK_ERR_INTERNAL', message }, what);
+  // At the bounds, it is written.
+  const notifyDir = `/${'n'.repeat(L.notifyDirBytes - 16)}/podsock-AAAAAA`;
+  t.equal(notifyDir.length, L.notifyDirBytes);
+  t.ok(planBytes({ ...base, argv: ['/p', 'x'.repeat(L.wordBytes)], notify: [{ dir: notifyDir, mode: 0o711 }], fds: L.fds }).length > L.wordBytes);
 });
 
 void t.test('planBytes: per-activation variables stay out; a NUL in a value is refused', async (t) => {
@@ -195,14 +233,23 @@ void t.test('podsock-launch carries out the plan podsock wrote, and podsock can 
   // 5. Sockets that differ from the plan's: nothing is started.
   t.equal((await launch({ ...baseEnv, LISTEN_FDS: '2' })).seen.prestart, 'none the sockets passed differ from the plan\'s');
 
-  // 6. A plan others could have written is never carried out.
+  // 6. A plan that sets a variable twice is refused, and said so on stderr: getenv(3) reads one of the
+  // two, and a digest that let duplicates cancel out would let podsock adopt a command it did not build.
+  const dupBase = { checkFiles: [], mkdirs: [], unlinks: [], notify: [], fds: 1, exe: stub, argv: [stub, 'run'], env: { A: '1' } };
+  writePlan(planPath, Buffer.concat([planBytes(dupBase), Buffer.from('env\0X=injected\0env\0X=injected\0')]));
+  const dup = await launch(baseEnv);
+  t.equal(dup.code, 0, dup.stderr);
+  t.equal(dup.seen.prestart, "none the plan sets the variable 'X' twice", 'the plan is refused');
+  t.equal(dup.stderr, `podsock-launch: ignoring the plan '${planPath}': the plan sets the variable 'X' twice\n`, 'with one line on stderr');
+
+  // 7. A plan others could have written is never carried out.
   chmodSync(planPath, 0o620);
   t.match((await launch(baseEnv)).seen.prestart, /^none the plan is not a private regular file/);
   chmodSync(planPath, 0o600);
   writeFileSync(planPath, 'garbage without a terminating NUL');
   t.match((await launch(baseEnv)).seen.prestart, /^none /, 'a corrupt plan');
 
-  // 7. Anything but `run` goes straight to node, told nothing.
+  // 8. Anything but `run` goes straight to node, told nothing.
   const check = await launch(baseEnv, 'check');
   t.equal(check.seen.plan, '', 'no PODSOCK_PLAN');
   t.equal(check.seen.prestart, '', 'no PODSOCK_PRESTART');
