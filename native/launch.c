@@ -93,6 +93,10 @@ static int mkdir_p(const char *path) {
     *p = '/';
   }
   if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+  /* As private-files.ts privateDir: a real directory of this user that nobody else can write to (a link
+   * planted in a sticky /tmp cannot be swapped after the lstat, whose owner alone can rename it). */
+  struct stat st;
+  if (lstat(buf, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022) != 0) return -1;
   return chmod(buf, 0700);
 }
 

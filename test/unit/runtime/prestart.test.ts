@@ -3,7 +3,7 @@
 // and a shell script stands in for node and records what podsock would see (PODSOCK_PLAN,
 // PODSOCK_PRESTART, its fds). No systemd needed: LISTEN_FDS and LISTEN_PID are set as systemd sets them.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +248,23 @@ void t.test('podsock-launch carries out the plan podsock wrote, and podsock can 
   chmodSync(planPath, 0o600);
   writeFileSync(planPath, 'garbage without a terminating NUL');
   t.match((await launch(baseEnv)).seen.prestart, /^none /, 'a corrupt plan');
+
+  // 7b. The runtime directory the plan creates must be a real directory of this user that nobody else can
+  // write to: a symbolic link there (or a loose directory) is not chmod-ed, and nothing is started.
+  const linked = join(dir, 'linked-runtime');
+  const target = join(dir, 'link-target');
+  mkdirSync(target, { mode: 0o755 });
+  chmodSync(target, 0o755);
+  symlinkSync(target, linked);
+  const mkBase = { checkFiles: [], unlinks: [], notify: [], fds: 1, exe: stub, argv: [stub, 'run'], env: {} };
+  writePlan(planPath, planBytes({ ...mkBase, mkdirs: [linked] }));
+  t.equal((await launch(baseEnv)).seen.prestart, 'none cannot create the runtime directory', 'a symbolic link for the runtime directory');
+  t.equal(statSync(target).mode & 0o777, 0o755, 'the link\'s target is untouched');
+  const loose = join(dir, 'loose-runtime');
+  mkdirSync(loose);
+  chmodSync(loose, 0o777);
+  writePlan(planPath, planBytes({ ...mkBase, mkdirs: [loose] }));
+  t.equal((await launch(baseEnv)).seen.prestart, 'none cannot create the runtime directory', 'a runtime directory others can write to');
 
   // 8. Anything but `run` goes straight to node, told nothing.
   const check = await launch(baseEnv, 'check');
