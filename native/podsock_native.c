@@ -1281,6 +1281,7 @@ typedef struct {
   const char *what;
   relay_dir_t *wait_head, *wait_tail; /* waiting for a buffer (ENOBUFS), oldest first */
   uint32_t waiting;  /* how many */
+  uint32_t lent;     /* provided buffers taken by a receive and not given back yet */
 } relay_ring_t;
 
 static _Thread_local relay_ring_t relay_ring;
@@ -1431,6 +1432,7 @@ static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
 /* Give a buffer back to the pool; the oldest direction waiting for one gets to receive again. */
 static void ring_give_back(relay_ring_t *g, int bid) {
   uring_buf_return(&g->u, (unsigned)bid);
+  g->lent--;
   relay_dir_t *d = g->wait_head;
   if (d == NULL) return;
   ring_unwait(g, d);
@@ -1514,6 +1516,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
   if (op == UOP_RECV) {
     if (c->flags & IORING_CQE_F_BUFFER) {
       int bid = (int)(c->flags >> IORING_CQE_BUFFER_SHIFT);
+      g->lent++;
       if (res > 0 && !r->finished) {
         d->ubid = bid;
         d->uoff = 0;
@@ -2308,12 +2311,13 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
 }
 
 /*
- * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null, waiting, live }
+ * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null, waiting, live, lent }
  *
  * Which engine relays started from now on use on this thread, setting up the ring if that was not tried
  * yet. mode 'poll' makes new relays poll (relays already running keep their engine), 'auto' undoes it;
  * no mode only asks. `reason` says why relays poll: the failed step with its errno, or the 'poll' mode.
- * `live`: relays on the ring not yet released; `waiting`: their directions waiting for a free buffer.
+ * `live`: relays on the ring not yet released; `waiting`: their directions waiting for a free buffer;
+ * `lent`: provided buffers a receive filled that were not given back to the pool yet.
  */
 static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -2352,6 +2356,8 @@ static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "waiting", v));
   NAPI_CALL(env, napi_create_uint32(env, relay_ring.live, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "live", v));
+  NAPI_CALL(env, napi_create_uint32(env, relay_ring.lent, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "lent", v));
   return result;
 }
 
