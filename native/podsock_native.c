@@ -1232,13 +1232,18 @@ static void relay_on_env_cleanup(void *arg) {
 /*
  * On Linux 6.1 and later the relay moves bytes through one io_uring(7) per thread (native/uring.c)
  * instead of recv/send calls driven by uv_polls. Per direction exactly one operation is in flight:
- * a receive into a provided buffer, then a send of what it received (MSG_WAITALL: the kernel retries a
- * partial send itself), then the next receive. That keeps the poll engine's contract unchanged:
+ * a receive into a provided buffer, then a send of what it received, then the next receive. The send is
+ * one attempt (MSG_DONTWAIT); what it could not send moves into a buffer of the direction's own, which is
+ * sent with MSG_WAITALL (the kernel retries a partial send itself), and the provided buffer goes back to
+ * the pool at once: a peer that does not read pins nothing the other connections need. That keeps the
+ * poll engine's contract unchanged:
  * - backpressure: nothing more is read from a side while what was read from it waits to be sent, so TCP
  *   flow control pushes back on the sender;
  * - bounded memory: receives take a buffer from one pool of URING_BUFS x URING_BUF_BYTES only when data
- *   arrives (an idle connection holds none); when the pool is empty a receive fails with ENOBUFS and the
- *   direction waits, oldest first, for the next buffer given back;
+ *   arrives (an idle connection holds none) and only until the send that follows it returns, plus at most
+ *   URING_BUF_BYTES of a direction's own while its receiver does not take it; when the pool is empty
+ *   (a burst of receives) a receive fails with ENOBUFS and the direction waits, oldest first, for the
+ *   next buffer given back;
  * - half-close: a receive of 0 bytes becomes shutdown(SHUT_WR) on the other side once everything before
  *   it was sent; an error resets both sides (relay_finish).
  * A direction carrying bulk data (spliceAfter receives in a row that filled a whole buffer) switches to
@@ -1398,12 +1403,16 @@ static int ring_poll(relay_ring_t *g, relay_dir_t *d) {
   return 0;
 }
 
-static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len) {
+/* Queue a send. From a provided buffer it is one attempt (MSG_DONTWAIT: io_uring then completes it with
+ * what went out, or -EAGAIN, instead of waiting for room, io_uring/net.c io_sendmsg_prep REQ_F_NOWAIT),
+ * so that the buffer goes back to the pool at once; from the direction's own buffer the kernel retries a
+ * partial send itself (MSG_WAITALL). */
+static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len, bool pooled) {
   struct io_uring_sqe *sqe = ring_queue(g, d, UOP_SEND, IORING_OP_SEND, d->to);
   if (sqe == NULL) return EBUSY;
   sqe->addr = (uint64_t)(uintptr_t)data;
   sqe->len = (uint32_t)len;
-  sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+  sqe->msg_flags = MSG_NOSIGNAL | (pooled ? MSG_DONTWAIT : MSG_WAITALL);
   return 0;
 }
 
@@ -1449,6 +1458,26 @@ static void ring_drop_buf(relay_ring_t *g, relay_dir_t *d) {
 }
 
 /*
+ * A send from a provided buffer did not take everything (the receiver is slow or does not read): move the
+ * rest into a buffer of the direction's own and give the provided one back, so that a connection whose
+ * peer does not read holds at most URING_BUF_BYTES of its own and nothing of the pool every connection
+ * shares. 0, or ENOMEM.
+ */
+static int ring_keep_rest(relay_ring_t *g, relay_dir_t *d) {
+  size_t rest = d->ulen - d->uoff;
+  if (d->buf == NULL) {
+    d->buf = malloc(URING_BUF_BYTES);
+    if (d->buf == NULL) return ENOMEM;
+    d->cap = URING_BUF_BYTES;
+  }
+  memcpy(d->buf, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, rest);
+  d->head = 0;
+  d->tail = rest;
+  ring_drop_buf(g, d);
+  return 0;
+}
+
+/*
  * The next step of a direction with nothing in flight: send what is pending (bytes read before the relay
  * took over, or the rest of a partial send), pass EOF on, or receive. Errors finish the relay.
  */
@@ -1470,9 +1499,9 @@ static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
     }
     err = ring_poll(g, d);
   } else if (d->ubid >= 0 && d->uoff < d->ulen) {
-    err = ring_send(g, d, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, d->ulen - d->uoff);
+    err = ring_send(g, d, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, d->ulen - d->uoff, true);
   } else if (d->tail > d->head) {
-    err = ring_send(g, d, d->buf + d->head, d->tail - d->head);
+    err = ring_send(g, d, d->buf + d->head, d->tail - d->head, false);
   } else if (d->eof) {
     if (relay_pass_eof(r, d) != 0) relay_finish(r, errno, "shutdown", true);
     else if (r->dir[0].shut && r->dir[1].shut) relay_finish(r, 0, NULL, false);
@@ -1543,11 +1572,17 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
     return;
   }
   /* UOP_SEND */
-  if (!r->finished && res >= 0) {
-    size_t n = (size_t)res;
+  if (!r->finished && (res >= 0 || (res == -EAGAIN && d->ubid >= 0))) {
+    size_t n = res > 0 ? (size_t)res : 0;
     if (d->ubid >= 0) {
       d->uoff += n;
-      if (d->uoff >= d->ulen) ring_drop_buf(g, d);
+      if (d->uoff >= d->ulen) {
+        ring_drop_buf(g, d);
+      } else if (ring_keep_rest(g, d) != 0) {
+        ring_drop_buf(g, d);
+        relay_finish(r, ENOMEM, "malloc", true);
+        return;
+      }
     } else {
       d->head += n;
       if (d->head >= d->tail) relay_dir_free(d); /* the bytes read before the take-over are out */
