@@ -967,6 +967,8 @@ struct relay {
   const char *deferred_syscall;
   bool uring;               /* the data path runs on the thread's io_uring, not on uv_polls */
   int inflight;             /* io_uring operations whose completion has not been taken yet */
+  int holds;                /* being worked on (ring_complete, relay_maybe_release): not freed meanwhile */
+  bool abortive;            /* relay_finish: close with a reset */
 };
 
 static size_t relay_pending(const relay_dir_t *d) {
@@ -1155,11 +1157,32 @@ static void relay_call_done(relay_t *r) {
 
 static void ring_relay_released(void);
 static void ring_finish(relay_t *r);
+static void ring_forget(relay_t *r);
+static bool ring_is_open(void);
 
-/* A finished relay whose last poll or timer closed and whose last io_uring operation completed: call
- * onDone and free it. Buffers are freed only here: an operation in flight may still point into them. */
+/* Close the fds that are still open, abortively (SO_LINGER {1, 0}: close() sends a TCP reset, socket(7))
+ * when relay_finish said so. */
+static void relay_close_fds(relay_t *r) {
+  for (int i = 0; i < 2; i++) {
+    if (r->fd[i] < 0) continue;
+    if (r->abortive) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(r->fd[i]);
+    r->fd[i] = -1;
+  }
+}
+
+/* A finished relay whose last poll or timer closed and whose last io_uring operation completed: close its
+ * fds (on the ring they are closed only now, see relay_finish), call onDone and free it. Buffers are freed
+ * only here: an operation in flight may still point into them. Not while a caller further up the stack
+ * still works on r (r->holds): that caller calls this again when it is done. */
 static void relay_maybe_release(relay_t *r) {
-  if (!r->finished || r->closing > 0 || r->inflight > 0) return;
+  if (!r->finished || r->closing > 0 || r->inflight > 0 || r->holds > 0) return;
+  r->holds++; /* onDone and a buffer given back can call into JS, which must not release r twice */
+  relay_close_fds(r);
+  if (r->uring) ring_forget(r);
   relay_dir_free(&r->dir[0]);
   relay_dir_free(&r->dir[1]);
   relay_call_done(r);
@@ -1177,6 +1200,12 @@ static void relay_on_poll_closed(uv_handle_t *handle) {
  * Close everything. `abortive`: SO_LINGER {1, 0} first, so that close() sends a TCP reset (socket(7));
  * on a unix socket the option is accepted and the peer sees ECONNRESET only if data was unread. The
  * poll handles are closed; the last close callback calls onDone and frees the relay.
+ *
+ * On the io_uring engine the fds stay open until the last operation completed (relay_maybe_release):
+ * io_uring resolves an operation's fd number only when it submits it (io_uring/io_uring.c
+ * io_assign_file), so an operation still queued when its fd was closed would go to whatever reused the
+ * number, e.g. the socket of the next connection, opened from an onDone called in the same batch of
+ * completions. ring_finish cancels what is in flight, so the wait is short.
  */
 static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive) {
   if (r->finished) return;
@@ -1198,17 +1227,10 @@ static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive
     r->closing++;
     uv_close((uv_handle_t *)&r->timer, relay_on_poll_closed);
   }
-  for (int i = 0; i < 2; i++) {
-    if (r->fd[i] < 0) continue;
-    if (abortive) {
-      struct linger lg = {.l_onoff = 1, .l_linger = 0};
-      setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    }
-    close(r->fd[i]);
-    r->fd[i] = -1;
-  }
-  /* io_uring: the operations in flight still hold the sockets (the kernel releases them, with the reset,
-   * when they are cancelled here) and point into the buffers; onDone waits for their completions. */
+  r->abortive = abortive;
+  if (!r->uring || !ring_is_open()) relay_close_fds(r);
+  /* io_uring: the operations in flight hold the sockets and point into the buffers; they are cancelled
+   * here, and onDone (and the close) waits for their completions. */
   if (r->uring) ring_finish(r);
   if (r->cleanup_hook) {
     if (!r->env_gone) napi_remove_env_cleanup_hook(r->env, relay_on_env_cleanup, r);
@@ -1262,9 +1284,17 @@ static void relay_on_env_cleanup(void *arg) {
 static void relay_start_splice(relay_dir_t *d);
 static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall);
 
+/* Overridable at build time only so that a stress build (test/unit/sd/relay-asan.test.ts) can make the
+ * queues and the pool tiny and so take the paths of a full queue and an empty pool all the time. */
+#ifndef URING_SQ_ENTRIES
 #define URING_SQ_ENTRIES 1024
+#endif
+#ifndef URING_CQ_ENTRIES
 #define URING_CQ_ENTRIES 16384
+#endif
+#ifndef URING_BUFS
 #define URING_BUFS 256
+#endif
 #define URING_BUF_BYTES (32 * 1024)
 /* enter/complete rounds per wake-up before yielding to the loop (timers, accepts, other I/O) */
 #define URING_ROUNDS_MAX 16
@@ -1291,6 +1321,10 @@ typedef struct {
 
 static _Thread_local relay_ring_t relay_ring;
 
+static bool ring_is_open(void) {
+  return relay_ring.open;
+}
+
 #if PODSOCK_HAVE_URING
 
 static void ring_on_readable(uv_poll_t *handle, int status, int events);
@@ -1307,6 +1341,17 @@ static void ring_on_env_cleanup(void *arg) {
   g->open = false;
   g->err = ESHUTDOWN;
   g->what = "environment teardown";
+  /* Nothing completes any more: the relays that waited for their last completion close their fds now
+   * (and are freed unless a handle's close callback is still due). */
+  relay_table_t *t = &relay_table;
+  for (uint32_t i = 0; i < t->top; i++) {
+    relay_t *r = t->slots[i];
+    if (r == NULL || !r->uring) continue;
+    r->env_gone = true;
+    r->inflight = 0;
+    relay_close_fds(r);
+    relay_maybe_release(r); /* may free the table with the last relay: then t->top is 0 */
+  }
 }
 
 /* The thread's ring, set up on first use; NULL when relays poll instead (see relayEngine). */
@@ -1457,6 +1502,15 @@ static void ring_drop_buf(relay_ring_t *g, relay_dir_t *d) {
   ring_give_back(g, bid);
 }
 
+/* A relay is being freed: a provided buffer it still holds (a send that could not even be queued) goes
+ * back to the pool, or the pool would be one buffer short for good. */
+static void ring_forget(relay_t *r) {
+  if (!relay_ring.open) return;
+  for (int k = 0; k < 2; k++) {
+    if (r->dir[k].ubid >= 0) ring_drop_buf(&relay_ring, &r->dir[k]);
+  }
+}
+
 /*
  * A send from a provided buffer did not take everything (the receiver is slow or does not read): move the
  * rest into a buffer of the direction's own and give the provided one back, so that a connection whose
@@ -1512,24 +1566,14 @@ static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
   if (err != 0) relay_finish(r, err, "io_uring_enter", true);
 }
 
-/* One completion. Operations of a finished relay only give their buffer back and count down. */
-static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
-  if (c->user_data == 0) return; /* a cancel's own completion */
-  int op = (int)(c->user_data & UOP_MASK);
-  relay_dir_t *d = (relay_dir_t *)(uintptr_t)(c->user_data & ~(uint64_t)UOP_MASK);
-  relay_t *r = d->owner;
+/* One completion of r's. Operations of a finished relay only give their buffer back and count down. */
+static void ring_complete_op(relay_ring_t *g, relay_t *r, relay_dir_t *d, int op, const struct io_uring_cqe *c) {
   int res = c->res;
   r->inflight--;
-  if (op == UOP_NOP) {
-    relay_maybe_release(r);
-    return;
-  }
+  if (op == UOP_NOP) return;
   d->uop = UOP_NONE;
   if (op == UOP_POLL) {
-    if (r->finished) {
-      relay_maybe_release(r);
-      return;
-    }
+    if (r->finished) return;
     int polled = res > 0 && (res & POLLOUT) ? d->to : d->from;
     if (res > 0 && (res & POLLRDHUP)) r->rdhup[d->from] = true;
     ring_advance(g, r, d);
@@ -1556,7 +1600,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
       }
     }
     if (r->finished) {
-      relay_maybe_release(r);
+      return;
     } else if (res > 0) {
       ring_advance(g, r, d);
     } else if (res == 0) {
@@ -1591,9 +1635,23 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
     return;
   }
   if (d->ubid >= 0) ring_drop_buf(g, d);
-  if (r->finished) relay_maybe_release(r);
-  else if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
+  if (r->finished) return;
+  if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
   else relay_finish(r, -res, "send", true);
+}
+
+/* One completion. r is held while it is handled: giving a buffer back starts a waiting direction, maybe
+ * of r itself, whose failure finishes it, and onDone of another relay can abort r; either would otherwise
+ * free r under the code still using it. The last completion of a finished relay releases it here. */
+static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
+  if (c->user_data == 0) return; /* a cancel's own completion */
+  int op = (int)(c->user_data & UOP_MASK);
+  relay_dir_t *d = (relay_dir_t *)(uintptr_t)(c->user_data & ~(uint64_t)UOP_MASK);
+  relay_t *r = d->owner;
+  r->holds++;
+  ring_complete_op(g, r, d, op, c);
+  r->holds--;
+  relay_maybe_release(r);
 }
 
 /* Run deferred completion work and handle what completed, until nothing moves and no work is left
@@ -1621,20 +1679,30 @@ static void ring_on_readable(uv_poll_t *handle, int status, int events) {
   ring_run(g);
 }
 
-/* relay_finish for a relay on the ring (its fds are closed already): cancel what is in flight and queue a
- * no-op whose completion makes onDone come from a later loop turn even when nothing was in flight. */
+/* relay_finish for a relay on the ring: cancel what is in flight and queue a no-op whose completion makes
+ * onDone (and the close of the fds) come from a later loop turn even when nothing was in flight. */
 static void ring_finish(relay_t *r) {
   relay_ring_t *g = &relay_ring;
+  bool uncancelled = false;
   if (!g->open) return; /* environment teardown: the ring is gone, nothing completes any more */
   for (int k = 0; k < 2; k++) {
     relay_dir_t *d = &r->dir[k];
     ring_unwait(g, d);
     if (d->uop == UOP_NONE) continue;
     struct io_uring_sqe *sqe = uring_sqe(&g->u);
-    if (sqe == NULL) continue; /* then it completes when its socket does something */
+    if (sqe == NULL) {
+      uncancelled = true;
+      continue;
+    }
     sqe->opcode = IORING_OP_ASYNC_CANCEL;
     sqe->addr = ring_user_data(d, d->uop);
     sqe->user_data = 0;
+  }
+  /* No slot for a cancel (the queue is full and the kernel took nothing, EAGAIN or EBUSY): end the
+   * operations through their sockets instead. After shutdown(2) a receive finds EOF, a send EPIPE and a
+   * poll POLLHUP, so the relay does not wait for a peer that may never do anything again. */
+  for (int i = 0; i < 2 && uncancelled; i++) {
+    if (r->fd[i] >= 0) shutdown(r->fd[i], SHUT_RDWR);
   }
   ring_queue(g, &r->dir[0], UOP_NOP, IORING_OP_NOP, -1);
   ring_flush(g);
@@ -1657,6 +1725,7 @@ static relay_ring_t *ring_get(napi_env env, uv_loop_t *loop) {
 static void ring_take(relay_t *r) {}
 static void ring_relay_released(void) {}
 static void ring_finish(relay_t *r) {}
+static void ring_forget(relay_t *r) {}
 static void ring_start(relay_t *r) {}
 
 #endif
