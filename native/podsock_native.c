@@ -969,7 +969,14 @@ struct relay {
   int inflight;             /* io_uring operations whose completion has not been taken yet */
   int holds;                /* being worked on (ring_complete, relay_maybe_release): not freed meanwhile */
   bool abortive;            /* relay_finish: close with a reset */
+  uv_loop_t *loop;
+  uint64_t active_at;       /* uv_now() when the relay started or last moved bytes (relayInfo idleMs) */
 };
+
+/* The relay moved bytes (or saw an EOF or an error) just now: what relayInfo's idleMs counts from. */
+static void relay_touch(relay_t *r) {
+  r->active_at = uv_now(r->loop);
+}
 
 static size_t relay_pending(const relay_dir_t *d) {
   if (d->splicing) return d->in_pipe;
@@ -1571,6 +1578,7 @@ static void ring_complete_op(relay_ring_t *g, relay_t *r, relay_dir_t *d, int op
   int res = c->res;
   r->inflight--;
   if (op == UOP_NOP) return;
+  if (!r->finished && res != -ENOBUFS) relay_touch(r);
   d->uop = UOP_NONE;
   if (op == UOP_POLL) {
     if (r->finished) return;
@@ -1909,6 +1917,7 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
   relay_t *r = handle->data;
   int i = handle == &r->poll[0] ? 0 : 1;
   if (r->finished) return;
+  relay_touch(r);
   if (status < 0) {
     /* libuv reports EPOLLERR (a pending socket error such as a received RST) as UV_EBADF and stops the
      * watcher (src/unix/poll.c uv__poll_io). The socket is fine as an fd: let the next recv/send/splice
@@ -2042,6 +2051,10 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
     err = EINVAL;
     failed = "napi_get_uv_event_loop";
   }
+  if (failed == NULL) {
+    r->loop = loop;
+    relay_touch(r);
+  }
   if (failed == NULL && ring_get(env, loop) != NULL) ring_take(r);
   for (int i = 0; i < 2 && failed == NULL && !r->uring; i++) {
     int rc = uv_poll_init(loop, &r->poll[i], r->fd[i]);
@@ -2118,6 +2131,7 @@ static void relay_on_connect_timer(uv_timer_t *timer) {
 /* The backend accepted: start relaying (poll engine: poll[1] exists already, stopped). */
 static void relay_connected(relay_t *r, uv_loop_t *loop) {
   r->connecting = false;
+  relay_touch(r); /* the idle clock starts when relaying does, not when the connect began */
   /* The relay owns the client from here on: every failure below resets it. uv_poll_init() makes the fd
    * non-blocking (libuv uv__nonblock); the ring needs neither. */
   if (!r->uring) {
@@ -2244,6 +2258,7 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->env = env;
+  r->loop = loop;
   r->fd[0] = client;
   r->fd[1] = -1;
   r->connecting = true;
@@ -2393,8 +2408,10 @@ static napi_value js_relay_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* relayInfo(handle) -> { active, buffered, splicing, engine }: whether the relay still runs, the bytes it
- * holds, whether a direction splices, and its engine ('poll' for a finished one). */
+/* relayInfo(handle) -> { active, buffered, splicing, engine, idleMs }: whether the relay still runs, the
+ * bytes it holds, whether a direction splices, its engine ('poll' for a finished one), and the
+ * milliseconds since it started relaying or last moved bytes, saw an EOF or an error (by the loop's
+ * clock, uv_now; 0 for a finished one). */
 static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result, v;
@@ -2411,6 +2428,9 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
   NAPI_CALL(env, napi_create_string_utf8(env, r != NULL && r->uring ? "io_uring" : "poll", NAPI_AUTO_LENGTH, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "engine", v));
+  uint64_t idle = active && !r->connecting ? uv_now(r->loop) - r->active_at : 0;
+  NAPI_CALL(env, napi_create_double(env, (double)idle, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "idleMs", v));
   return result;
 }
 

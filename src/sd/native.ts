@@ -85,7 +85,7 @@ interface Binding {
     onDone: (err: RawError | null) => void,
   ): RelayHandle;
   relayAbort?(handle: RelayHandle): void;
-  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean; engine: RelayEngineName };
+  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean; engine: RelayEngineName; idleMs?: number };
   relayConnect?(
     clientFd: number,
     address: string,
@@ -424,6 +424,14 @@ export class Relay {
   /** The engine moving its bytes (see relayEngine()); 'poll' once it finished. */
   get engine(): RelayEngineName {
     return nativeRelay('relayInfo').relayInfo(this.#handle).engine;
+  }
+
+  /**
+   * Milliseconds since the relay started relaying (for relayConnect(): since it connected) or last moved
+   * bytes, saw an EOF or an error, by the event loop's clock; 0 while connecting and once finished.
+   */
+  get idleMs(): number {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).idleMs ?? 0;
   }
 
   abort(): void {
