@@ -967,7 +967,16 @@ struct relay {
   const char *deferred_syscall;
   bool uring;               /* the data path runs on the thread's io_uring, not on uv_polls */
   int inflight;             /* io_uring operations whose completion has not been taken yet */
+  int holds;                /* being worked on (ring_complete, relay_maybe_release): not freed meanwhile */
+  bool abortive;            /* relay_finish: close with a reset */
+  uv_loop_t *loop;
+  uint64_t active_at;       /* uv_now() when the relay started or last moved bytes (relayInfo idleMs) */
 };
+
+/* The relay moved bytes (or saw an EOF or an error) just now: what relayInfo's idleMs counts from. */
+static void relay_touch(relay_t *r) {
+  r->active_at = uv_now(r->loop);
+}
 
 static size_t relay_pending(const relay_dir_t *d) {
   if (d->splicing) return d->in_pipe;
@@ -1155,11 +1164,32 @@ static void relay_call_done(relay_t *r) {
 
 static void ring_relay_released(void);
 static void ring_finish(relay_t *r);
+static void ring_forget(relay_t *r);
+static bool ring_is_open(void);
 
-/* A finished relay whose last poll or timer closed and whose last io_uring operation completed: call
- * onDone and free it. Buffers are freed only here: an operation in flight may still point into them. */
+/* Close the fds that are still open, abortively (SO_LINGER {1, 0}: close() sends a TCP reset, socket(7))
+ * when relay_finish said so. */
+static void relay_close_fds(relay_t *r) {
+  for (int i = 0; i < 2; i++) {
+    if (r->fd[i] < 0) continue;
+    if (r->abortive) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(r->fd[i]);
+    r->fd[i] = -1;
+  }
+}
+
+/* A finished relay whose last poll or timer closed and whose last io_uring operation completed: close its
+ * fds (on the ring they are closed only now, see relay_finish), call onDone and free it. Buffers are freed
+ * only here: an operation in flight may still point into them. Not while a caller further up the stack
+ * still works on r (r->holds): that caller calls this again when it is done. */
 static void relay_maybe_release(relay_t *r) {
-  if (!r->finished || r->closing > 0 || r->inflight > 0) return;
+  if (!r->finished || r->closing > 0 || r->inflight > 0 || r->holds > 0) return;
+  r->holds++; /* onDone and a buffer given back can call into JS, which must not release r twice */
+  relay_close_fds(r);
+  if (r->uring) ring_forget(r);
   relay_dir_free(&r->dir[0]);
   relay_dir_free(&r->dir[1]);
   relay_call_done(r);
@@ -1177,6 +1207,12 @@ static void relay_on_poll_closed(uv_handle_t *handle) {
  * Close everything. `abortive`: SO_LINGER {1, 0} first, so that close() sends a TCP reset (socket(7));
  * on a unix socket the option is accepted and the peer sees ECONNRESET only if data was unread. The
  * poll handles are closed; the last close callback calls onDone and frees the relay.
+ *
+ * On the io_uring engine the fds stay open until the last operation completed (relay_maybe_release):
+ * io_uring resolves an operation's fd number only when it submits it (io_uring/io_uring.c
+ * io_assign_file), so an operation still queued when its fd was closed would go to whatever reused the
+ * number, e.g. the socket of the next connection, opened from an onDone called in the same batch of
+ * completions. ring_finish cancels what is in flight, so the wait is short.
  */
 static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive) {
   if (r->finished) return;
@@ -1198,17 +1234,10 @@ static void relay_finish(relay_t *r, int err, const char *syscall, bool abortive
     r->closing++;
     uv_close((uv_handle_t *)&r->timer, relay_on_poll_closed);
   }
-  for (int i = 0; i < 2; i++) {
-    if (r->fd[i] < 0) continue;
-    if (abortive) {
-      struct linger lg = {.l_onoff = 1, .l_linger = 0};
-      setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    }
-    close(r->fd[i]);
-    r->fd[i] = -1;
-  }
-  /* io_uring: the operations in flight still hold the sockets (the kernel releases them, with the reset,
-   * when they are cancelled here) and point into the buffers; onDone waits for their completions. */
+  r->abortive = abortive;
+  if (!r->uring || !ring_is_open()) relay_close_fds(r);
+  /* io_uring: the operations in flight hold the sockets and point into the buffers; they are cancelled
+   * here, and onDone (and the close) waits for their completions. */
   if (r->uring) ring_finish(r);
   if (r->cleanup_hook) {
     if (!r->env_gone) napi_remove_env_cleanup_hook(r->env, relay_on_env_cleanup, r);
@@ -1232,13 +1261,18 @@ static void relay_on_env_cleanup(void *arg) {
 /*
  * On Linux 6.1 and later the relay moves bytes through one io_uring(7) per thread (native/uring.c)
  * instead of recv/send calls driven by uv_polls. Per direction exactly one operation is in flight:
- * a receive into a provided buffer, then a send of what it received (MSG_WAITALL: the kernel retries a
- * partial send itself), then the next receive. That keeps the poll engine's contract unchanged:
+ * a receive into a provided buffer, then a send of what it received, then the next receive. The send is
+ * one attempt (MSG_DONTWAIT); what it could not send moves into a buffer of the direction's own, which is
+ * sent with MSG_WAITALL (the kernel retries a partial send itself), and the provided buffer goes back to
+ * the pool at once: a peer that does not read pins nothing the other connections need. That keeps the
+ * poll engine's contract unchanged:
  * - backpressure: nothing more is read from a side while what was read from it waits to be sent, so TCP
  *   flow control pushes back on the sender;
  * - bounded memory: receives take a buffer from one pool of URING_BUFS x URING_BUF_BYTES only when data
- *   arrives (an idle connection holds none); when the pool is empty a receive fails with ENOBUFS and the
- *   direction waits, oldest first, for the next buffer given back;
+ *   arrives (an idle connection holds none) and only until the send that follows it returns, plus at most
+ *   URING_BUF_BYTES of a direction's own while its receiver does not take it; when the pool is empty
+ *   (a burst of receives) a receive fails with ENOBUFS and the direction waits, oldest first, for the
+ *   next buffer given back;
  * - half-close: a receive of 0 bytes becomes shutdown(SHUT_WR) on the other side once everything before
  *   it was sent; an error resets both sides (relay_finish).
  * A direction carrying bulk data (spliceAfter receives in a row that filled a whole buffer) switches to
@@ -1257,9 +1291,17 @@ static void relay_on_env_cleanup(void *arg) {
 static void relay_start_splice(relay_dir_t *d);
 static int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall);
 
+/* Overridable at build time only so that a stress build (test/unit/sd/relay-asan.test.ts) can make the
+ * queues and the pool tiny and so take the paths of a full queue and an empty pool all the time. */
+#ifndef URING_SQ_ENTRIES
 #define URING_SQ_ENTRIES 1024
+#endif
+#ifndef URING_CQ_ENTRIES
 #define URING_CQ_ENTRIES 16384
+#endif
+#ifndef URING_BUFS
 #define URING_BUFS 256
+#endif
 #define URING_BUF_BYTES (32 * 1024)
 /* enter/complete rounds per wake-up before yielding to the loop (timers, accepts, other I/O) */
 #define URING_ROUNDS_MAX 16
@@ -1281,9 +1323,14 @@ typedef struct {
   const char *what;
   relay_dir_t *wait_head, *wait_tail; /* waiting for a buffer (ENOBUFS), oldest first */
   uint32_t waiting;  /* how many */
+  uint32_t lent;     /* provided buffers taken by a receive and not given back yet */
 } relay_ring_t;
 
 static _Thread_local relay_ring_t relay_ring;
+
+static bool ring_is_open(void) {
+  return relay_ring.open;
+}
 
 #if PODSOCK_HAVE_URING
 
@@ -1301,6 +1348,17 @@ static void ring_on_env_cleanup(void *arg) {
   g->open = false;
   g->err = ESHUTDOWN;
   g->what = "environment teardown";
+  /* Nothing completes any more: the relays that waited for their last completion close their fds now
+   * (and are freed unless a handle's close callback is still due). */
+  relay_table_t *t = &relay_table;
+  for (uint32_t i = 0; i < t->top; i++) {
+    relay_t *r = t->slots[i];
+    if (r == NULL || !r->uring) continue;
+    r->env_gone = true;
+    r->inflight = 0;
+    relay_close_fds(r);
+    relay_maybe_release(r); /* may free the table with the last relay: then t->top is 0 */
+  }
 }
 
 /* The thread's ring, set up on first use; NULL when relays poll instead (see relayEngine). */
@@ -1397,12 +1455,16 @@ static int ring_poll(relay_ring_t *g, relay_dir_t *d) {
   return 0;
 }
 
-static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len) {
+/* Queue a send. From a provided buffer it is one attempt (MSG_DONTWAIT: io_uring then completes it with
+ * what went out, or -EAGAIN, instead of waiting for room, io_uring/net.c io_sendmsg_prep REQ_F_NOWAIT),
+ * so that the buffer goes back to the pool at once; from the direction's own buffer the kernel retries a
+ * partial send itself (MSG_WAITALL). */
+static int ring_send(relay_ring_t *g, relay_dir_t *d, const char *data, size_t len, bool pooled) {
   struct io_uring_sqe *sqe = ring_queue(g, d, UOP_SEND, IORING_OP_SEND, d->to);
   if (sqe == NULL) return EBUSY;
   sqe->addr = (uint64_t)(uintptr_t)data;
   sqe->len = (uint32_t)len;
-  sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+  sqe->msg_flags = MSG_NOSIGNAL | (pooled ? MSG_DONTWAIT : MSG_WAITALL);
   return 0;
 }
 
@@ -1431,6 +1493,7 @@ static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
 /* Give a buffer back to the pool; the oldest direction waiting for one gets to receive again. */
 static void ring_give_back(relay_ring_t *g, int bid) {
   uring_buf_return(&g->u, (unsigned)bid);
+  g->lent--;
   relay_dir_t *d = g->wait_head;
   if (d == NULL) return;
   ring_unwait(g, d);
@@ -1444,6 +1507,35 @@ static void ring_drop_buf(relay_ring_t *g, relay_dir_t *d) {
   d->ubid = -1;
   d->uoff = d->ulen = 0;
   ring_give_back(g, bid);
+}
+
+/* A relay is being freed: a provided buffer it still holds (a send that could not even be queued) goes
+ * back to the pool, or the pool would be one buffer short for good. */
+static void ring_forget(relay_t *r) {
+  if (!relay_ring.open) return;
+  for (int k = 0; k < 2; k++) {
+    if (r->dir[k].ubid >= 0) ring_drop_buf(&relay_ring, &r->dir[k]);
+  }
+}
+
+/*
+ * A send from a provided buffer did not take everything (the receiver is slow or does not read): move the
+ * rest into a buffer of the direction's own and give the provided one back, so that a connection whose
+ * peer does not read holds at most URING_BUF_BYTES of its own and nothing of the pool every connection
+ * shares. 0, or ENOMEM.
+ */
+static int ring_keep_rest(relay_ring_t *g, relay_dir_t *d) {
+  size_t rest = d->ulen - d->uoff;
+  if (d->buf == NULL) {
+    d->buf = malloc(URING_BUF_BYTES);
+    if (d->buf == NULL) return ENOMEM;
+    d->cap = URING_BUF_BYTES;
+  }
+  memcpy(d->buf, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, rest);
+  d->head = 0;
+  d->tail = rest;
+  ring_drop_buf(g, d);
+  return 0;
 }
 
 /*
@@ -1468,9 +1560,9 @@ static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
     }
     err = ring_poll(g, d);
   } else if (d->ubid >= 0 && d->uoff < d->ulen) {
-    err = ring_send(g, d, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, d->ulen - d->uoff);
+    err = ring_send(g, d, uring_buf(&g->u, (unsigned)d->ubid) + d->uoff, d->ulen - d->uoff, true);
   } else if (d->tail > d->head) {
-    err = ring_send(g, d, d->buf + d->head, d->tail - d->head);
+    err = ring_send(g, d, d->buf + d->head, d->tail - d->head, false);
   } else if (d->eof) {
     if (relay_pass_eof(r, d) != 0) relay_finish(r, errno, "shutdown", true);
     else if (r->dir[0].shut && r->dir[1].shut) relay_finish(r, 0, NULL, false);
@@ -1481,24 +1573,15 @@ static void ring_advance(relay_ring_t *g, relay_t *r, relay_dir_t *d) {
   if (err != 0) relay_finish(r, err, "io_uring_enter", true);
 }
 
-/* One completion. Operations of a finished relay only give their buffer back and count down. */
-static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
-  if (c->user_data == 0) return; /* a cancel's own completion */
-  int op = (int)(c->user_data & UOP_MASK);
-  relay_dir_t *d = (relay_dir_t *)(uintptr_t)(c->user_data & ~(uint64_t)UOP_MASK);
-  relay_t *r = d->owner;
+/* One completion of r's. Operations of a finished relay only give their buffer back and count down. */
+static void ring_complete_op(relay_ring_t *g, relay_t *r, relay_dir_t *d, int op, const struct io_uring_cqe *c) {
   int res = c->res;
   r->inflight--;
-  if (op == UOP_NOP) {
-    relay_maybe_release(r);
-    return;
-  }
+  if (op == UOP_NOP) return;
+  if (!r->finished && res != -ENOBUFS) relay_touch(r);
   d->uop = UOP_NONE;
   if (op == UOP_POLL) {
-    if (r->finished) {
-      relay_maybe_release(r);
-      return;
-    }
+    if (r->finished) return;
     int polled = res > 0 && (res & POLLOUT) ? d->to : d->from;
     if (res > 0 && (res & POLLRDHUP)) r->rdhup[d->from] = true;
     ring_advance(g, r, d);
@@ -1514,6 +1597,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
   if (op == UOP_RECV) {
     if (c->flags & IORING_CQE_F_BUFFER) {
       int bid = (int)(c->flags >> IORING_CQE_BUFFER_SHIFT);
+      g->lent++;
       if (res > 0 && !r->finished) {
         d->ubid = bid;
         d->uoff = 0;
@@ -1524,7 +1608,7 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
       }
     }
     if (r->finished) {
-      relay_maybe_release(r);
+      return;
     } else if (res > 0) {
       ring_advance(g, r, d);
     } else if (res == 0) {
@@ -1540,11 +1624,17 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
     return;
   }
   /* UOP_SEND */
-  if (!r->finished && res >= 0) {
-    size_t n = (size_t)res;
+  if (!r->finished && (res >= 0 || (res == -EAGAIN && d->ubid >= 0))) {
+    size_t n = res > 0 ? (size_t)res : 0;
     if (d->ubid >= 0) {
       d->uoff += n;
-      if (d->uoff >= d->ulen) ring_drop_buf(g, d);
+      if (d->uoff >= d->ulen) {
+        ring_drop_buf(g, d);
+      } else if (ring_keep_rest(g, d) != 0) {
+        ring_drop_buf(g, d);
+        relay_finish(r, ENOMEM, "malloc", true);
+        return;
+      }
     } else {
       d->head += n;
       if (d->head >= d->tail) relay_dir_free(d); /* the bytes read before the take-over are out */
@@ -1553,9 +1643,23 @@ static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
     return;
   }
   if (d->ubid >= 0) ring_drop_buf(g, d);
-  if (r->finished) relay_maybe_release(r);
-  else if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
+  if (r->finished) return;
+  if (res == -EINTR || res == -EAGAIN) ring_advance(g, r, d);
   else relay_finish(r, -res, "send", true);
+}
+
+/* One completion. r is held while it is handled: giving a buffer back starts a waiting direction, maybe
+ * of r itself, whose failure finishes it, and onDone of another relay can abort r; either would otherwise
+ * free r under the code still using it. The last completion of a finished relay releases it here. */
+static void ring_complete(relay_ring_t *g, const struct io_uring_cqe *c) {
+  if (c->user_data == 0) return; /* a cancel's own completion */
+  int op = (int)(c->user_data & UOP_MASK);
+  relay_dir_t *d = (relay_dir_t *)(uintptr_t)(c->user_data & ~(uint64_t)UOP_MASK);
+  relay_t *r = d->owner;
+  r->holds++;
+  ring_complete_op(g, r, d, op, c);
+  r->holds--;
+  relay_maybe_release(r);
 }
 
 /* Run deferred completion work and handle what completed, until nothing moves and no work is left
@@ -1583,20 +1687,30 @@ static void ring_on_readable(uv_poll_t *handle, int status, int events) {
   ring_run(g);
 }
 
-/* relay_finish for a relay on the ring (its fds are closed already): cancel what is in flight and queue a
- * no-op whose completion makes onDone come from a later loop turn even when nothing was in flight. */
+/* relay_finish for a relay on the ring: cancel what is in flight and queue a no-op whose completion makes
+ * onDone (and the close of the fds) come from a later loop turn even when nothing was in flight. */
 static void ring_finish(relay_t *r) {
   relay_ring_t *g = &relay_ring;
+  bool uncancelled = false;
   if (!g->open) return; /* environment teardown: the ring is gone, nothing completes any more */
   for (int k = 0; k < 2; k++) {
     relay_dir_t *d = &r->dir[k];
     ring_unwait(g, d);
     if (d->uop == UOP_NONE) continue;
     struct io_uring_sqe *sqe = uring_sqe(&g->u);
-    if (sqe == NULL) continue; /* then it completes when its socket does something */
+    if (sqe == NULL) {
+      uncancelled = true;
+      continue;
+    }
     sqe->opcode = IORING_OP_ASYNC_CANCEL;
     sqe->addr = ring_user_data(d, d->uop);
     sqe->user_data = 0;
+  }
+  /* No slot for a cancel (the queue is full and the kernel took nothing, EAGAIN or EBUSY): end the
+   * operations through their sockets instead. After shutdown(2) a receive finds EOF, a send EPIPE and a
+   * poll POLLHUP, so the relay does not wait for a peer that may never do anything again. */
+  for (int i = 0; i < 2 && uncancelled; i++) {
+    if (r->fd[i] >= 0) shutdown(r->fd[i], SHUT_RDWR);
   }
   ring_queue(g, &r->dir[0], UOP_NOP, IORING_OP_NOP, -1);
   ring_flush(g);
@@ -1619,6 +1733,7 @@ static relay_ring_t *ring_get(napi_env env, uv_loop_t *loop) {
 static void ring_take(relay_t *r) {}
 static void ring_relay_released(void) {}
 static void ring_finish(relay_t *r) {}
+static void ring_forget(relay_t *r) {}
 static void ring_start(relay_t *r) {}
 
 #endif
@@ -1802,6 +1917,7 @@ static void relay_on_poll(uv_poll_t *handle, int status, int events) {
   relay_t *r = handle->data;
   int i = handle == &r->poll[0] ? 0 : 1;
   if (r->finished) return;
+  relay_touch(r);
   if (status < 0) {
     /* libuv reports EPOLLERR (a pending socket error such as a received RST) as UV_EBADF and stops the
      * watcher (src/unix/poll.c uv__poll_io). The socket is fine as an fd: let the next recv/send/splice
@@ -1935,6 +2051,10 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
     err = EINVAL;
     failed = "napi_get_uv_event_loop";
   }
+  if (failed == NULL) {
+    r->loop = loop;
+    relay_touch(r);
+  }
   if (failed == NULL && ring_get(env, loop) != NULL) ring_take(r);
   for (int i = 0; i < 2 && failed == NULL && !r->uring; i++) {
     int rc = uv_poll_init(loop, &r->poll[i], r->fd[i]);
@@ -2011,6 +2131,7 @@ static void relay_on_connect_timer(uv_timer_t *timer) {
 /* The backend accepted: start relaying (poll engine: poll[1] exists already, stopped). */
 static void relay_connected(relay_t *r, uv_loop_t *loop) {
   r->connecting = false;
+  relay_touch(r); /* the idle clock starts when relaying does, not when the connect began */
   /* The relay owns the client from here on: every failure below resets it. uv_poll_init() makes the fd
    * non-blocking (libuv uv__nonblock); the ring needs neither. */
   if (!r->uring) {
@@ -2137,6 +2258,7 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->env = env;
+  r->loop = loop;
   r->fd[0] = client;
   r->fd[1] = -1;
   r->connecting = true;
@@ -2286,8 +2408,10 @@ static napi_value js_relay_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* relayInfo(handle) -> { active, buffered, splicing, engine }: whether the relay still runs, the bytes it
- * holds, whether a direction splices, and its engine ('poll' for a finished one). */
+/* relayInfo(handle) -> { active, buffered, splicing, engine, idleMs }: whether the relay still runs, the
+ * bytes it holds, whether a direction splices, its engine ('poll' for a finished one), and the
+ * milliseconds since it started relaying or last moved bytes, saw an EOF or an error (by the loop's
+ * clock, uv_now; 0 for a finished one). */
 static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result, v;
@@ -2304,16 +2428,20 @@ static napi_value js_relay_info(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "splicing", v));
   NAPI_CALL(env, napi_create_string_utf8(env, r != NULL && r->uring ? "io_uring" : "poll", NAPI_AUTO_LENGTH, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "engine", v));
+  uint64_t idle = active && !r->connecting ? uv_now(r->loop) - r->active_at : 0;
+  NAPI_CALL(env, napi_create_double(env, (double)idle, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "idleMs", v));
   return result;
 }
 
 /*
- * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null, waiting, live }
+ * relayEngine(mode?) -> { engine: 'io_uring' | 'poll', reason: Error | null, waiting, live, lent }
  *
  * Which engine relays started from now on use on this thread, setting up the ring if that was not tried
  * yet. mode 'poll' makes new relays poll (relays already running keep their engine), 'auto' undoes it;
  * no mode only asks. `reason` says why relays poll: the failed step with its errno, or the 'poll' mode.
- * `live`: relays on the ring not yet released; `waiting`: their directions waiting for a free buffer.
+ * `live`: relays on the ring not yet released; `waiting`: their directions waiting for a free buffer;
+ * `lent`: provided buffers a receive filled that were not given back to the pool yet.
  */
 static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -2352,6 +2480,8 @@ static napi_value js_relay_engine(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, result, "waiting", v));
   NAPI_CALL(env, napi_create_uint32(env, relay_ring.live, &v));
   NAPI_CALL(env, napi_set_named_property(env, result, "live", v));
+  NAPI_CALL(env, napi_create_uint32(env, relay_ring.lent, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "lent", v));
   return result;
 }
 

@@ -129,6 +129,13 @@ void uring_close(uring_t *u) {
 }
 
 struct io_uring_sqe *uring_sqe(uring_t *u) {
+#ifdef URING_FAULT_SQE_EVERY
+  /* Fault injection for the stress build (test/unit/sd/relay-asan.test.ts): every Nth slot is refused
+   * as if the queue were full and could not be submitted, which the kernel does only under memory
+   * pressure (EAGAIN) or a completion backlog (EBUSY). */
+  static unsigned calls;
+  if (++calls % URING_FAULT_SQE_EVERY == 0) return NULL;
+#endif
   unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
   if (u->sq_local_tail - head >= u->sq_entries) {
     if (uring_submit(u, false) < 0) return NULL;

@@ -34,6 +34,7 @@ export const GENERATE_FLAGS: Record<string, FlagSpec> = {
   'stop-timeout': { value: true },
   backend: { value: true },
   'max-connections': { value: true },
+  'connection-idle-timeout': { value: true },
   user: { value: false },
   system: { value: false },
   output: { value: true },
@@ -52,6 +53,7 @@ const FLAG_KEYS: ReadonlyArray<readonly [string, PodsockKey]> = [
   ['stop-timeout', 'StopTimeout'],
   ['backend', 'Backend'],
   ['max-connections', 'MaxConnections'],
+  ['connection-idle-timeout', 'ConnectionIdleTimeout'],
 ];
 
 /** Most `--env` assignments; each becomes one Environment= line. */

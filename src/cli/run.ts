@@ -31,6 +31,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'stop-timeout': { value: true },
   backend: { value: true },
   'max-connections': { value: true },
+  'connection-idle-timeout': { value: true },
   listen: { value: true, repeat: true },
   'log-level': { value: true },
   help: { value: false, short: 'h' },
@@ -45,6 +46,7 @@ const FLAG_KEYS = {
   'stop-timeout': 'StopTimeout',
   backend: 'Backend',
   'max-connections': 'MaxConnections',
+  'connection-idle-timeout': 'ConnectionIdleTimeout',
 } as const;
 
 export interface RunInput {

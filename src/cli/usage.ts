@@ -38,6 +38,9 @@ Options (each also a [Podsock] key; the option wins):
   --stop-timeout SPAN      Time the container gets to stop; default 10s         (StopTimeout=)
   --backend PORTS          Proxy mode: container port, or NAME=PORT per socket  (Backend=)
   --max-connections N      Proxy mode: stop accepting at N; default 4096        (MaxConnections=)
+  --connection-idle-timeout SPAN
+                           Proxy mode: close a connection idle this long;
+                           default off                                (ConnectionIdleTimeout=)
   --listen ADDR            Standalone: bind ADDR yourself (repeatable): /path, @name,
                            127.0.0.1:8080, [::1]:8080 or 8080; NAME=ADDR names it
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace
@@ -81,6 +84,8 @@ Options:
   --stop-timeout SPAN      Default 10s                                          (StopTimeout=)
   --backend PORTS          Proxy mode: container port, or NAME=PORT per socket  (Backend=)
   --max-connections N      Proxy mode: default 4096                             (MaxConnections=)
+  --connection-idle-timeout SPAN
+                           Proxy mode: default off                    (ConnectionIdleTimeout=)
   --user                   Units for the user manager (default unless root):
                            ~/.config/systemd/user and ~/.config/podsock
   --system                 Units for the system manager (default for root):

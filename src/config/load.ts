@@ -60,6 +60,8 @@ export interface ServiceConfig {
   /** Proxy mode: at least one; handover mode: empty. A null name is the single default backend. */
   backends: Backend[];
   maxConnections: number;
+  /** Proxy mode: close a connection idle (no bytes either way) this long; null = never. */
+  connectionIdleTimeoutMs: number | null;
   /** A --health-cmd (other than 'none') is configured and --no-healthcheck is not. */
   hasHealthCheck: boolean;
   /** Every --publish value, in order. */
@@ -234,6 +236,7 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
     stopTimeoutMs: settings.stopTimeoutMs,
     backends: settings.backends,
     maxConnections: settings.maxConnections,
+    connectionIdleTimeoutMs: settings.connectionIdleTimeoutMs,
     hasHealthCheck: facts.hasHealthCheck,
     publishPorts: facts.publishPorts,
     network: facts.network,

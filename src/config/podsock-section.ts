@@ -13,13 +13,15 @@
  * - Backend= required in proxy mode, refused in handover mode: one port ("8080") or name=port pairs
  *   ("web=8080 admin=8443"), where a name is a socket's FileDescriptorName=. Ports 1-65535.
  * - MaxConnections= integer 1..1000000, default 4096.
+ * - ConnectionIdleTimeout= proxy mode only: a connection that moved no byte in either direction for this
+ *   long is closed (both sides reset); time span, default off; "infinity" or 0 = off.
  */
 import { PodsockError, q } from '../errors.js';
 import { parseTimespan } from './timespan.js';
 import type { UnitSection } from './unit-syntax.js';
 
 /** The keys of [Podsock], which are also the names of LoadOptions.flags. */
-export const PODSOCK_KEYS = ['Mode', 'Ready', 'IdleTimeout', 'StartTimeout', 'StopTimeout', 'Backend', 'MaxConnections'] as const;
+export const PODSOCK_KEYS = ['Mode', 'Ready', 'IdleTimeout', 'StartTimeout', 'StopTimeout', 'Backend', 'MaxConnections', 'ConnectionIdleTimeout'] as const;
 export type PodsockKey = (typeof PODSOCK_KEYS)[number];
 
 /** The command-line flag for each key, used in messages. */
@@ -31,6 +33,7 @@ export const FLAG_NAMES: Readonly<Record<PodsockKey, string>> = {
   StopTimeout: '--stop-timeout',
   Backend: '--backend',
   MaxConnections: '--max-connections',
+  ConnectionIdleTimeout: '--connection-idle-timeout',
 };
 
 /** How podsock decides that the container is ready. */
@@ -56,6 +59,8 @@ export interface PodsockSettings {
   stopTimeoutMs: number;
   backends: Backend[];
   maxConnections: number;
+  /** Proxy mode: close a connection idle (no bytes either way) this long; null = never (the default). */
+  connectionIdleTimeoutMs: number | null;
   /** Where each key that was set in the file was set (flags are not listed). */
   keyLines: Partial<Record<PodsockKey, number>>;
 }
@@ -268,5 +273,19 @@ export function resolvePodsockSettings(
   const maxSetting = get('MaxConnections');
   const maxConnections = maxSetting === undefined ? DEFAULT_MAX_CONNECTIONS : parseMaxConnections(maxSetting);
 
-  return { mode, ready, idleTimeoutMs, startTimeoutMs, stopTimeoutMs, backends, maxConnections, keyLines };
+  const connIdleSetting = get('ConnectionIdleTimeout');
+  let connectionIdleTimeoutMs: number | null = null;
+  if (connIdleSetting !== undefined) {
+    if (mode !== 'proxy') {
+      throw configError(
+        connIdleSetting.where,
+        `a connection idle timeout only applies in proxy mode (in handover mode the container owns the connections), but the mode is 'handover' (${modeWhere})`,
+        { value: connIdleSetting.text },
+      );
+    }
+    // 0 and 'infinity' both mean off: no connection is ever closed for being idle.
+    connectionIdleTimeoutMs = parseSpan(connIdleSetting, 'ConnectionIdleTimeout', true, true) || null;
+  }
+
+  return { mode, ready, idleTimeoutMs, startTimeoutMs, stopTimeoutMs, backends, maxConnections, connectionIdleTimeoutMs, keyLines };
 }

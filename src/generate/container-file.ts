@@ -59,6 +59,9 @@ function podsockSection(s: PodsockSettings): string[] {
     if (s.maxConnections !== DEFAULT_MAX_CONNECTIONS) {
       out.push('# Stop accepting while this many connections are open.', `MaxConnections=${s.maxConnections}`);
     }
+    if (s.connectionIdleTimeoutMs !== null) {
+      out.push('# Close a connection that moved no byte in either direction for this long.', `ConnectionIdleTimeout=${formatTimespan(s.connectionIdleTimeoutMs)}`);
+    }
   }
   return out;
 }

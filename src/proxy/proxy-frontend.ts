@@ -3,6 +3,7 @@
  * holds connections until the container is ready, then pipes each to the backend published on
  * loopback for its socket (`Backend=PORT`, or `Backend=NAME=PORT` by FileDescriptorName).
  */
+import { q } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServiceConfig } from '../config/load.js';
 import type { Backend, Frontend } from '../frontend.js';
@@ -34,8 +35,12 @@ export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
     maxConnections: o.cfg.maxConnections,
     maxPending: Math.min(MAX_PENDING, o.cfg.maxConnections),
     pipe: o.pipe,
+    connectionIdleTimeoutMs: o.cfg.connectionIdleTimeoutMs,
   });
   proxy.on('connectionError', (err, info) => o.log.warn({ err, connection: info.id, socket: info.listener }, `${err.message}, closing that connection`));
+  proxy.on('connectionTimeout', (info, idleMs) =>
+    o.log.info({ connection: info.id, socket: info.listener, idleMs }, `Connection ${info.id} on socket ${q(info.listener)} moved no byte for ${idleMs} ms (ConnectionIdleTimeout=), closing it`),
+  );
   proxy.on('warning', (err) => o.log.warn({ err }, `${err.message}, ignoring`));
   proxy.on('error', (err) => o.log.error({ err }, err.message));
   let activity: ((n: number) => void) | null = null;

@@ -80,6 +80,12 @@ export interface ProxyOptions {
    * (the CLI passes defaultPipe(env), which honours PODSOCK_PROXY_PIPE=js).
    */
   pipe?: PipeKind;
+  /**
+   * Close a piped connection (a reset to both sides) that moved no byte in either direction for this
+   * many milliseconds; the clock starts when it is piped, so time spent held while the container starts
+   * does not count. Checked every quarter of it, at most every second. Undefined or null: never.
+   */
+  connectionIdleTimeoutMs?: number | null;
 }
 
 /** Which data path piped connections use; see ProxyOptions.pipe. */
@@ -114,6 +120,8 @@ export interface ProxyStats {
   held: number;
   /** Highest number of connections alive at once. */
   peakActive: number;
+  /** Connections closed for moving no byte for connectionIdleTimeoutMs. */
+  timedOut: number;
 }
 
 /** Which connection an error is about. */
@@ -131,6 +139,8 @@ export interface ProxyEvents {
   count: [active: number];
   /** One connection failed (its backend was unreachable); it was closed, nothing else is affected. */
   connectionError: [err: PodsockError, info: ConnectionInfo];
+  /** One piped connection moved no byte for `idleMs` (at least connectionIdleTimeoutMs): it is being reset. */
+  connectionTimeout: [info: ConnectionInfo, idleMs: number];
   /** podsock could not resume accepting (dup or listen failed); it stays not accepting until start(). */
   error: [err: PodsockError];
   /** accept() failed (EMFILE...); podsock keeps accepting. */
@@ -167,6 +177,10 @@ interface Conn {
   attempts: number;
   attemptId: number;
   retry: NodeJS.Timeout | null;
+  /** JS path: performance.now() when it was piped or last read from either side. */
+  activeAt: number;
+  /** Reset for being idle: not reported again. */
+  timedOut: boolean;
 }
 
 /** What accepts on one listener: a net.Server (JS path) or the addon's acceptor (native path). */
@@ -188,7 +202,7 @@ interface Accepting {
  * PODSOCK_ERR_NATIVE when its fd cannot be duplicated, PODSOCK_ERR_INTERNAL for invalid options.
  */
 export class Proxy extends EventEmitter<ProxyEvents> {
-  readonly stats: ProxyStats = { accepted: 0, served: 0, failed: 0, held: 0, peakActive: 0 };
+  readonly stats: ProxyStats = { accepted: 0, served: 0, failed: 0, held: 0, peakActive: 0, timedOut: 0 };
   readonly #listeners: readonly ProxyListener[];
   readonly #maxConnections: number;
   readonly #maxPending: number;
@@ -198,6 +212,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #connectBackoffMs: number;
   readonly #backlog: number;
   readonly #pipe: PipeKind;
+  readonly #connIdleMs: number | null;
+  /** Looks for idle piped connections while the proxy runs with connectionIdleTimeoutMs. */
+  #idleSweep: NodeJS.Timeout | null = null;
 
   /** One net.Server or native acceptor per listener while accepting, else empty. */
   #servers: Accepting[] = [];
@@ -229,6 +246,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option 'pipe' to be 'native' or 'js', got ${q(opts.pipe)}`);
     }
     this.#pipe = opts.pipe ?? defaultPipe({});
+    const idle = opts.connectionIdleTimeoutMs ?? null;
+    this.#connIdleMs = idle === null ? null : positiveInt('connectionIdleTimeoutMs', idle);
     this.#relayOptions = { timeoutMs: this.#connectTimeoutMs };
   }
 
@@ -279,6 +298,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     if (this.#closed) throw new PodsockError('PODSOCK_ERR_INTERNAL', 'The proxy is closed');
     for (const l of this.#listeners) checkListener(l);
     this.#wantAccept = true;
+    this.#startIdleSweep();
     if (!this.#hasRoom() || this.#servers.length > 0) return;
     if (this.#pipe === 'native') {
       try {
@@ -344,8 +364,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#closed = true;
     this.#wantAccept = false;
     this.#closeServers();
-    if (this.#conns.size === 0) return;
-    await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    if (this.#conns.size > 0) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#stopIdleSweep();
   }
 
   /** Stop accepting and reset every connection now. Idempotent; pending close() calls resolve. */
@@ -353,6 +373,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#closed = true;
     this.#wantAccept = false;
     this.#resolve = null;
+    this.#stopIdleSweep();
     this.#closeServers();
     for (const conn of [...this.#conns]) {
       conn.attempt?.abort(err ?? new Error('proxy destroyed'));
@@ -396,6 +417,37 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       conn.ended = false; // the kernel still reports the EOF to the new socket
     }
     return true;
+  }
+
+  #startIdleSweep(): void {
+    const limit = this.#connIdleMs;
+    if (limit === null || this.#idleSweep !== null) return;
+    this.#idleSweep = setInterval(() => this.#sweepIdle(limit), Math.min(1000, Math.max(1, Math.floor(limit / 4))));
+    this.#idleSweep.unref(); // the connections keep the process alive, not the sweep
+  }
+
+  #stopIdleSweep(): void {
+    if (this.#idleSweep !== null) clearInterval(this.#idleSweep);
+    this.#idleSweep = null;
+  }
+
+  /** Reset every piped connection that moved no byte for `limit` ms: it ends (and counts) as any reset does. */
+  #sweepIdle(limit: number): void {
+    const now = performance.now();
+    for (const conn of this.#conns) {
+      if (conn.state !== 'piped' || conn.timedOut) continue;
+      const idleMs = conn.relay !== null ? conn.relay.idleMs : now - conn.activeAt;
+      if (idleMs < limit) continue;
+      conn.timedOut = true;
+      this.stats.timedOut++;
+      this.emit('connectionTimeout', { id: conn.id, listener: conn.listener }, Math.round(idleMs));
+      if (conn.relay !== null) conn.relay.abort();
+      else {
+        // The pipe's close handlers finish the connection.
+        if (conn.client) resetOrDestroy(conn.client);
+        if (conn.upstream) resetOrDestroy(conn.upstream);
+      }
+    }
   }
 
   /** Reset the client of a connection that is not in a relay (a failed or destroyed one). */
@@ -529,7 +581,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   #newConn(listener: string, client: Socket | null, fd: number): Conn {
-    return { id: this.#nextId++, listener, client, fd, initial: null, ended: false, state: 'held', attempt: null, upstream: null, relay: null, attempts: 0, attemptId: 0, retry: null };
+    return { id: this.#nextId++, listener, client, fd, initial: null, ended: false, state: 'held', attempt: null, upstream: null, relay: null, attempts: 0, attemptId: 0, retry: null, activeAt: 0, timedOut: false };
   }
 
   /** A native-path client fd as a net.Socket (reading at most bufferBytes ahead), watched like an accepted one. */
@@ -605,6 +657,14 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         const client = conn.client as Socket;
         client.off('error', noop);
         pipeSockets(client, upstream, () => this.#finish(conn));
+        conn.activeAt = performance.now();
+        if (this.#connIdleMs !== null) {
+          const touch = (): void => {
+            conn.activeAt = performance.now();
+          };
+          client.on('data', touch);
+          upstream.on('data', touch);
+        }
       },
       (err: unknown) => {
         if (conn.attempt !== attempt || conn.state !== 'connecting') return;

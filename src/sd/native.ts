@@ -85,7 +85,7 @@ interface Binding {
     onDone: (err: RawError | null) => void,
   ): RelayHandle;
   relayAbort?(handle: RelayHandle): void;
-  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean; engine: RelayEngineName };
+  relayInfo?(handle: RelayHandle): { active: boolean; buffered: number; splicing: boolean; engine: RelayEngineName; idleMs?: number };
   relayConnect?(
     clientFd: number,
     address: string,
@@ -97,7 +97,7 @@ interface Binding {
     onEvent: (err: RawError | null, event: RelayEvent) => void,
   ): RelayHandle;
   relayCancel?(handle: RelayHandle): boolean;
-  relayEngine?(mode?: 'auto' | 'poll'): { engine: RelayEngineName; reason: RawError | null; waiting: number; live: number };
+  relayEngine?(mode?: 'auto' | 'poll'): { engine: RelayEngineName; reason: RawError | null; waiting: number; live: number; lent?: number };
   resetFd?(fd: number): void;
   acceptStart?(fd: number, backlog: number, onAccept: (fd: number, err: RawError | undefined) => void): AcceptHandle;
   acceptStop?(handle: AcceptHandle): void;
@@ -426,6 +426,14 @@ export class Relay {
     return nativeRelay('relayInfo').relayInfo(this.#handle).engine;
   }
 
+  /**
+   * Milliseconds since the relay started relaying (for relayConnect(): since it connected) or last moved
+   * bytes, saw an EOF or an error, by the event loop's clock; 0 while connecting and once finished.
+   */
+  get idleMs(): number {
+    return nativeRelay('relayInfo').relayInfo(this.#handle).idleMs ?? 0;
+  }
+
   abort(): void {
     nativeRelay('relayAbort').relayAbort(this.#handle);
   }
@@ -466,6 +474,8 @@ export interface RelayEngine {
   /** Relays on the ring not yet finished, and how many of their directions wait for a free buffer. */
   live: number;
   waiting: number;
+  /** Provided buffers of the ring's pool held by relays right now (received, not yet all sent); 0 when polling. */
+  lent: number;
 }
 
 /**
@@ -479,7 +489,7 @@ export function relayEngine(mode?: 'auto' | 'poll'): RelayEngine {
     });
   }
   const r = nativeRelay('relayEngine').relayEngine(mode);
-  return { engine: r.engine, reason: r.reason === null ? null : r.reason.message, live: r.live, waiting: r.waiting };
+  return { engine: r.engine, reason: r.reason === null ? null : r.reason.message, live: r.live, waiting: r.waiting, lent: r.lent ?? 0 };
 }
 
 /** Whether the loaded addon has the native relay (an addon built before it existed does not). */

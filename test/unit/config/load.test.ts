@@ -58,6 +58,7 @@ void t.test('a complete file', async (t) => {
     stopTimeoutMs: 10_000,
     backends: [],
     maxConnections: 4096,
+    connectionIdleTimeoutMs: null,
     hasHealthCheck: true,
     publishPorts: ['8080:80'],
     network: null,

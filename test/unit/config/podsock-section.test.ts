@@ -31,6 +31,7 @@ void t.test('defaults', async (t) => {
     stopTimeoutMs: 10_000,
     backends: [],
     maxConnections: 4096,
+    connectionIdleTimeoutMs: null,
     keyLines: {},
   });
   t.same(resolve(''), resolve(null));
@@ -54,6 +55,7 @@ void t.test('every value from the file', async (t) => {
     stopTimeoutMs: 500,
     backends: [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }],
     maxConnections: 10,
+    connectionIdleTimeoutMs: null,
     keyLines: { Mode: 2, Ready: 3, IdleTimeout: 4, StartTimeout: 5, StopTimeout: 6, Backend: 7, MaxConnections: 8 },
   });
 });
@@ -84,7 +86,7 @@ void t.test('flags win over the file; the last file assignment wins', async (t) 
 
 void t.test('errors name file:line and key, or the flag, and list allowed values', async (t) => {
   const cases: Array<[string | null, Partial<Record<PodsockKey, string>>, string, string]> = [
-    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections)`],
+    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections, ConnectionIdleTimeout)`],
     ['Mode=socket', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Mode: invalid mode 'socket' (allowed: 'handover', 'proxy')`],
     [null, { Mode: 'Proxy' }, 'PODSOCK_ERR_CONFIG', `--mode: invalid mode 'Proxy' (allowed: 'handover', 'proxy')`],
     ['Ready=up', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Ready: invalid readiness 'up' (allowed with mode 'handover': 'started', 'notify')`],
@@ -113,12 +115,27 @@ void t.test('errors name file:line and key, or the flag, and list allowed values
     ['MaxConnections=0', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: MaxConnections: invalid connection limit '0' (expected an integer from 1 to 1000000)`],
     [null, { MaxConnections: '1000001' }, 'PODSOCK_ERR_CONFIG', `--max-connections: invalid connection limit '1000001' (expected an integer from 1 to 1000000)`],
     [null, { MaxConnections: '1e3' }, 'PODSOCK_ERR_CONFIG', `--max-connections: invalid connection limit '1e3' (expected an integer from 1 to 1000000)`],
+    ['Mode=proxy\nBackend=1\nConnectionIdleTimeout=5 mins', {}, 'PODSOCK_ERR_TIMESPAN', `${FILE}:4: Invalid time span for ConnectionIdleTimeout: '5 mins' (expected e.g. '90s', '5min', '1h 30min' or 'infinity')`],
+    [null, { Mode: 'proxy', Backend: '1', ConnectionIdleTimeout: '-1s' }, 'PODSOCK_ERR_TIMESPAN', `Invalid time span for --connection-idle-timeout: '-1s' (expected e.g. '90s', '5min', '1h 30min' or 'infinity')`],
+    ['ConnectionIdleTimeout=30s', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: ConnectionIdleTimeout: a connection idle timeout only applies in proxy mode (in handover mode the container owns the connections), but the mode is 'handover' (the default)`],
+    [null, { ConnectionIdleTimeout: '30s' }, 'PODSOCK_ERR_CONFIG', `--connection-idle-timeout: a connection idle timeout only applies in proxy mode (in handover mode the container owns the connections), but the mode is 'handover' (the default)`],
   ];
   for (const [body, flags, code, message] of cases) {
     const err = caught(() => resolve(body, flags));
     t.equal(err.code, code, message);
     t.equal(err.message, message);
   }
+});
+
+void t.test('ConnectionIdleTimeout: off by default, a time span, infinity and 0 are off, the flag wins', async (t) => {
+  t.equal(resolve('Mode=proxy\nBackend=1').connectionIdleTimeoutMs, null);
+  const s = resolve('Mode=proxy\nBackend=1\nConnectionIdleTimeout=2min 30s');
+  t.equal(s.connectionIdleTimeoutMs, 150_000);
+  t.same(s.keyLines, { Mode: 2, Backend: 3, ConnectionIdleTimeout: 4 });
+  t.equal(resolve('Mode=proxy\nBackend=1\nConnectionIdleTimeout=500ms').connectionIdleTimeoutMs, 500);
+  t.equal(resolve('Mode=proxy\nBackend=1\nConnectionIdleTimeout=infinity').connectionIdleTimeoutMs, null);
+  t.equal(resolve('Mode=proxy\nBackend=1\nConnectionIdleTimeout=0').connectionIdleTimeoutMs, null);
+  t.equal(resolve('Mode=proxy\nBackend=1\nConnectionIdleTimeout=1h', { ConnectionIdleTimeout: '10s' }).connectionIdleTimeoutMs, 10_000);
 });
 
 void t.test('too many backends', async (t) => {

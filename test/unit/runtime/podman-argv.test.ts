@@ -16,6 +16,7 @@ const cfg = {
   stopTimeoutMs: 2500,
   backends: [],
   maxConnections: 4096,
+  connectionIdleTimeoutMs: null,
   hasHealthCheck: false,
   publishPorts: [],
   network: 'none',
