@@ -17,6 +17,7 @@
  * the checks here only keep a wrong call from crashing the process.
  */
 #include "notify-socket.h"
+#include "closer.h"
 #include "memory.h"
 #include "spawn.h"
 #include "uring.h"
@@ -437,6 +438,10 @@ typedef struct {
   napi_ref self;            /* the wrapper, while receiving */
   napi_async_context actx;  /* for napi_make_callback (async_hooks, microtask draining) */
   uv_poll_t poll;
+  uv_async_t resume;        /* the closer made room again (closer.c): poll again */
+  bool resume_init;         /* uv_async_init done and uv_close not yet called */
+  bool paused;              /* polling stopped until the closer has room for passed fds */
+  closer_waiter_t waiter;
 } dgram_t;
 
 static void dgram_release(dgram_t *d) {
@@ -448,6 +453,13 @@ static void on_poll_closed(uv_handle_t *handle) {
 }
 
 static void on_env_cleanup(void *arg);
+
+/* The wake-up source keeps the loop alive only while it stands in for a paused, referenced poll. */
+static void dgram_update_resume_ref(dgram_t *d) {
+  if (!d->resume_init) return;
+  if (d->paused && d->want_ref) uv_ref((uv_handle_t *)&d->resume);
+  else uv_unref((uv_handle_t *)&d->resume);
+}
 
 /* Drop the callback, the strong wrapper reference and the async context taken by dgramStart. */
 static void dgram_release_js(dgram_t *d) {
@@ -468,8 +480,15 @@ static void dgram_shutdown(dgram_t *d, bool js) {
     uv_close((uv_handle_t *)&d->poll, on_poll_closed);
     d->polling = false;
   }
+  if (d->resume_init) {
+    closer_cancel(&d->waiter); /* after this the closer thread no longer touches d->resume */
+    uv_close((uv_handle_t *)&d->resume, on_poll_closed);
+    d->resume_init = false;
+  }
+  d->paused = false;
   if (d->fd >= 0) {
-    close(d->fd);
+    /* Its receive queue may still hold datagrams with passed fds, released by this close. */
+    closer_close(d->fd);
     d->fd = -1;
   }
   if (js) {
@@ -645,9 +664,10 @@ typedef struct {
 } received_t;
 
 /* One recvmsg(2) into buf/r. Returns 1 for a datagram, 0 for "nothing more queued", or a negative errno.
- * Every fd that came with SCM_RIGHTS is closed at once: the relay never keeps passed fds, and closing
- * the write end of a sender's pipe is exactly how sd_notify_barrier(3) learns BARRIER=1 was processed. */
-static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
+ * Every fd that came with SCM_RIGHTS is stored in `fds` (room for SCM_FDS_MAX), its count in *nfds, for
+ * the caller to hand to the closer (closer.c): the relay never keeps passed fds, and closing the write end
+ * of a sender's pipe is exactly how sd_notify_barrier(3) learns BARRIER=1 was processed. */
+static int recv_one(int fd, char *buf, size_t cap, received_t *r, int *fds, unsigned *nfds) {
   union {
     struct cmsghdr align;
     char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SCM_FDS_MAX)];
@@ -670,6 +690,7 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
     return -errno;
   }
 
+  *nfds = 0;
   r->len = n;
   r->pid = -1;
   r->uid = -1;
@@ -688,7 +709,9 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
       for (size_t i = 0; i < count; i++) {
         int passed;
         memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-        close(passed);
+        /* The kernel passes at most SCM_MAX_FD per message and the control buffer holds no more. */
+        if (*nfds < SCM_FDS_MAX) fds[(*nfds)++] = passed;
+        else close(passed);
       }
       r->fd_count += (uint32_t)count;
     }
@@ -726,6 +749,10 @@ static napi_value make_message(napi_env env, const char *buf, const received_t *
  * onBatch(messages, error). uv_poll is level-triggered, so whatever is left is picked up on the next loop
  * iteration, after timers and other I/O had their turn. A receive error stops polling and is passed as
  * the second argument (the owner decides what to do; it still has to close()).
+ *
+ * Passed fds go to the closer thread (closer.c). Before each datagram, room for the most one can carry
+ * is reserved there; when there is none, polling stops (the datagrams wait in the socket's bounded queue,
+ * the sender sees EAGAIN) until the closer wakes `resume`.
  */
 static void on_readable(uv_poll_t *handle, int status, int events) {
   dgram_t *d = handle->data;
@@ -747,7 +774,16 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   } else {
     while (count < RECV_BATCH_MAX) {
       received_t r = {0};
-      int rc = recv_one(d->fd, buf, sizeof buf, &r);
+      int fds[SCM_FDS_MAX];
+      unsigned nfds = 0;
+      if (closer_reserve(SCM_FDS_MAX, &d->waiter) < 0) {
+        uv_poll_stop(&d->poll);
+        d->paused = true;
+        dgram_update_resume_ref(d);
+        break;
+      }
+      int rc = recv_one(d->fd, buf, sizeof buf, &r, fds, &nfds);
+      closer_commit(fds, nfds, SCM_FDS_MAX);
       if (rc == 0) break;
       if (rc < 0) {
         err = -rc;
@@ -786,6 +822,21 @@ out:
   napi_close_handle_scope(env, scope);
 }
 
+/* The closer has room again (closer.c wakes this from its thread): poll again. */
+static void on_resume(uv_async_t *handle) {
+  dgram_t *d = handle->data;
+  if (!d->paused || !d->polling || d->fd < 0) return;
+  d->paused = false;
+  dgram_update_resume_ref(d);
+  if (uv_poll_start(&d->poll, UV_READABLE, on_readable) < 0) uv_poll_stop(&d->poll);
+}
+
+/* Called on the closer's thread with its lock held: only signal the loop. */
+static void dgram_wake(closer_waiter_t *w) {
+  dgram_t *d = (dgram_t *)((char *)w - offsetof(dgram_t, waiter));
+  uv_async_send(&d->resume);
+}
+
 /* dgramStart(handle, onBatch): begin watching the fd. Once per socket. */
 static napi_value js_dgram_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -820,6 +871,17 @@ static napi_value js_dgram_start(napi_env env, napi_callback_info info) {
   d->polling = true;
   d->owners++;
   if (!d->want_ref) uv_unref((uv_handle_t *)&d->poll);
+  rc = uv_async_init(loop, &d->resume, on_resume);
+  if (rc < 0) {
+    dgram_shutdown(d, true);
+    throw_errno(env, "uv_async_init", -rc);
+    return NULL;
+  }
+  d->resume.data = d;
+  d->resume_init = true;
+  d->owners++;
+  d->waiter.wake = dgram_wake;
+  dgram_update_resume_ref(d);
 
   if (napi_create_reference(env, argv[1], 1, &d->callback) != napi_ok ||
       napi_create_reference(env, argv[0], 1, &d->self) != napi_ok ||
@@ -861,6 +923,7 @@ static napi_value js_dgram_set_ref(napi_env env, napi_callback_info info) {
     if (on) uv_ref((uv_handle_t *)&d->poll);
     else uv_unref((uv_handle_t *)&d->poll);
   }
+  dgram_update_resume_ref(d);
   return NULL;
 }
 
@@ -2651,5 +2714,6 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
+  if (podsock_closer_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
