@@ -19,6 +19,7 @@
 #include "notify-socket.h"
 #include "closer.h"
 #include "memory.h"
+#include "sock-diag.h"
 #include "spawn.h"
 #include "uring.h"
 #include <node_api.h>
@@ -2715,5 +2716,6 @@ NAPI_MODULE_INIT() {
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
   if (podsock_closer_register(env, exports) != napi_ok) return NULL;
+  if (podsock_sock_diag_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -116,6 +116,7 @@ interface Binding {
   mallocTrim?(): boolean;
   relayTrim?(): number;
   closerInfo?(): CloserInfo;
+  unixConnections?(fds: number[]): number;
   dropFilePages?(start: bigint, length: bigint): void;
 }
 
@@ -785,5 +786,20 @@ export function closerInfo(): CloserInfo {
   return call('closer info', undefined, (b) => {
     if (b.closerInfo === undefined) throw new Error('the native addon has no closerInfo (rebuild it)');
     return b.closerInfo();
+  });
+}
+
+/**
+ * The connections of the listening unix sockets `fds` (at most 64), accepted or still in the accept queue,
+ * from the kernel's socket table through sock_diag(7) netlink (native/sock-diag.c), each counted once.
+ * Unlike /proc/net/unix, whose rows a socket name with a newline can forge, nothing here is text.
+ * Throws PODSOCK_ERR_NATIVE: its errno (nativeErrno) is EAFNOSUPPORT or EPROTONOSUPPORT when the kernel
+ * has no sock_diag for unix sockets, ESRCH when an fd is not a unix listener of this network namespace.
+ */
+export function unixConnections(fds: readonly number[]): number {
+  for (const fd of fds) checkFd('count unix connections', fd);
+  return call('count unix connections', fds.join(','), (b) => {
+    if (b.unixConnections === undefined) throw new Error('the native addon has no unixConnections (rebuild it)');
+    return b.unixConnections([...fds]);
   });
 }
