@@ -473,6 +473,8 @@ static void dgram_release_js(dgram_t *d) {
   d->release_pending = false;
 }
 
+static void dgram_close_fd(int fd);
+
 /* Stop receiving and close the fd. Idempotent. `js` says whether Node-API references may be released
  * here (false from the GC finalizer and the teardown hook, where the environment may be half gone). */
 static void dgram_shutdown(dgram_t *d, bool js) {
@@ -488,8 +490,7 @@ static void dgram_shutdown(dgram_t *d, bool js) {
   }
   d->paused = false;
   if (d->fd >= 0) {
-    /* Its receive queue may still hold datagrams with passed fds, released by this close. */
-    closer_close(d->fd);
+    dgram_close_fd(d->fd);
     d->fd = -1;
   }
   if (js) {
@@ -722,6 +723,35 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r, int *fds, unsi
    * large for systemd either way (it drops it, "exceeded maximum size"). */
   r->truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || (size_t)n > NOTIFY_MAX_BYTES;
   return 1;
+}
+
+/*
+ * Close a datagram socket whose receive queue may hold datagrams with passed fds, which its close would
+ * release on this thread (closer.c). shutdown(SHUT_RD) first: from then on a sender gets EPIPE
+ * (unix_dgram_sendmsg() in net/unix/af_unix.c), so once the queue has been read empty, with the fds
+ * handed to the closer, nothing can block the close and it runs here: the name is unbound when this
+ * returns. When the queue cannot be emptied (the closer is full, or it holds more than DRAIN_MAX
+ * datagrams), the closer thread closes the socket instead.
+ */
+#define DRAIN_MAX 1024
+static void dgram_close_fd(int fd) {
+  if (shutdown(fd, SHUT_RD) == 0) {
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+      char byte;
+      int fds[SCM_FDS_MAX];
+      unsigned nfds = 0;
+      received_t r;
+      if (closer_reserve(SCM_FDS_MAX, NULL) < 0) break;
+      int rc = recv_one(fd, &byte, 1, &r, fds, &nfds);
+      closer_commit(fds, nfds, SCM_FDS_MAX);
+      if (rc == 0) {
+        close(fd);
+        return;
+      }
+      if (rc < 0) break;
+    }
+  }
+  closer_close(fd);
 }
 
 static napi_value make_message(napi_env env, const char *buf, const received_t *r) {

@@ -184,3 +184,24 @@ void t.test('a peer cannot make podsock hold more passed fds than the closer que
   await until(() => closerInfo().queued + closerInfo().closing === 0);
   t.equal(server.stats.fdsClosed, 1 + 5 * SCM_MAX_FD);
 });
+
+// Closing the notify socket releases the fds of the datagrams still queued in it; the lingering socket
+// is sent and its sender's copy closed while this process's loop is held, and the server is closed
+// before the loop could read it.
+void t.test('closing the server while a lingering socket waits in its queue returns at once', { timeout: 90_000 }, async (t) => {
+  await until(() => closerInfo().queued + closerInfo().closing === 0);
+  const { server, messages } = await serve(t);
+  const sender = python(t, LINGER_SENDER, server.socketPath);
+  await sender.line('filled');
+  sender.child.stdin.write('go\n');
+  holdLoop(1000);
+  const started = performance.now();
+  server.close();
+  const took = performance.now() - started;
+  const senderClose = Number((await sender.line('sent ')).slice(5));
+  t.comment(`the sender's close took ${senderClose} s; closing the server took ${took.toFixed(1)} ms`);
+  t.ok(senderClose < 1, "the sender's close was not the last one (it did not linger)");
+  t.equal(messages.length, 0, 'the datagram was still queued');
+  t.ok(took < 5000, `close() did not wait for the linger time (${took.toFixed(0)} ms)`);
+  t.equal(closerInfo().closing, 1, 'the closer thread has the lingering socket');
+});
