@@ -180,7 +180,7 @@ static int dump(int fd, uint32_t states, uint32_t seq, dump_t *d) {
       return -errno;
     }
     if (mh.msg_flags & MSG_TRUNC) return -EMSGSIZE;
-    /* Only the kernel (port 0) answers; another process may send to this socket's port too. */
+    /* Only the kernel (port 0) answers (the socket is connected to it; checked again here). */
     if (mh.msg_namelen < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) continue;
     int left = (int)n;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
@@ -206,6 +206,7 @@ static int dump(int fd, uint32_t states, uint32_t seq, dump_t *d) {
  * 0 and *count, or a negative errno: -ESRCH when an fd is not a listening unix socket of this network
  * namespace, -EAFNOSUPPORT/-EPROTONOSUPPORT when the kernel has no sock_diag for unix sockets. */
 static int unix_connections(const int *fds, size_t n, uint64_t *count) {
+  const struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   listener_t listeners[DIAG_LISTENERS_MAX];
   dump_t d = {.listeners = listeners, .n = n, .listening = true};
   int fd, r;
@@ -223,6 +224,13 @@ static int unix_connections(const int *fds, size_t n, uint64_t *count) {
   }
   fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return -errno;
+  /* Connected to the kernel, the socket refuses messages from any other port (af_netlink.c
+   * netlink_getsockbyportid(): ECONNREFUSED), so no local process can feed it rows or flood it. */
+  if (connect(fd, (const struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
   r = dump(fd, 1u << DIAG_STATE_LISTEN, 1, &d);
   for (size_t i = 0; r == 0 && i < d.n; i++) {
     if (!listeners[i].found) r = -ESRCH;
