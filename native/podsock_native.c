@@ -17,7 +17,9 @@
  * the checks here only keep a wrong call from crashing the process.
  */
 #include "notify-socket.h"
+#include "closer.h"
 #include "memory.h"
+#include "sock-diag.h"
 #include "spawn.h"
 #include "uring.h"
 #include <node_api.h>
@@ -437,6 +439,10 @@ typedef struct {
   napi_ref self;            /* the wrapper, while receiving */
   napi_async_context actx;  /* for napi_make_callback (async_hooks, microtask draining) */
   uv_poll_t poll;
+  uv_async_t resume;        /* the closer made room again (closer.c): poll again */
+  bool resume_init;         /* uv_async_init done and uv_close not yet called */
+  bool paused;              /* polling stopped until the closer has room for passed fds */
+  closer_waiter_t waiter;
 } dgram_t;
 
 static void dgram_release(dgram_t *d) {
@@ -449,6 +455,13 @@ static void on_poll_closed(uv_handle_t *handle) {
 
 static void on_env_cleanup(void *arg);
 
+/* The wake-up source keeps the loop alive only while it stands in for a paused, referenced poll. */
+static void dgram_update_resume_ref(dgram_t *d) {
+  if (!d->resume_init) return;
+  if (d->paused && d->want_ref) uv_ref((uv_handle_t *)&d->resume);
+  else uv_unref((uv_handle_t *)&d->resume);
+}
+
 /* Drop the callback, the strong wrapper reference and the async context taken by dgramStart. */
 static void dgram_release_js(dgram_t *d) {
   if (d->callback != NULL) napi_delete_reference(d->env, d->callback);
@@ -460,6 +473,8 @@ static void dgram_release_js(dgram_t *d) {
   d->release_pending = false;
 }
 
+static void dgram_close_fd(int fd);
+
 /* Stop receiving and close the fd. Idempotent. `js` says whether Node-API references may be released
  * here (false from the GC finalizer and the teardown hook, where the environment may be half gone). */
 static void dgram_shutdown(dgram_t *d, bool js) {
@@ -468,8 +483,14 @@ static void dgram_shutdown(dgram_t *d, bool js) {
     uv_close((uv_handle_t *)&d->poll, on_poll_closed);
     d->polling = false;
   }
+  if (d->resume_init) {
+    closer_cancel(&d->waiter); /* after this the closer thread no longer touches d->resume */
+    uv_close((uv_handle_t *)&d->resume, on_poll_closed);
+    d->resume_init = false;
+  }
+  d->paused = false;
   if (d->fd >= 0) {
-    close(d->fd);
+    dgram_close_fd(d->fd);
     d->fd = -1;
   }
   if (js) {
@@ -645,9 +666,10 @@ typedef struct {
 } received_t;
 
 /* One recvmsg(2) into buf/r. Returns 1 for a datagram, 0 for "nothing more queued", or a negative errno.
- * Every fd that came with SCM_RIGHTS is closed at once: the relay never keeps passed fds, and closing
- * the write end of a sender's pipe is exactly how sd_notify_barrier(3) learns BARRIER=1 was processed. */
-static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
+ * Every fd that came with SCM_RIGHTS is stored in `fds` (room for SCM_FDS_MAX), its count in *nfds, for
+ * the caller to hand to the closer (closer.c): the relay never keeps passed fds, and closing the write end
+ * of a sender's pipe is exactly how sd_notify_barrier(3) learns BARRIER=1 was processed. */
+static int recv_one(int fd, char *buf, size_t cap, received_t *r, int *fds, unsigned *nfds) {
   union {
     struct cmsghdr align;
     char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SCM_FDS_MAX)];
@@ -670,6 +692,7 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
     return -errno;
   }
 
+  *nfds = 0;
   r->len = n;
   r->pid = -1;
   r->uid = -1;
@@ -688,7 +711,9 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
       for (size_t i = 0; i < count; i++) {
         int passed;
         memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-        close(passed);
+        /* The kernel passes at most SCM_MAX_FD per message and the control buffer holds no more. */
+        if (*nfds < SCM_FDS_MAX) fds[(*nfds)++] = passed;
+        else close(passed);
       }
       r->fd_count += (uint32_t)count;
     }
@@ -698,6 +723,35 @@ static int recv_one(int fd, char *buf, size_t cap, received_t *r) {
    * large for systemd either way (it drops it, "exceeded maximum size"). */
   r->truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || (size_t)n > NOTIFY_MAX_BYTES;
   return 1;
+}
+
+/*
+ * Close a datagram socket whose receive queue may hold datagrams with passed fds, which its close would
+ * release on this thread (closer.c). shutdown(SHUT_RD) first: from then on a sender gets EPIPE
+ * (unix_dgram_sendmsg() in net/unix/af_unix.c), so once the queue has been read empty, with the fds
+ * handed to the closer, nothing can block the close and it runs here: the name is unbound when this
+ * returns. When the queue cannot be emptied (the closer is full, or it holds more than DRAIN_MAX
+ * datagrams), the closer thread closes the socket instead.
+ */
+#define DRAIN_MAX 1024
+static void dgram_close_fd(int fd) {
+  if (shutdown(fd, SHUT_RD) == 0) {
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+      char byte;
+      int fds[SCM_FDS_MAX];
+      unsigned nfds = 0;
+      received_t r;
+      if (closer_reserve(SCM_FDS_MAX, NULL) < 0) break;
+      int rc = recv_one(fd, &byte, 1, &r, fds, &nfds);
+      closer_commit(fds, nfds, SCM_FDS_MAX);
+      if (rc == 0) {
+        close(fd);
+        return;
+      }
+      if (rc < 0) break;
+    }
+  }
+  closer_close(fd);
 }
 
 static napi_value make_message(napi_env env, const char *buf, const received_t *r) {
@@ -726,6 +780,10 @@ static napi_value make_message(napi_env env, const char *buf, const received_t *
  * onBatch(messages, error). uv_poll is level-triggered, so whatever is left is picked up on the next loop
  * iteration, after timers and other I/O had their turn. A receive error stops polling and is passed as
  * the second argument (the owner decides what to do; it still has to close()).
+ *
+ * Passed fds go to the closer thread (closer.c). Before each datagram, room for the most one can carry
+ * is reserved there; when there is none, polling stops (the datagrams wait in the socket's bounded queue,
+ * the sender sees EAGAIN) until the closer wakes `resume`.
  */
 static void on_readable(uv_poll_t *handle, int status, int events) {
   dgram_t *d = handle->data;
@@ -747,7 +805,16 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   } else {
     while (count < RECV_BATCH_MAX) {
       received_t r = {0};
-      int rc = recv_one(d->fd, buf, sizeof buf, &r);
+      int fds[SCM_FDS_MAX];
+      unsigned nfds = 0;
+      if (closer_reserve(SCM_FDS_MAX, &d->waiter) < 0) {
+        uv_poll_stop(&d->poll);
+        d->paused = true;
+        dgram_update_resume_ref(d);
+        break;
+      }
+      int rc = recv_one(d->fd, buf, sizeof buf, &r, fds, &nfds);
+      closer_commit(fds, nfds, SCM_FDS_MAX);
       if (rc == 0) break;
       if (rc < 0) {
         err = -rc;
@@ -786,6 +853,21 @@ out:
   napi_close_handle_scope(env, scope);
 }
 
+/* The closer has room again (closer.c wakes this from its thread): poll again. */
+static void on_resume(uv_async_t *handle) {
+  dgram_t *d = handle->data;
+  if (!d->paused || !d->polling || d->fd < 0) return;
+  d->paused = false;
+  dgram_update_resume_ref(d);
+  if (uv_poll_start(&d->poll, UV_READABLE, on_readable) < 0) uv_poll_stop(&d->poll);
+}
+
+/* Called on the closer's thread with its lock held: only signal the loop. */
+static void dgram_wake(closer_waiter_t *w) {
+  dgram_t *d = (dgram_t *)((char *)w - offsetof(dgram_t, waiter));
+  uv_async_send(&d->resume);
+}
+
 /* dgramStart(handle, onBatch): begin watching the fd. Once per socket. */
 static napi_value js_dgram_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -820,6 +902,17 @@ static napi_value js_dgram_start(napi_env env, napi_callback_info info) {
   d->polling = true;
   d->owners++;
   if (!d->want_ref) uv_unref((uv_handle_t *)&d->poll);
+  rc = uv_async_init(loop, &d->resume, on_resume);
+  if (rc < 0) {
+    dgram_shutdown(d, true);
+    throw_errno(env, "uv_async_init", -rc);
+    return NULL;
+  }
+  d->resume.data = d;
+  d->resume_init = true;
+  d->owners++;
+  d->waiter.wake = dgram_wake;
+  dgram_update_resume_ref(d);
 
   if (napi_create_reference(env, argv[1], 1, &d->callback) != napi_ok ||
       napi_create_reference(env, argv[0], 1, &d->self) != napi_ok ||
@@ -861,6 +954,7 @@ static napi_value js_dgram_set_ref(napi_env env, napi_callback_info info) {
     if (on) uv_ref((uv_handle_t *)&d->poll);
     else uv_unref((uv_handle_t *)&d->poll);
   }
+  dgram_update_resume_ref(d);
   return NULL;
 }
 
@@ -2781,5 +2875,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
+  if (podsock_closer_register(env, exports) != napi_ok) return NULL;
+  if (podsock_sock_diag_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -256,7 +256,12 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   const frontend: Frontend =
     cfg.mode === 'proxy'
       ? await proxyFrontend(cfg, listeners, log, env)
-      : new HandoverFrontend({ listeners, pollMs, onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy') });
+      : new HandoverFrontend({
+          listeners,
+          pollMs,
+          onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy'),
+          onFallback: (err) => log.warn({ err }, 'sock_diag is unavailable: counting unix socket connections from /proc/net/unix, where a local user can forge rows'),
+        });
 
   // Standalone (--listen), the container starts on the first connection, not at once: no plan.
   if (standalone && prestart?.kind === 'started') {

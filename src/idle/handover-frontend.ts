@@ -1,7 +1,8 @@
 /**
  * The frontend for handover mode. The container owns accept(), so podsock cannot see connections
  * (P13); it counts them in the kernel instead: established connections on each listening address,
- * including those still waiting in the accept queue (kernel-connections.ts). The count is sampled
+ * including those still waiting in the accept queue (kernel-connections.ts; unix listeners through
+ * sock_diag, native/sock-diag.c, falling back to /proc/net/unix only where that is missing). The count is sampled
  * every `pollMs`: this is the one place podsock polls, because the kernel offers no event for
  * "a connection on a socket someone else accepts from".
  *
@@ -9,7 +10,11 @@
  */
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
-import { readConnectionCount, type WatchedSocket } from './kernel-connections.js';
+import { nativeErrno, unixConnections } from '../sd/native.js';
+import { readConnectionCount, type UnixCounter, type WatchedSocket } from './kernel-connections.js';
+
+// What nativeErrno says when the kernel has no sock_diag for unix sockets (no CONFIG_UNIX_DIAG).
+const NO_SOCK_DIAG: ReadonlySet<string | undefined> = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 
 export interface HandoverFrontendOptions {
   listeners: readonly ListenFd[];
@@ -19,6 +24,10 @@ export interface HandoverFrontendOptions {
   wakePollMs?: number;
   /** Reports a failure to read the kernel tables (the count is then treated as busy). */
   onError?: (err: unknown) => void;
+  /** Counts unix listeners' connections by fd (default: sock_diag, sd/native.ts unixConnections). */
+  countUnix?: UnixCounter;
+  /** Reports, once, that sock_diag is missing and unix connections are read from /proc/net/unix instead. */
+  onFallback?: (err: unknown) => void;
 }
 
 /** Which sockets can be counted: listening stream sockets with an address. */
@@ -29,7 +38,7 @@ export function watchedSockets(listeners: readonly ListenFd[]): WatchedSocket[] 
     if ((l.family === 'inet' || l.family === 'inet6') && l.host !== undefined && l.port !== undefined) {
       out.push({ kind: 'tcp', host: l.host, port: l.port });
     } else if (l.family === 'unix' && l.path !== undefined && l.path !== '') {
-      out.push({ kind: 'unix', path: l.path });
+      out.push({ kind: 'unix', path: l.path, fd: l.fd });
     }
   }
   return out;
@@ -42,10 +51,12 @@ export class HandoverFrontend implements Frontend {
   private cb: ((n: number) => void) | null = null;
   private last = 1; // busy until the first sample says otherwise
   private sampling = false;
+  private countUnix: UnixCounter | undefined;
 
   constructor(o: HandoverFrontendOptions) {
     this.o = o;
     this.watched = watchedSockets(o.listeners);
+    this.countUnix = o.countUnix ?? unixConnections;
   }
 
   async start(): Promise<void> {
@@ -55,8 +66,13 @@ export class HandoverFrontend implements Frontend {
   private async sample(): Promise<number> {
     if (this.watched.length === 0) return 1; // nothing countable: never idle by count
     try {
-      return await readConnectionCount(this.watched);
+      return await readConnectionCount(this.watched, undefined, this.countUnix);
     } catch (err) {
+      if (this.countUnix !== undefined && NO_SOCK_DIAG.has(nativeErrno(err))) {
+        this.countUnix = undefined;
+        this.o.onFallback?.(err);
+        return this.sample();
+      }
       this.o.onError?.(err);
       return 1;
     }

@@ -40,8 +40,14 @@ import {
   type UnixEntry,
 } from './proc-net.js';
 
-/** A handed-over listening socket, as inspectFd describes it. */
-export type WatchedSocket = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+/**
+ * A handed-over listening socket, as inspectFd describes it. A unix socket's `fd` (podsock's copy of the
+ * listener) lets readConnectionCount's `countUnix` count it without /proc/net/unix.
+ */
+export type WatchedSocket = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string; fd?: number };
+
+/** Counts the connections of unix listeners given by fd (sd/native.ts unixConnections). */
+export type UnixCounter = (fds: readonly number[]) => number;
 
 /** The raw text of the three tables; a table that was not needed may be the empty string. */
 export interface ProcNetTables {
@@ -155,8 +161,21 @@ export function linesContaining(text: string, needles: readonly string[]): strin
  * Read the tables `sockets` need from `<procRoot>/net/` and return {@link countConnections} of them.
  * A missing table (no IPv6 in the kernel: ENOENT) counts as empty. Any other read failure rejects with
  * PODSOCK_ERR_INTERNAL carrying the cause, since the caller cannot tell idle from unknown without it.
+ *
+ * With `countUnix`, the unix sockets that carry an fd are counted by it instead: /proc/net/unix prints
+ * socket names raw, so any local user can bind a name holding a newline and a forged row that names a
+ * watched path (kept only as the fallback where the kernel has no sock_diag). Its errors propagate.
  */
-export async function readConnectionCount(sockets: readonly WatchedSocket[], procRoot = '/proc'): Promise<number> {
+export async function readConnectionCount(sockets: readonly WatchedSocket[], procRoot = '/proc', countUnix?: UnixCounter): Promise<number> {
+  let counted = 0;
+  if (countUnix !== undefined) {
+    const fds: number[] = [];
+    for (const s of sockets) if (s.kind === 'unix' && s.fd !== undefined && !fds.includes(s.fd)) fds.push(s.fd);
+    if (fds.length > 0) {
+      counted = countUnix(fds);
+      sockets = sockets.filter((s) => s.kind !== 'unix' || s.fd === undefined);
+    }
+  }
   const wantTcp = sockets.some((s) => s.kind === 'tcp');
   const wantUnix = sockets.some((s) => s.kind === 'unix');
   const [tcp, tcp6, unix] = await Promise.all([
@@ -164,7 +183,7 @@ export async function readConnectionCount(sockets: readonly WatchedSocket[], pro
     wantTcp ? readTable(procRoot, 'tcp6') : '',
     wantUnix ? readTable(procRoot, 'unix') : '',
   ]);
-  return countConnections(sockets, { tcp, tcp6, unix });
+  return counted + countConnections(sockets, { tcp, tcp6, unix });
 }
 
 async function readTable(procRoot: string, name: string): Promise<string> {

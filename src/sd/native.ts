@@ -38,7 +38,7 @@ export interface ReceivedDatagram {
   gid: number;
   /** MSG_TRUNC or MSG_CTRUNC was set, or the payload is over 4096 bytes (systemd's NOTIFY_BUFFER_MAX). */
   truncated: boolean;
-  /** How many fds came with it via SCM_RIGHTS. They are already closed. */
+  /** How many fds came with it via SCM_RIGHTS. They are already handed to the closer thread (closerInfo). */
   fdCount: number;
 }
 
@@ -115,7 +115,30 @@ interface Binding {
   setChildSubreaper?(on: boolean): void;
   mallocTrim?(): boolean;
   relayTrim?(): number;
+  closerInfo?(): CloserInfo;
+  unixConnections?(fds: number[]): number;
   dropFilePages?(start: bigint, length: bigint): void;
+}
+
+/**
+ * The queue of fds waiting to be closed off the event loop (native/closer.c): fds passed with notify
+ * datagrams, and datagram sockets whose queues may still hold some.
+ */
+export interface CloserInfo {
+  /** fds waiting in the queue. */
+  queued: number;
+  /** fds whose close() is running on the closer thread (0 or 1). */
+  closing: number;
+  /** Slots held for a receive in progress. */
+  reserved: number;
+  /** The most fds queued or closing at once. */
+  capacity: number;
+  /** The part of `capacity` passed fds may take; receiving pauses while less than one message's worth is free. */
+  peerCapacity: number;
+  /** fds closed since the addon was loaded. */
+  closed: number;
+  /** The closer thread exists (only while there is something to close). */
+  running: boolean;
 }
 
 // Both src/sd/native.ts (tests run the .ts) and dist/sd/native.js sit two levels below the package root.
@@ -765,5 +788,28 @@ export function relayTrim(): number {
   return call('trim relay buffers', undefined, (b) => {
     if (b.relayTrim === undefined) throw new Error('the native addon has no relayTrim (rebuild it)');
     return b.relayTrim();
+  });
+}
+
+/** The state of the closer's queue (see {@link CloserInfo}). Throws PODSOCK_ERR_NATIVE. */
+export function closerInfo(): CloserInfo {
+  return call('closer info', undefined, (b) => {
+    if (b.closerInfo === undefined) throw new Error('the native addon has no closerInfo (rebuild it)');
+    return b.closerInfo();
+  });
+}
+
+/**
+ * The connections of the listening unix sockets `fds` (at most 64), accepted or still in the accept queue,
+ * from the kernel's socket table through sock_diag(7) netlink (native/sock-diag.c), each counted once.
+ * Unlike /proc/net/unix, whose rows a socket name with a newline can forge, nothing here is text.
+ * Throws PODSOCK_ERR_NATIVE: its errno (nativeErrno) is EAFNOSUPPORT or EPROTONOSUPPORT when the kernel
+ * has no sock_diag for unix sockets, ESRCH when an fd is not a unix listener of this network namespace.
+ */
+export function unixConnections(fds: readonly number[]): number {
+  for (const fd of fds) checkFd('count unix connections', fd);
+  return call('count unix connections', fds.join(','), (b) => {
+    if (b.unixConnections === undefined) throw new Error('the native addon has no unixConnections (rebuild it)');
+    return b.unixConnections([...fds]);
   });
 }

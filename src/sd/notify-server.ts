@@ -2,7 +2,8 @@
  * The container's NOTIFY_SOCKET: a unix datagram socket in a fresh private directory that the container
  * gets bind-mounted, receiving sd_notify messages with the sender's credentials. Everything arriving here
  * is peer-controlled, so it is bounded: datagrams over 4096 bytes (or with cut-off control data) are
- * dropped, malformed ones are dropped, fds passed along are closed at once (which answers BARRIER=1), and
+ * dropped, malformed ones are dropped, fds passed along are closed at once (which answers BARRIER=1) on a
+ * helper thread, so that a close that blocks never stops the event loop (native/closer.c), and
  * a token bucket caps how many messages per second reach the caller. Drops are counted, never logged here.
  * Model: podman's pkg/systemd/notifyproxy (drop truncated datagrams, close BARRIER fds).
  */
@@ -20,7 +21,7 @@ export interface NotifyMessage {
   uid: number;
   gid: number;
   fields: Array<[string, string]>;
-  /** fds that came with the datagram (already closed); 1 with BARRIER=1. */
+  /** fds that came with the datagram (already handed to the closer thread); 1 with BARRIER=1. */
   fdCount: number;
 }
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { isPodsockError } from '../../../src/errors.js';
 import { linesContaining, countConnections, readConnectionCount, type WatchedSocket } from '../../../src/idle/kernel-connections.js';
+import { closeFd, dupFd, listenSocket, unixConnections } from '../../../src/sd/native.js';
 
 // The captured tables described in proc-net.test.ts.
 const procRoot = new URL('./proc', import.meta.url).pathname;
@@ -103,10 +104,10 @@ interface Listener {
   command(line: string): Promise<string>;
 }
 
-async function startListener(t: Test, kind: 'tcp' | 'tcp6' | 'unix', address: string): Promise<Listener> {
-  const child = spawn('python3', [new URL('./listener.py', import.meta.url).pathname, kind, address], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+async function startListener(t: Test, kind: 'tcp' | 'tcp6' | 'unix' | 'fd', address: string, inherit?: number): Promise<Listener> {
+  const child = spawn('python3', [new URL('./listener.py', import.meta.url).pathname, kind, kind === 'fd' ? '3' : address], {
+    stdio: inherit === undefined ? ['pipe', 'pipe', 'inherit'] : ['pipe', 'pipe', 'inherit', inherit],
+  }) as ChildProcessWithoutNullStreams;
   t.teardown(() => {
     child.kill();
   });
@@ -140,14 +141,14 @@ async function connect(t: Test, options: net.NetConnectOpts): Promise<net.Socket
 
 // The kernel finishes a close asynchronously (FIN/ACK exchange on loopback); wait for the expected count
 // with a generous deadline, then assert the exact value.
-async function settledCount(sockets: WatchedSocket[], expected: number): Promise<number> {
+async function settledCount(count: () => Promise<number>, expected: number): Promise<number> {
   const deadline = Date.now() + 5000;
-  let count = await readConnectionCount(sockets);
-  while (count !== expected && Date.now() < deadline) {
+  let n = await count();
+  while (n !== expected && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    count = await readConnectionCount(sockets);
+    n = await count();
   }
-  return count;
+  return n;
 }
 
 // Clients from this process, or (connectOptions undefined) from the listener process itself.
@@ -156,21 +157,22 @@ async function lifecycle(
   watched: WatchedSocket[],
   listener: Listener,
   connectOptions?: net.NetConnectOpts,
+  readCount: () => Promise<number> = () => readConnectionCount(watched),
 ): Promise<void> {
-  t.equal(await readConnectionCount(watched), 0, 'no connections yet');
+  t.equal(await readCount(), 0, 'no connections yet');
   const clients: net.Socket[] = [];
   if (connectOptions === undefined) t.equal(await listener.command('connect 3'), 'connected 3');
   else for (let i = 0; i < 3; i++) clients.push(await connect(t, connectOptions));
-  t.equal(await readConnectionCount(watched), 3, 'three connections waiting in the accept queue');
+  t.equal(await readCount(), 3, 'three connections waiting in the accept queue');
   t.equal(await listener.command('accept 2'), 'accepted 2');
-  t.equal(await readConnectionCount(watched), 3, 'two accepted, one queued');
+  t.equal(await readCount(), 3, 'two accepted, one queued');
   if (connectOptions === undefined) t.equal(await listener.command('hangup'), 'hungup');
   for (const c of clients) c.destroy();
-  t.equal(await settledCount(watched, 3), 3, 'clients gone, the server has not closed: still busy');
+  t.equal(await settledCount(readCount, 3), 3, 'clients gone, the server has not closed: still busy');
   t.equal(await listener.command('close'), 'closed');
   t.equal(await listener.command('accept 1'), 'accepted 1');
   t.equal(await listener.command('close'), 'closed');
-  t.equal(await settledCount(watched, 0), 0, 'all closed');
+  t.equal(await settledCount(readCount, 0), 0, 'all closed');
 }
 
 void t.test('live IPv4 listener on 127.0.0.1', async (t) => {
@@ -205,6 +207,47 @@ void t.test('live unix listener on an abstract name', async (t) => {
   const listener = await startListener(t, 'unix', `@${name}`);
   t.equal(listener.first, 'ok');
   await lifecycle(t, [{ kind: 'unix', path: `\0${name}` }], listener);
+});
+
+// Handover mode counts unix listeners through sock_diag (countUnix), by the fd podsock holds: here the
+// test holds the listener and the python process accepts from its inherited copy, like a container.
+async function sockDiagLifecycle(t: Test, path: string, connectOptions?: net.NetConnectOpts): Promise<void> {
+  const fd = listenSocket({ kind: 'unix', path, backlog: 64 });
+  t.teardown(() => closeFd(fd));
+  const listener = await startListener(t, 'fd', '', fd);
+  t.equal(listener.first, 'ok');
+  const watched: WatchedSocket[] = [{ kind: 'unix', path, fd }];
+  await lifecycle(t, watched, listener, connectOptions, () => readConnectionCount(watched, '/nonexistent', unixConnections));
+}
+
+void t.test('sock_diag: live unix listener on a path', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-kc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'app.sock');
+  await sockDiagLifecycle(t, path, { path });
+});
+
+void t.test('sock_diag: live unix listener on an abstract name', async (t) => {
+  await sockDiagLifecycle(t, `@podsock-kc-${process.pid}-${Date.now()}`);
+});
+
+void t.test('sock_diag: two fds of one listener count its connections once; errors name the fd', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsock-kc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'app.sock');
+  const fd = listenSocket({ kind: 'unix', path, backlog: 8 });
+  t.teardown(() => closeFd(fd));
+  const copy = dupFd(fd);
+  t.teardown(() => closeFd(copy));
+  await connect(t, { path });
+  await connect(t, { path });
+  t.equal(unixConnections([fd]), 2);
+  t.equal(unixConnections([fd, copy]), 2);
+  t.equal(unixConnections([]), 0);
+  const tcp = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, backlog: 8 });
+  t.teardown(() => closeFd(tcp));
+  t.throws(() => unixConnections([tcp]), { code: 'PODSOCK_ERR_NATIVE', details: { errno: 'ESRCH' } }, 'a TCP listener is not in the unix table');
+  t.throws(() => unixConnections([0x7ffffff0]), { code: 'PODSOCK_ERR_NATIVE', details: { errno: 'EBADF' } });
 });
 
 void t.test('linesContaining keeps each line holding a needle once, in order, and nothing else', async (t) => {

@@ -4,6 +4,7 @@
 #   python3 listener.py tcp HOST     -> prints the bound port
 #   python3 listener.py tcp6 HOST    -> same, IPv6 (HOST '::' is dual-stack: IPV6_V6ONLY off)
 #   python3 listener.py unix PATH    -> PATH starting with '@' is an abstract name; prints 'ok'
+#   python3 listener.py fd N         -> the listening socket inherited as fd N (the test holds it too); prints 'ok'
 #
 # Then reads commands on stdin, one per line, answering each with one line:
 #   accept N  -> accepts N connections and holds them open; prints 'accepted N'
@@ -16,7 +17,10 @@ import socket
 import sys
 
 kind, addr = sys.argv[1], sys.argv[2]
-if kind == 'unix':
+if kind == 'fd':
+    s = socket.socket(fileno=int(addr))
+    print('ok', flush=True)
+elif kind == 'unix':
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind('\0' + addr[1:] if addr.startswith('@') else addr)
     s.listen(64)
