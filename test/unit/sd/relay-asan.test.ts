@@ -17,7 +17,15 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
-const SOURCES = ['podsock_native.c', 'spawn.c', 'uring.c', 'memory.c'].map((f) => join(root, 'native', f));
+/** The addon's sources as binding.gyp lists them (its `#` comment lines left out, the rest is JSON). */
+function addonSources(): string[] {
+  const gyp = readFileSync(join(root, 'binding.gyp'), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+  const targets = (JSON.parse(gyp) as { targets: { target_name: string; sources: string[] }[] }).targets;
+  const addon = targets.find((x) => x.target_name === 'podsock_native');
+  if (addon === undefined) throw new Error("binding.gyp has no target 'podsock_native'");
+  return addon.sources.map((f) => join(root, f));
+}
+const SOURCES = addonSources();
 const STRESS = join(root, 'test', 'fixtures', 'relay-stress.mjs');
 const CONNECTIONS = 3000;
 
