@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "podsock_native",
-      "sources": ["native/podsock_native.c", "native/spawn.c", "native/uring.c", "native/memory.c"],
+      "sources": ["native/podsock_native.c", "native/spawn.c", "native/uring.c", "native/memory.c", "native/netns.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     },

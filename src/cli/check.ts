@@ -12,7 +12,6 @@
  * directory under the runtime directory (runtimeDirFor(); `run` creates the notify directory with a
  * random suffix), the LISTEN_* environment, and in proxy mode the loopback host port (chosen at start).
  */
-import { directBackendPossible } from '../runtime/container-address.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configWarnings } from '../check/config-rules.js';
@@ -23,6 +22,7 @@ import type { ServiceConfig } from '../config/load.js';
 import { FLAG_NAMES } from '../config/podsock-section.js';
 import { MAX_UNIT_FILE_BYTES, parseUnitBytes } from '../config/unit-syntax.js';
 import { PodsockError, isPodsockError, q } from '../errors.js';
+import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
 import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
@@ -124,7 +124,7 @@ export async function checkCommand(input: CheckInput): Promise<number> {
   if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null).warnings);
 
   const runtimeDir = runtimeDirFor(input.env, input.uid);
-  const direct = cfg.mode === 'proxy' && directBackendPossible({ rootless: input.uid !== 0, podmanOptions: cfg.podmanOptions });
+  const direct = cfg.mode === 'proxy' && netnsBackendPossible({ rootless: input.uid !== 0, detached: detachAvailable() });
   const cmd = podmanRunCommand(cfg, {
     cidfile: join(runtimeDir, `${cfg.name}.cid`),
     notifyDir: join(runtimeDir, 'podsock-XXXXXX'),
