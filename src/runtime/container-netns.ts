@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PodsockError, q } from '../errors.js';
-import { closeFd, hasNetns, netnsOpen } from '../sd/native.js';
+import { closeFd, hasNetns, netnsOpen, netnsSocket } from '../sd/native.js';
 
 /** Where podsock connects inside the container's namespace: its loopback. */
 export const NETNS_BACKEND_HOST = '127.0.0.1';
@@ -70,6 +70,17 @@ export function openContainerNetns(pidfile: string, conmonPidfile: string, conta
   if (wrong !== null) {
     closeFd(ns.fd);
     throw fail(`${wrong}; refusing to use its network namespace`);
+  }
+  // One socket now, so that a missing capability fails the start once instead of every connection.
+  try {
+    closeFd(netnsSocket(ns.fd, 4));
+  } catch (err) {
+    closeFd(ns.fd);
+    throw fail(
+      `cannot create a socket in its network namespace: ${(err as Error).message} (rootful proxy mode needs CAP_SYS_ADMIN for setns(2): ` +
+        'keep it in the unit\'s CapabilityBoundingSet=)',
+      err,
+    );
   }
   return ns.fd;
 }

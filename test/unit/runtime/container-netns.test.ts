@@ -97,6 +97,25 @@ void t.test('in a namespace of its own', { skip: isRoot ? false : 'needs root (u
     t.throws(() => openContainerNetns(pidfile, conmonPidfile, 'podsock-web'), { message: /cannot open its network namespace \(pid 999999999\).*ENOENT/ });
   });
 
+  await t.test('without CAP_SYS_ADMIN the start fails once, saying what is missing', async (t) => {
+    writeFileSync(pidfile, `${pid}\n`);
+    writeFileSync(conmonPidfile, `${process.pid}\n`);
+    const script = join(dir, 'open.mts');
+    writeFileSync(script, [
+      `import { openContainerNetns } from ${JSON.stringify(new URL('../../../src/runtime/container-netns.js', import.meta.url).pathname)};`,
+      'try { openContainerNetns(process.argv[2], process.argv[3], "podsock-web"); console.log("opened"); } catch (err) { console.log(err.code, err.message); }',
+    ].join('\n'));
+    const child = spawn('setpriv', ['--bounding-set=-sys_admin', '--inh-caps=-sys_admin', process.execPath, '--import=@tapjs/typescript/import', script, pidfile, conmonPidfile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: new URL('../../..', import.meta.url).pathname,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TS_NODE_TRANSPILE_ONLY: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await once(child, 'close');
+    t.match(out, /^PODSOCK_ERR_PODMAN Cannot reach container 'podsock-web': cannot create a socket in its network namespace: .*setns: EPERM .*needs CAP_SYS_ADMIN/);
+  });
+
   const ns = netnsOpen(pid);
   t.teardown(() => closeFd(ns.fd));
   t.equal(ns.ppid, process.pid, 'the parent read through the same /proc/PID fd');
