@@ -20,6 +20,7 @@
 #include "closer.h"
 #include "memory.h"
 #include "sock-diag.h"
+#include "netns.h"
 #include "spawn.h"
 #include "uring.h"
 #include <node_api.h>
@@ -2186,7 +2187,7 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
 }
 
 /*
- * relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent) -> handle
+ * relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent[, netnsFd]) -> handle
  *
  * The proxy's per-connection fast path in one call: connect a new non-blocking socket to the backend
  * (`address` a numeric IPv4/IPv6 host and `port`, or, with port -1, a unix path or '@abstract' name),
@@ -2194,6 +2195,8 @@ static napi_value js_relay(napi_env env, napi_callback_info info) {
  * clientFd and it exactly as relay() does, `initial` and `ended` describing what was read from the client
  * before. No Node socket, promise or timer exists for the backend connection: this is what makes a new
  * connection per request cheap (it used to be a net.Socket, an AbortController and a timer each).
+ * netnsFd (an open /proc/PID/ns/net, -1 or absent for none) creates the backend socket inside that network
+ * namespace (netns.c), e.g. to reach a container's loopback.
  *
  * onEvent(err, kind) is called from later event-loop iterations, except RELAY_CONNECTED for a connect
  * that completed at once, which is reported before relayConnect returns:
@@ -2298,10 +2301,10 @@ static int fill_sockaddr_in(const char *host, int port, struct sockaddr_storage 
 }
 
 static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8], handle, name;
+  size_t argc = 9;
+  napi_value argv[9], handle, name;
   napi_valuetype t;
-  int32_t client, port, timeout_ms, splice_after;
+  int32_t client, port, timeout_ms, splice_after, nsfd = -1;
   char address[STRING_ARG_MAX];
   size_t address_len;
   void *initial;
@@ -2320,11 +2323,11 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
       arg_optional_buffer(env, argv[4], &initial, &initial_len) < 0 ||
       napi_get_value_bool(env, argv[5], &ended) != napi_ok ||
       arg_int32(env, argv[6], "spliceAfter", &splice_after) < 0 || napi_typeof(env, argv[7], &t) != napi_ok ||
-      t != napi_function) {
+      t != napi_function || (argc > 8 && arg_int32(env, argv[8], "netnsFd", &nsfd) < 0)) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (!pending)
-      napi_throw_type_error(env, "EINVAL", "podsock_native: relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent)");
+      napi_throw_type_error(env, "EINVAL", "podsock_native: relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent[, netnsFd])");
     return NULL;
   }
   if (client < 0) {
@@ -2387,10 +2390,12 @@ static napi_value js_relay_connect(napi_env env, napi_callback_info info) {
   r->timer.data = r;
   r->timer_init = true;
 
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  /* With netnsFd the backend socket is made inside the container's network namespace (netns.c). */
+  const char *failed_call;
+  int fd = netns_socket(nsfd, ss.ss_family, SOCK_STREAM, &failed_call);
   if (fd < 0) {
-    r->deferred_err = errno;
-    r->deferred_syscall = "socket";
+    r->deferred_err = -fd;
+    r->deferred_syscall = failed_call;
   } else {
     r->fd[1] = fd;
     /* Node's net.connect sets no delay for the proxy's TCP backends too (upstream.ts did): small replies
@@ -2877,5 +2882,6 @@ NAPI_MODULE_INIT() {
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
   if (podsock_closer_register(env, exports) != napi_ok) return NULL;
   if (podsock_sock_diag_register(env, exports) != napi_ok) return NULL;
+  if (podsock_netns_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -7,6 +7,8 @@
 export interface Backend {
   host: string;
   port: number;
+  /** Connect from inside this network namespace (an open /proc/PID/ns/net, runtime/container-netns.ts). */
+  netns?: number;
 }
 
 export interface Frontend {

@@ -20,7 +20,8 @@ import { IdleTimer } from './idle/idle-timer.js';
 import { QuietRelease } from './memory/quiet-release.js';
 import type { Frontend } from './frontend.js';
 import { tcpGraceFor } from './readiness/tcp-grace.js';
-import { containerIPv4, readPidfile } from './runtime/container-address.js';
+import { NETNS_BACKEND_HOST, openContainerNetns } from './runtime/container-netns.js';
+import { checkPublishedPorts } from './runtime/published-port.js';
 import { waitReady } from './readiness/wait-ready.js';
 import { podmanRunCommand, shellQuote } from './runtime/podman-argv.js';
 import { commandDigest, planBytes, removePlan, writePlan, type Prestart } from './runtime/prestart.js';
@@ -34,12 +35,12 @@ import {
   startRun,
   stopContainer,
   waitForCidfile,
-  waitForFile,
   type ExitInfo,
   type Podman,
   type RunningContainer,
 } from './runtime/podman.js';
 import type { ListenFd } from './sd/listen-fds.js';
+import { closeFd } from './sd/native.js';
 import { filterContainerMessage, type RelayPhase } from './sd/relay-filter.js';
 import { NotifyServer, type NotifyMessage } from './sd/notify-server.js';
 import { formatTimespan } from './config/timespan.js';
@@ -74,8 +75,13 @@ export interface SupervisorOptions {
   watchdog: { intervalMs: number } | null;
   /** Loopback ports podsock picked for the backends (proxy mode, unless directBackend), by backend index. */
   backendHostPorts: number[];
-  /** Proxy mode: reach the container at its own address instead of publishing (container-address.ts). */
+  /**
+   * Proxy mode: reach the container's loopback from inside its network namespace instead of publishing
+   * (runtime/container-netns.ts); needs podman detached (the conmon pid file).
+   */
   directBackend: boolean;
+  /** podsock's uid: published ports must be listened on by it (runtime/published-port.ts). */
+  uid?: number;
   /** Relabel the notify mount for SELinux. */
   selinux: boolean;
   /** Where consecutive failures are remembered across activations (start-failures.ts). */
@@ -270,10 +276,12 @@ export class Supervisor {
     const cidfile = join(this.o.runtimeDir, `${cfg.name}.cid`);
     // The runtime directory is podsock's alone: it keeps the notify directory below it private on the host.
     privateDir(this.o.runtimeDir, RUNTIME_DIR_LEVELS);
-    const direct = cfg.mode === 'proxy' && this.o.directBackend;
-    const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
     // podman detached (-d): no podman process stays while the container runs; conmon is watched instead.
     const conmonPidfile = detachAvailable() ? join(this.o.runtimeDir, `${cfg.name}.conmon.pid`) : null;
+    const direct = cfg.mode === 'proxy' && this.o.directBackend && conmonPidfile !== null;
+    const pidfile = direct ? join(this.o.runtimeDir, `${cfg.name}.pid`) : null;
+    // The container's network namespace (direct), opened once it runs and closed when this activation ends.
+    let netns: number | null = null;
     const watch = conmonPidfile === null ? ({ detached: false } as const) : ({ detached: true, conmonPidfile } as const);
     // The cidfile and pidfile go before a start and after it. A podman podsock-launch started may have
     // written them already (it removed the old ones itself).
@@ -351,14 +359,21 @@ export class Supervisor {
       // through its bind mount; on the host the 0700 runtime directory above keeps it private.
       chmodSync(notifyServer.dir, 0o711);
       const publish = cfg.mode === 'proxy' && !direct ? cfg.backends.map((b, i) => ({ hostPort: this.o.backendHostPorts[i] ?? 0, containerPort: b.port })) : [];
-      // Where the backends are: the container's own address (direct) or the published loopback ports.
-      let containerHost: string | null = null;
-      const backends = (): Array<{ host: string; port: number }> =>
+      // Where the backends are: the container's loopback inside its namespace (direct) or the published loopback ports.
+      const backends = (): Array<{ host: string; port: number; netns?: number }> =>
         direct
-          ? containerHost === null
+          ? netns === null
             ? []
-            : cfg.backends.map((b) => ({ host: containerHost as string, port: b.port }))
+            : cfg.backends.map((b) => ({ host: NETNS_BACKEND_HOST, port: b.port, netns: netns as number }))
           : publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort }));
+      // Once the container runs: open its namespace, or check that the published ports are podsock's own.
+      let backendChecked = false;
+      const reachBackend = (): void => {
+        if (cfg.mode !== 'proxy' || backendChecked) return;
+        if (pidfile !== null && conmonPidfile !== null) netns = openContainerNetns(pidfile, conmonPidfile, cfg.containerName);
+        else checkPublishedPorts(publish, this.o.uid ?? 0, cfg.containerName);
+        backendChecked = true;
+      };
       const cmd = podmanRunCommand(cfg, {
         cidfile,
         notifyDir: notifyServer.dir,
@@ -411,7 +426,7 @@ export class Supervisor {
             ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true });
             void podmanSaysRunning.then(resolve);
           });
-          if (pidfile !== null) containerHost ??= containerIPv4(pidfile, cfg.containerName);
+          reachBackend();
           return id;
         })());
 
@@ -424,22 +439,13 @@ export class Supervisor {
         signal: ac.signal,
         running,
         notified,
-        ...(pidfile === null
-          ? {}
-          : {
-              backendKnown: async (): Promise<void> => {
-                const pid = await waitForFile(pidfile, readPidfile, ac.signal);
-                if (pid === null) throw ac.signal.reason as Error;
-                containerHost ??= containerIPv4(pidfile, cfg.containerName);
-                this.log.debug({ ms: Date.now() - started, host: containerHost }, `Probing container ${q(cfg.containerName)} at its own address`);
-              },
-            }),
         backend: () => backends()[0] ?? null,
-        tcpGraceMs: tcpGraceFor({ rootless: this.o.rootless, podmanOptions: cfg.podmanOptions }),
+        // Inside the namespace a connect reaches the app itself: refused until it listens, no forwarder.
+        tcpGraceMs: direct ? 0 : tcpGraceFor({ rootless: this.o.rootless, podmanOptions: cfg.podmanOptions }),
         podman: (args, signal) => podmanCommand(this.podman(), args, signal),
       }).then(() => {
-        // Ready=notify or started never needed the address: find it now (it exists once the container runs).
-        if (pidfile !== null) containerHost ??= containerIPv4(pidfile, cfg.containerName);
+        // Ready=notify never waited for running(): the container runs once it said READY=1.
+        reachBackend();
         return 'ready' as const;
       });
       ready.catch(() => undefined);
@@ -448,7 +454,7 @@ export class Supervisor {
         ac.signal.addEventListener('abort', () => resolve('stop'), { once: true });
       });
       const exitedEarly = run.exited.then((info) => ({ exit: info }));
-      // A failure of podsock's own (the container's address cannot be found) ends the start like a timeout.
+      // A failure of podsock's own (the backend cannot be reached safely) ends the start like a timeout.
       const first = await Promise.race([ready, deadline, stopped, exitedEarly]).catch((err: unknown) => ({ error: err }));
       if (typeof first === 'object' && 'error' in first) {
         ac.abort(new Error('start failed'));
@@ -478,7 +484,7 @@ export class Supervisor {
       this.readySince = Date.now();
       const took = Date.now() - started;
       frontend.ready(backends());
-      if (direct) this.log.debug({ host: containerHost }, `Proxying to container ${q(cfg.containerName)} at its own address`);
+      if (direct) this.log.debug(`Proxying to container ${q(cfg.containerName)} from inside its network namespace`);
       const idleText = cfg.idleTimeoutMs === null ? 'no idle timeout' : `idle timeout ${formatTimespan(cfg.idleTimeoutMs)}`;
       ownStatus = `Serving: container ${q(cfg.containerName)} ready in ${took} ms (${cfg.mode} mode, ${idleText})`;
       this.notify([
@@ -559,6 +565,7 @@ export class Supervisor {
       frontend.onActivity(null);
       notifyServer?.close();
       podmanNotify?.close();
+      if (netns !== null) closeFd(netns);
       removeRunFiles();
       this.current = null;
     }

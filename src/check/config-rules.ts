@@ -3,7 +3,7 @@
  * people expect. Pure: each takes the validated ServiceConfig and returns warnings.
  *
  * Proxy mode without Backend= is not a warning here: loadConfig() refuses it, so `check` reports it
- * as an invalid configuration (exit 78).
+ * as an invalid configuration (exit 78). Who else can reach a proxy-mode app is exposure-rules.ts.
  */
 import type { ServiceConfig } from '../config/load.js';
 import { formatTimespan } from '../config/timespan.js';
@@ -23,20 +23,6 @@ export function publishInHandover(cfg: ServiceConfig): CheckWarning[] {
         `PublishPort ${cfg.publishPorts.map((p) => q(p)).join(', ')} in handover mode: the container gets the listening socket from systemd, ` +
         'so a published port is a second way in that podsock does not count as activity (and may take the address the socket wants); remove it',
       ...locationOf(cfg.keyLines, 'Container.PublishPort', 'Container.PodmanArgs'),
-    },
-  ];
-}
-
-/** Network=none in proxy mode: podsock reaches the backend through a port published on loopback. */
-export function proxyWithoutNetwork(cfg: ServiceConfig): CheckWarning[] {
-  if (cfg.mode !== 'proxy' || cfg.network !== 'none') return [];
-  return [
-    {
-      code: 'proxy-network-none',
-      message:
-        "Network 'none' in proxy mode: podsock forwards connections to a container port published on 127.0.0.1, which needs a container network; " +
-        "remove Network=none, or use Mode=handover for an app that takes its socket from LISTEN_FDS",
-      ...locationOf(cfg.keyLines, 'Container.Network', 'Container.PodmanArgs'),
     },
   ];
 }
@@ -75,5 +61,5 @@ export function idleTimeoutRules(cfg: ServiceConfig): CheckWarning[] {
 
 /** Every configuration rule, in the order they are reported. */
 export function configWarnings(cfg: ServiceConfig): CheckWarning[] {
-  return [...publishInHandover(cfg), ...proxyWithoutNetwork(cfg), ...idleTimeoutRules(cfg)];
+  return [...publishInHandover(cfg), ...idleTimeoutRules(cfg)];
 }

@@ -12,17 +12,18 @@
  * directory under the runtime directory (runtimeDirFor(); `run` creates the notify directory with a
  * random suffix), the LISTEN_* environment, and in proxy mode the loopback host port (chosen at start).
  */
-import { directBackendPossible } from '../runtime/container-address.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configWarnings } from '../check/config-rules.js';
+import { proxyExposure, socketCandidates } from '../check/exposure-rules.js';
 import { imageWarnings } from '../check/image-rules.js';
 import { unitCandidates, unitWarnings } from '../check/unit-rules.js';
 import { formatWarning, type CheckWarning } from '../check/warning.js';
 import type { ServiceConfig } from '../config/load.js';
 import { FLAG_NAMES } from '../config/podsock-section.js';
-import { MAX_UNIT_FILE_BYTES, parseUnitBytes } from '../config/unit-syntax.js';
+import { MAX_UNIT_FILE_BYTES, parseUnitBytes, type UnitFile } from '../config/unit-syntax.js';
 import { PodsockError, isPodsockError, q } from '../errors.js';
+import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
 import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
@@ -93,6 +94,16 @@ function readUnit(path: string, explicit: boolean): { warnings: CheckWarning[] }
   }
 }
 
+/** The socket unit parsed, or null when it cannot be read or parsed (the service unit's rules report such files). */
+function readSocketUnit(path: string): UnitFile | null {
+  try {
+    if (statSync(path).size > MAX_UNIT_FILE_BYTES) return null;
+    return parseUnitBytes(readFileSync(path), path);
+  } catch {
+    return null;
+  }
+}
+
 async function imageFacts(cfg: ServiceConfig, env: NodeJS.ProcessEnv): Promise<{ podman: Podman | null; warnings: CheckWarning[] }> {
   let podman: Podman;
   try {
@@ -123,8 +134,13 @@ export async function checkCommand(input: CheckInput): Promise<number> {
   if (unitFile === null) unitFile = unitCandidates(cfg.name, input.env, input.uid).find((p) => existsSync(p)) ?? null;
   if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null).warnings);
 
+  // The socket unit beside the service unit (or where systemd would find it): its access control.
+  const socketFile = (unitFile === null ? null : [unitFile.replace(/\.service$/, '.socket')].find((p) => p !== unitFile && existsSync(p))) ??
+    socketCandidates(cfg.name, input.env, input.uid).find((p) => existsSync(p)) ?? null;
+  warnings.push(...proxyExposure(cfg, { rootless: input.uid !== 0, socket: socketFile === null ? null : readSocketUnit(socketFile) }));
+
   const runtimeDir = runtimeDirFor(input.env, input.uid);
-  const direct = cfg.mode === 'proxy' && directBackendPossible({ rootless: input.uid !== 0, podmanOptions: cfg.podmanOptions });
+  const direct = cfg.mode === 'proxy' && netnsBackendPossible({ rootless: input.uid !== 0, detached: detachAvailable() });
   const cmd = podmanRunCommand(cfg, {
     cidfile: join(runtimeDir, `${cfg.name}.cid`),
     notifyDir: join(runtimeDir, 'podsock-XXXXXX'),

@@ -10,8 +10,8 @@ import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
 import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
-import { directBackendPossible } from '../runtime/container-address.js';
-import { discardPrestart, resolvePodman } from '../runtime/podman.js';
+import { netnsBackendPossible } from '../runtime/container-netns.js';
+import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podman.js';
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
 import { configCandidates } from '../config/find.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
@@ -246,9 +246,9 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   const childEnv = scrubbedEnv(env);
   for (const k of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
 
-  // Rootful on podman's default network, podsock connects to the container's own address; otherwise the
-  // backend ports are published on loopback ports picked here.
-  const directBackend = cfg.mode === 'proxy' && directBackendPossible({ rootless: uid !== 0, podmanOptions: cfg.podmanOptions });
+  // Rootful, podsock connects from inside the container's network namespace; rootless, the backend
+  // ports are published on loopback ports picked here (and checked to be podman's once it runs).
+  const directBackend = cfg.mode === 'proxy' && netnsBackendPossible({ rootless: uid !== 0, detached: detachAvailable() });
   const backendHostPorts: number[] = [];
   if (cfg.mode === 'proxy' && !directBackend) for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
 
@@ -282,6 +282,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     watchdog,
     backendHostPorts,
     directBackend,
+    uid,
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     rootless: uid !== 0,

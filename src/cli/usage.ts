@@ -50,9 +50,12 @@ Options (each also a [Podsock] key; the option wins):
 
 Load and validate NAME's configuration exactly as 'podsock run' would, print the podman command
 run would execute, and warn about settings that load but do not do what people expect:
-PublishPort in handover mode, Network=none in proxy mode, an image missing from local storage
-(fatal with Pull=never), a unit whose Type= is not notify or KillMode= not mixed, and an
-IdleTimeout under 10s or shorter than StartTimeout.
+PublishPort in handover mode, an image missing from local storage (fatal with Pull=never), a
+unit whose Type= is not notify or KillMode= not mixed, and an IdleTimeout under 10s or shorter
+than StartTimeout. In proxy mode it also says who can reach the app past the socket unit's
+access control: rootless, the port published on 127.0.0.1 (and Network=none cannot work); rootful,
+the container's address on a bridge network when the socket unit (NAME.socket beside the service
+unit) sets SocketMode=, IPAddressAllow= or IPAddressDeny=.
 
 The command goes to stdout; warnings, one per line, and a summary go to stderr. The cidfile,
 notify directory and proxy host port in it are placeholders for what run creates at start.

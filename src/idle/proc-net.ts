@@ -29,6 +29,8 @@ export interface TcpEntry {
   txQueue: number;
   /** Bytes queued to read; for a LISTEN socket, the current accept-queue length. */
   rxQueue: number;
+  /** The socket's owner (the uid that created it), as seen from the reader's user namespace. */
+  uid: number;
   /** Socket inode; 0 for sockets no process holds yet (connections still in an accept queue, TIME_WAIT). */
   inode: number;
 }
@@ -68,7 +70,7 @@ export const UNIX_FLAG_ACCEPTCON = 0x10000;
 // os.endianness() without loading node:os on the start path: the first byte of a 16-bit 1.
 const HOST_IS_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const TCP_ROW = /^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s+([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8})\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)/;
+const TCP_ROW = /^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s+([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8})\s+\S+\s+\S+\s+(\d+)\s+\d+\s+(\d+)/;
 
 /**
  * Parse the text of `/proc/net/tcp` (`v6` false) or `/proc/net/tcp6` (`v6` true) into rows. The header line
@@ -82,7 +84,7 @@ export function parseProcNetTcp(text: string, v6: boolean, littleEndian = HOST_I
   for (const line of text.split('\n')) {
     const m = TCP_ROW.exec(line);
     if (m === null) continue;
-    const [, localHex, localPortHex, remoteHex, remotePortHex, stateHex, txHex, rxHex, inodeText] = m;
+    const [, localHex, localPortHex, remoteHex, remotePortHex, stateHex, txHex, rxHex, uidText, inodeText] = m;
     if (localHex!.length !== hexLength || remoteHex!.length !== hexLength) continue;
     const local = decodeProcAddress(localHex!, littleEndian);
     const remote = decodeProcAddress(remoteHex!, littleEndian);
@@ -94,6 +96,7 @@ export function parseProcNetTcp(text: string, v6: boolean, littleEndian = HOST_I
       state: parseInt(stateHex!, 16),
       txQueue: parseInt(txHex!, 16),
       rxQueue: parseInt(rxHex!, 16),
+      uid: Number(uidText),
       inode: Number(inodeText),
     });
   }

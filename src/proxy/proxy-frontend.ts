@@ -1,7 +1,8 @@
 /**
  * The frontend for proxy mode: podsock accepts on the adopted (or bound) listeners through `Proxy`,
- * holds connections until the container is ready, then pipes each to the backend published on
- * loopback for its socket (`Backend=PORT`, or `Backend=NAME=PORT` by FileDescriptorName).
+ * holds connections until the container is ready, then pipes each to the backend for its socket
+ * (`Backend=PORT`, or `Backend=NAME=PORT` by FileDescriptorName): the container's loopback from inside
+ * its network namespace (rootful), or the port published on the host's loopback (rootless).
  */
 import { q } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -68,7 +69,7 @@ export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
       proxy.setTargets((name) => {
         const b = backends[backendIndexFor(o.cfg, name)] ?? backends[0];
         if (b === undefined) throw new Error(`no backend for socket '${name}'`);
-        return { host: b.host, port: b.port };
+        return b.netns === undefined ? { host: b.host, port: b.port } : { host: b.host, port: b.port, netns: b.netns };
       });
     },
     notReady: () => proxy.unsetTargets(),

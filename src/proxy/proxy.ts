@@ -700,7 +700,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       conn.attemptId = attempt;
       lookup(target.host).then(
         (found) => {
-          if (conn.attemptId === attempt && conn.state === 'connecting') this.#relayConnect(conn, target, { host: found.address, port: target.port });
+          if (conn.attemptId === attempt && conn.state === 'connecting') this.#relayConnect(conn, target, { ...target, host: found.address });
         },
         (err: unknown) => {
           if (conn.attemptId !== attempt || conn.state !== 'connecting') return;

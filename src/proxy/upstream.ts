@@ -8,11 +8,15 @@
  * out; after the last one the caller closes that one client.
  */
 import { connect, type Socket } from 'node:net';
+import { connectTcp } from './netns-connect.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodsockError, q } from '../errors.js';
 
-/** Where a listener's connections go: a TCP host and port, or a unix socket path. */
-export type Target = { host: string; port: number } | { path: string };
+/**
+ * Where a listener's connections go: a TCP host and port (`netns`: connected from inside that network
+ * namespace, runtime/container-netns.ts), or a unix socket path.
+ */
+export type Target = { host: string; port: number; netns?: number } | { path: string };
 
 export interface ConnectOptions {
   /** Per-attempt deadline for connect(). */
@@ -85,7 +89,7 @@ function connectOnce(target: Target, opts: ConnectOptions): Promise<Socket> {
     const socket =
       'path' in target
         ? connect({ ...common, path: target.path })
-        : connect({ ...common, host: target.host, port: target.port, noDelay: true });
+        : connectTcp({ ...common, host: target.host, port: target.port, noDelay: true, ...(target.netns === undefined ? {} : { netns: target.netns }) });
     const settle = (err: Error | null): void => {
       clearTimeout(timer);
       opts.signal.removeEventListener('abort', onAbort);

@@ -1,7 +1,7 @@
 /**
  * HTTP readiness probe: the backend is ready when `GET <path>` answers with a 2xx or 3xx status.
  *
- * Each attempt is a fresh HTTP/1.1 connection (`agent: false`, `Connection: close`), so no pooled socket
+ * Each attempt is a fresh HTTP/1.1 connection (`agent: false` or its own `createConnection`, `Connection: close`), so no pooled socket
  * outlives the probe or carries over into the proxied traffic. `Host: localhost`, because the probe talks to
  * the container over loopback and virtual hosts usually have a localhost default. Only the status line and
  * headers are read (Node's parser caps them at --max-http-header-size, 16 KiB by default); the body is
@@ -10,12 +10,15 @@
  */
 
 import http from 'node:http';
+import { connectTcp } from '../proxy/netns-connect.js';
 import { PodsockError, q } from '../errors.js';
 import { pollUntil, type BackoffOptions } from './backoff.js';
 
 export interface HttpProbeOptions {
   host: string;
   port: number;
+  /** Connect from inside this network namespace (an open /proc/PID/ns/net). */
+  netns?: number;
   /** Request target: an absolute path, optionally with a query (`/healthz?full=1`). */
   path: string;
   signal: AbortSignal;
@@ -45,7 +48,7 @@ export async function waitHttpReady(options: HttpProbeOptions): Promise<void> {
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   await pollUntil(
-    (signal) => probeHttpOnce({ host: options.host, port: options.port, path: options.path, signal, requestTimeoutMs }),
+    (signal) => probeHttpOnce({ host: options.host, port: options.port, ...(options.netns === undefined ? {} : { netns: options.netns }), path: options.path, signal, requestTimeoutMs }),
     { signal: options.signal, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) },
   );
 }
@@ -57,6 +60,7 @@ export async function waitHttpReady(options: HttpProbeOptions): Promise<void> {
 export function requestStatus(options: {
   host: string;
   port: number;
+  netns?: number;
   path: string;
   signal: AbortSignal;
   requestTimeoutMs: number;
@@ -70,7 +74,10 @@ export function requestStatus(options: {
       port: options.port,
       path: options.path,
       method: 'GET',
-      agent: false,
+      // A fresh connection each time: no agent (agent: false would make a new Agent, which ignores createConnection).
+      ...(options.netns === undefined
+        ? { agent: false as const }
+        : { createConnection: () => connectTcp({ host: options.host, port: options.port, netns: options.netns as number }) }),
       headers: { Host: 'localhost', Connection: 'close' },
     });
     const timer = setTimeout(() => finish(null), options.requestTimeoutMs);

@@ -13,7 +13,7 @@
  * A backend that accepts, waits longer than graceMs and then closes is indistinguishable from a ready one.
  */
 
-import net from 'node:net';
+import { connectTcp } from '../proxy/netns-connect.js';
 import { pollUntil, type BackoffOptions } from './backoff.js';
 import { DEFAULT_GRACE_MS } from './tcp-grace.js';
 
@@ -22,6 +22,8 @@ export { DEFAULT_GRACE_MS };
 export interface TcpProbeOptions {
   host: string;
   port: number;
+  /** Connect from inside this network namespace (an open /proc/PID/ns/net). */
+  netns?: number;
   signal: AbortSignal;
   /** How long one connect may take before it counts as a failed attempt. Default 1000 ms. */
   connectTimeoutMs?: number;
@@ -41,7 +43,7 @@ export async function waitTcpReady(options: TcpProbeOptions): Promise<void> {
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   await pollUntil(
-    (signal) => probeTcpOnce({ host: options.host, port: options.port, signal, connectTimeoutMs, graceMs }),
+    (signal) => probeTcpOnce({ host: options.host, port: options.port, ...(options.netns === undefined ? {} : { netns: options.netns }), signal, connectTimeoutMs, graceMs }),
     { signal: options.signal, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) },
   );
 }
@@ -53,6 +55,7 @@ export async function waitTcpReady(options: TcpProbeOptions): Promise<void> {
 export function probeTcpOnce(options: {
   host: string;
   port: number;
+  netns?: number;
   signal: AbortSignal;
   connectTimeoutMs: number;
   graceMs: number;
@@ -61,7 +64,7 @@ export function probeTcpOnce(options: {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     let done = false;
-    const socket = net.connect({ host: options.host, port: options.port });
+    const socket = connectTcp({ host: options.host, port: options.port, ...(options.netns === undefined ? {} : { netns: options.netns }) });
     let timer = setTimeout(() => finish(false), options.connectTimeoutMs);
     const onAbort = (): void => finish(false);
     function finish(ready: boolean): void {

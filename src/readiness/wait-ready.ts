@@ -17,14 +17,8 @@ export interface ReadyContext {
   running: () => Promise<string>;
   /** Resolves when the container sent READY=1. */
   notified: Promise<void>;
-  /**
-   * Resolves once backend() knows the address, where that can be before the container runs (proxy
-   * mode at the container's own address: the probe may start as soon as the address exists, since a
-   * connect is refused until the app listens). Without it the probes wait for running().
-   */
-  backendKnown?: () => Promise<void>;
-  /** Backend address for probes (proxy mode), once known. */
-  backend: () => { host: string; port: number } | null;
+  /** Backend address for probes (proxy mode), once running() resolved; `netns`: connect from inside that network namespace. */
+  backend: () => { host: string; port: number; netns?: number } | null;
   /** How long a TCP probe's connection must survive to count (tcpGraceFor). */
   tcpGraceMs: number;
   /** Runs a podman command (for the healthcheck). */
@@ -42,12 +36,12 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       return;
     case 'tcp':
     case 'http': {
-      await (ctx.backendKnown ?? ctx.running)();
+      await ctx.running();
       const b = ctx.backend();
       if (b === null) throw new Error('no backend address for the readiness probe');
       // The probes load on use: node:net and node:http are no part of a handover start.
-      if (spec.kind === 'tcp') await (await import('./tcp.js')).waitTcpReady({ host: b.host, port: b.port, signal: ctx.signal, graceMs: ctx.tcpGraceMs });
-      else await (await import('./http.js')).waitHttpReady({ host: b.host, port: b.port, path: spec.path, signal: ctx.signal });
+      if (spec.kind === 'tcp') await (await import('./tcp.js')).waitTcpReady({ ...b, signal: ctx.signal, graceMs: ctx.tcpGraceMs });
+      else await (await import('./http.js')).waitHttpReady({ ...b, path: spec.path, signal: ctx.signal });
       return;
     }
     case 'healthy': {

@@ -18,9 +18,9 @@
  *   file names, stays as podsock's child and its exit status is the container's.
  * - `--log-driver=passthrough`: the container's stdout/stderr go straight to podsock's (the unit's
  *   journal); conmon keeps podman's stdout/stderr, so this holds detached too.
- * - proxy mode: rootful on podman's default network, `--pidfile` and nothing published (podsock connects
- *   to the container's own address, see container-address.ts); otherwise the backend port published on
- *   127.0.0.1 only.
+ * - proxy mode: rootful, `--pidfile` and nothing published (podsock connects to the container's loopback
+ *   from inside its network namespace, see container-netns.ts); rootless, the backend port published on
+ *   127.0.0.1 only (published-port.ts).
  * - handover mode: nothing here; the fds and LISTEN_FDS/LISTEN_FDNAMES travel in the environment, and
  *   LISTEN_PID is set to podman's own pid by the addon's spawn (or, without it, the shell trampoline in
  *   `trampoline()`).
@@ -46,7 +46,7 @@ export interface RunPlan {
   publish: Array<{ hostPort: number; containerPort: number }>;
   /** Detached (`-d`): where conmon's pid is written (`--conmon-pidfile`); null runs podman attached. */
   conmonPidfile: string | null;
-  /** Proxy mode reaching the container by its address (container-address.ts): where podman writes its pid. */
+  /** Proxy mode reaching the container from inside its network namespace (container-netns.ts): where podman writes its pid. */
   pidfile: string | null;
   /** The systemd unit podsock runs in, for `podman auto-update` (PODMAN_SYSTEMD_UNIT). */
   unit: string | null;

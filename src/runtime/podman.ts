@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
 import { adoptProcess, nativeSpawnAvailable, setChildSubreaper, spawnProcess, type NativeProcess } from '../sd/native.js';
-import { readPidfile } from './container-address.js';
+import { readPidfile } from './container-netns.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 
 let childProcessModule: typeof ChildProcessModule | undefined;

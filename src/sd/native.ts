@@ -95,6 +95,7 @@ interface Binding {
     ended: boolean,
     spliceAfter: number,
     onEvent: (err: RawError | null, event: RelayEvent) => void,
+    netnsFd?: number,
   ): RelayHandle;
   relayCancel?(handle: RelayHandle): boolean;
   relayEngine?(mode?: 'auto' | 'poll'): { engine: RelayEngineName; reason: RawError | null; waiting: number; live: number; lent?: number };
@@ -118,6 +119,8 @@ interface Binding {
   closerInfo?(): CloserInfo;
   unixConnections?(fds: number[]): number;
   dropFilePages?(start: bigint, length: bigint): void;
+  netnsOpen?(pid: number): { fd: number; ppid: number };
+  netnsSocket?(nsfd: number, family: 4 | 6): number;
 }
 
 /**
@@ -571,7 +574,8 @@ export const RELAY_CONNECT_FAILED = 2;
 export type RelayEvent = typeof RELAY_CONNECTED | typeof RELAY_DONE | typeof RELAY_CONNECT_FAILED;
 
 /** A backend relayConnect() can reach without a name lookup: a numeric host and a port, or a unix path. */
-export type ConnectTarget = { host: string; port: number } | { path: string };
+/** `netns`: an fd from netnsOpen(); the backend socket is created inside that network namespace. */
+export type ConnectTarget = { host: string; port: number; netns?: number } | { path: string };
 
 export interface RelayConnectOptions extends RelayOptions {
   /** Deadline of the connect in milliseconds (ETIMEDOUT after it). */
@@ -607,6 +611,7 @@ export function relayConnect(
   else {
     if (isIP(target.host) === 0) throw invalid(operation, target.host, 'expected an IPv4 or IPv6 address');
     checkInt(operation, target.host, 'the port', port, 65535);
+    if (target.netns !== undefined) checkFd(operation, target.netns);
   }
   checkInt(operation, address, 'timeoutMs', opts.timeoutMs, 0x7fffffff);
   const spliceAfter = opts.spliceAfter ?? RELAY_SPLICE_AFTER;
@@ -615,7 +620,8 @@ export function relayConnect(
   }
   const b = nativeRelay('relayConnect');
   try {
-    return new Relay(b.relayConnect(client.fd, address, port, Math.max(1, opts.timeoutMs), client.initial, client.ended, spliceAfter, onEvent));
+    const netns = 'path' in target ? -1 : (target.netns ?? -1);
+    return new Relay(b.relayConnect(client.fd, address, port, Math.max(1, opts.timeoutMs), client.initial, client.ended, spliceAfter, onEvent, netns));
   } catch (err) {
     throw nativeError(operation, address, err);
   }
@@ -812,4 +818,40 @@ export function unixConnections(fds: readonly number[]): number {
     if (b.unixConnections === undefined) throw new Error('the native addon has no unixConnections (rebuild it)');
     return b.unixConnections([...fds]);
   });
+}
+
+/**
+ * Open the network namespace of process `pid` (/proc/PID/ns/net) and read its parent pid, both through
+ * one /proc/PID directory fd, so that both describe the same process even if `pid` is reused meanwhile
+ * (native/netns.c). The caller owns `fd` (closeFd). Throws PODSOCK_ERR_NATIVE (ENOENT/ESRCH: gone).
+ */
+export function netnsOpen(pid: number): { fd: number; ppid: number } {
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) throw invalid('open the network namespace of pid', String(pid), 'expected a positive integer pid');
+  return call('open the network namespace of pid', String(pid), (b) => {
+    if (b.netnsOpen === undefined) throw new Error('the native addon has no netnsOpen (rebuild it)');
+    return b.netnsOpen(pid);
+  });
+}
+
+/**
+ * A non-blocking TCP socket (IPv4 or IPv6), not yet connected, created inside the network namespace
+ * `nsfd` (from netnsOpen). The caller owns the fd. Needs CAP_SYS_ADMIN (setns(2)); throws
+ * PODSOCK_ERR_NATIVE (syscall 'setns' or 'socket').
+ */
+export function netnsSocket(nsfd: number, family: 4 | 6): number {
+  checkFd('create a socket in network namespace fd', nsfd);
+  return call('create a socket in network namespace fd', String(nsfd), (b) => {
+    if (b.netnsSocket === undefined) throw new Error('the native addon has no netnsSocket (rebuild it)');
+    return b.netnsSocket(nsfd, family);
+  });
+}
+
+/** Whether the loaded addon can create sockets in another network namespace. */
+export function hasNetns(): boolean {
+  try {
+    const b = native();
+    return typeof b.netnsOpen === 'function' && typeof b.netnsSocket === 'function';
+  } catch {
+    return false;
+  }
 }

@@ -57,6 +57,7 @@ interface RootlessJson {
     CONTAINERS_CONF: string | null;
     workDir: string | null;
     podsockRoot: string | null;
+    podsockCopied?: boolean;
     node: string;
     network: boolean;
     networkReason: string | null;
@@ -98,7 +99,9 @@ export function rootlessEnv(t: Test): RootlessEnv | null {
     managerPid: r.managerPid,
     containersConf: r.CONTAINERS_CONF,
     workDir: r.workDir,
-    podsockBin: join(r.podsockRoot, 'dist', 'bin', 'podsock.cjs'),
+    // The setup ran in one checkout; a .test-host shared by several must not make the others test its
+    // build. When the user can read the repository (no copy was made), the checkout running is used.
+    podsockBin: join(r.podsockCopied === true ? r.podsockRoot : repoRoot, 'dist', 'bin', 'podsock.cjs'),
     node: r.node,
     network: r.network,
     networkReason: r.networkReason,

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { configWarnings, idleTimeoutRules, proxyWithoutNetwork, publishInHandover } from '../../../src/check/config-rules.js';
+import { configWarnings, idleTimeoutRules, publishInHandover } from '../../../src/check/config-rules.js';
+import { proxyExposure, socketCandidates, socketRestriction } from '../../../src/check/exposure-rules.js';
 import { imageWarnings } from '../../../src/check/image-rules.js';
 import { unitCandidates, unitWarnings } from '../../../src/check/unit-rules.js';
 import { formatWarning } from '../../../src/check/warning.js';
@@ -25,11 +26,50 @@ void t.test('publish-in-handover', async (t) => {
   t.same(publishInHandover(cfgOf(t, ['[Container]', 'Image=img']).cfg), []);
 });
 
-void t.test('proxy-network-none', async (t) => {
+void t.test('proxy exposure, rootless: the published port always; Network=none cannot work', async (t) => {
+  const rootless = { rootless: true, socket: null };
   const { cfg, file } = cfgOf(t, ['[Container]', 'Image=img', 'Network=none', '[Podsock]', 'Mode=proxy', 'Backend=80']);
-  t.same(proxyWithoutNetwork(cfg).map((x) => [x.code, x.file, x.line]), [['proxy-network-none', file, 3]]);
-  t.same(proxyWithoutNetwork(cfgOf(t, ['[Container]', 'Image=img', 'Network=none']).cfg), [], 'handover needs no network');
-  t.same(proxyWithoutNetwork(cfgOf(t, ['[Container]', 'Image=img', 'Network=bridge', '[Podsock]', 'Mode=proxy', 'Backend=80']).cfg), []);
+  t.same(proxyExposure(cfg, rootless).map((x) => [x.code, x.file, x.line]), [['proxy-network-none', file, 3]]);
+  t.same(proxyExposure(cfg, { rootless: false, socket: null }), [], 'rootful: podsock proxies from inside the container, no network needed');
+  t.same(proxyExposure(cfgOf(t, ['[Container]', 'Image=img', 'Network=none']).cfg, rootless), [], 'handover needs no network');
+  const bridge = cfgOf(t, ['[Container]', 'Image=img', 'Network=bridge', '[Podsock]', 'Mode=proxy', 'Backend=80']);
+  const w = proxyExposure(bridge.cfg, rootless);
+  t.same(w.map((x) => [x.code, x.file, x.line]), [['proxy-port-published', bridge.file, 5]]);
+  t.match(w[0]?.message, /^rootless proxy mode: .*port podman publishes on 127\.0\.0\.1 .*every local user can connect to that port directly, past the socket unit's access control/);
+});
+
+void t.test('proxy exposure, rootful: the bridge address, when the socket unit restricts access', async (t) => {
+  const unit = (lines: string[]): ReturnType<typeof parseUnitText> => parseUnitText(['[Socket]', 'ListenStream=/run/app.sock', ...lines].join('\n'), 'svc.socket');
+  t.equal(socketRestriction(null), null);
+  t.equal(socketRestriction(unit([])), null, "systemd's default 0666");
+  t.equal(socketRestriction(unit(['SocketMode=0666'])), null);
+  t.equal(socketRestriction(unit(['SocketMode=0777'])), null);
+  t.equal(socketRestriction(unit(['SocketMode=0600'])), 'SocketMode=0600');
+  t.equal(socketRestriction(unit(['SocketMode=660'])), 'SocketMode=660');
+  t.equal(socketRestriction(unit(['IPAddressAllow=127.0.0.1', 'IPAddressAllow=10.0.0.0/8', 'IPAddressDeny=any'])), 'IPAddressAllow=127.0.0.1 10.0.0.0/8, IPAddressDeny=any');
+  t.equal(socketRestriction(unit(['IPAddressDeny=any', 'IPAddressDeny='])), null, 'an empty assignment resets the list');
+
+  const restricted = unit(['SocketMode=0600']);
+  const rootful = { rootless: false, socket: restricted };
+  const dflt = cfgOf(t, ['[Container]', 'Image=img', '[Podsock]', 'Mode=proxy', 'Backend=80']);
+  const w = proxyExposure(dflt.cfg, rootful);
+  t.same(w.map((x) => [x.code, x.file, x.line]), [['proxy-bridge-reachable', dflt.file, 4]]);
+  t.match(w[0]?.message, /^the socket unit restricts access \(SocketMode=0600\), but the container is on podman's default network, .*set Network=none/);
+  const named = cfgOf(t, ['[Container]', 'Image=img', 'Network=mynet', '[Podsock]', 'Mode=proxy', 'Backend=80']);
+  t.match(proxyExposure(named.cfg, rootful)[0], { code: 'proxy-bridge-reachable', file: named.file, line: 3, message: /on network 'mynet'/ });
+  for (const network of ['none', 'host', 'container:db', 'ns:/run/netns/x']) {
+    t.same(proxyExposure(cfgOf(t, ['[Container]', 'Image=img', `Network=${network}`, '[Podsock]', 'Mode=proxy', 'Backend=80']).cfg, rootful), [], `Network=${network}: no container address`);
+  }
+  t.same(proxyExposure(dflt.cfg, { rootless: false, socket: unit([]) }), [], 'an open socket: nothing bypassed');
+  t.same(proxyExposure(cfgOf(t, ['[Container]', 'Image=img']).cfg, rootful), [], 'handover: the app has the socket itself');
+});
+
+void t.test('the socket unit is looked for beside the service unit names', async (t) => {
+  const c = socketCandidates('web', { XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/u' }, 1000);
+  t.equal(c[0], '/home/u/.config/systemd/user/web.socket');
+  t.ok(c.includes('/etc/systemd/system/podsock@web.socket'));
+  t.ok(c.includes('/run/user/1000/systemd/user/podsock@.socket'));
+  t.equal(socketCandidates('web', {}, 0)[0], '/etc/systemd/system/web.socket', 'root: system units first');
 });
 
 void t.test('proxy mode without Backend= is an invalid configuration, not a warning', async (t) => {

@@ -65,10 +65,31 @@ void t.test('every configuration warning reaches stderr with file and line', asy
 
   const proxy = containerFile(t, ['[Container]', `Image=${MISSING}`, 'Network=none', '[Podsock]', 'Mode=proxy', 'Backend=80']);
   const p = podsock(['check', 'svc', '--config', proxy, '--idle-timeout', '1h']);
-  t.same(p.stderr.trimEnd().split('\n').map((l) => /\[([a-z-]+)\]$/.exec(l)?.[1] ?? 'summary'), ['proxy-network-none', 'image-not-local', 'summary']);
-  t.match(p.stdout, / --publish 127\.0\.0\.1::80\/tcp --network none /, 'the placeholder host port');
+  const codes = p.stderr.trimEnd().split('\n').map((l) => /\[([a-z-]+)\]$/.exec(l)?.[1] ?? 'summary');
+  if (process.getuid?.() === 0) {
+    t.same(codes, ['image-not-local', 'summary'], 'rootful: Network=none is proxied from inside the container');
+    t.match(p.stdout, / --pidfile=\S+\/svc\.pid --network none /, 'nothing published; the container pid for its namespace');
+    t.notMatch(p.stdout, /--publish/);
+  } else {
+    t.same(codes, ['proxy-network-none', 'image-not-local', 'summary']);
+    t.match(p.stdout, / --publish 127\.0\.0\.1::80\/tcp --network none /, 'the placeholder host port');
+  }
   const flagWins = podsock(['check', 'svc', '--config', proxy, '--idle-timeout', '2s'], noPodman);
   t.match(flagWins.stderr, /^warning: IdleTimeout '2s' is under 10s/m, 'a flag value has no file line');
+});
+
+void t.test('proxy mode behind a restricted socket unit: the container address is named, rootful', { skip: process.getuid?.() === 0 ? false : 'rootful only' }, async (t) => {
+  const dir = t.testdir({
+    'svc.service': '[Service]\nType=notify\nKillMode=mixed\n',
+    'svc.socket': '[Socket]\nListenStream=/run/svc.sock\nSocketMode=0600\n',
+    'svc.container': `[Container]\nImage=${MISSING}\n[Podsock]\nMode=proxy\nBackend=80\n`,
+  });
+  const r = podsock(['check', 'svc', '--config', join(dir, 'svc.container'), '--unit', join(dir, 'svc.service'), '--idle-timeout', '1h'], noPodman);
+  t.equal(r.status, 0);
+  t.match(r.stderr, /svc\.container:4: warning: the socket unit restricts access \(SocketMode=0600\), but the container is on podman's default network, .*set Network=none.* \[proxy-bridge-reachable\]/);
+  writeFileSync(join(dir, 'svc.container'), `[Container]\nImage=${MISSING}\nNetwork=none\n[Podsock]\nMode=proxy\nBackend=80\n`);
+  const none = podsock(['check', 'svc', '--config', join(dir, 'svc.container'), '--unit', join(dir, 'svc.service'), '--idle-timeout', '1h'], noPodman);
+  t.notMatch(none.stderr, /proxy-bridge-reachable/, 'Network=none: no container address');
 });
 
 void t.test('the unit: found by name or given with --unit', async (t) => {

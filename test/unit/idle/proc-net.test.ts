@@ -37,6 +37,7 @@ void t.test('parseProcNetTcp decodes IPv4 rows in host byte order', async (t) =>
     state: TCP_STATE.LISTEN,
     txQueue: 0,
     rxQueue: 2,
+    uid: 0,
     inode: 16433,
   });
   t.same(rows[2], {
@@ -47,6 +48,7 @@ void t.test('parseProcNetTcp decodes IPv4 rows in host byte order', async (t) =>
     state: TCP_STATE.CLOSE_WAIT,
     txQueue: 0,
     rxQueue: 1,
+    uid: 0,
     inode: 16437,
   });
   t.equal(rows[3]!.state, TCP_STATE.FIN_WAIT2);
