@@ -30,9 +30,15 @@ async function serve(t: Test) {
   return { server, messages, delivered };
 }
 
-/** A python3 child given the socket path; `lines` collects its stdout lines. Killed at teardown. */
+/**
+ * A python3 child given the socket path and the name of a file it creates once it has closed its copy
+ * of the lingering socket (`closed`); `lines` collects its stdout lines. Killed at teardown.
+ */
 function python(t: Test, code: string, socketPath: string) {
-  const child = spawn(PYTHON, ['-c', code, socketPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const marks = mkdtempSync(join(tmpdir(), 'podsock-fds-mark-'));
+  t.teardown(() => rmSync(marks, { recursive: true, force: true }));
+  const closed = join(marks, 'closed');
+  const child = spawn(PYTHON, ['-c', code, socketPath, closed], { stdio: ['pipe', 'pipe', 'inherit'] });
   t.teardown(() => child.kill('SIGKILL'));
   const lines: string[] = [];
   let wake: (() => void) | null = null;
@@ -54,7 +60,17 @@ function python(t: Test, code: string, socketPath: string) {
       await new Promise<void>((r) => (wake = r));
     }
   };
-  return { child, line };
+  /**
+   * Tell the child to pass the lingering socket and hold this thread (and so the event loop, which must
+   * not receive it before the child's own copy is closed) until the child says it closed its copy: on a
+   * loaded machine that can take longer than any fixed wait.
+   */
+  const passWhileHeld = (): void => {
+    child.stdin.write('go\n');
+    const deadline = performance.now() + 60_000;
+    while (!existsSync(closed) && performance.now() < deadline) holdLoop(10);
+  };
+  return { child, line, passWhileHeld };
 }
 
 /** The longest gap between 10 ms timer ticks until stop() is called. */
@@ -97,6 +113,7 @@ const LINGER_SETUP = [
   'sys.stdin.readline()',
   'socket.send_fds(s,[b"STATUS=linger"],[c.fileno()])',
   't=time.monotonic(); c.close()',
+  'open(sys.argv[2],"w").close()',
 ];
 const LINGER_SENDER = [...LINGER_SETUP, 'print("sent %.3f" % (time.monotonic()-t),flush=True)', 'sys.stdin.read()'].join('\n');
 
@@ -111,8 +128,7 @@ void t.test('a passed TCP socket whose close() lingers does not stall the event 
   const sender = python(t, LINGER_SENDER, server.socketPath);
   await sender.line('filled');
   // Let the sender pass the socket and close its copy before this process can receive it.
-  sender.child.stdin.write('go\n');
-  holdLoop(1000);
+  sender.passWhileHeld();
   const meter = gapMeter(t);
   const [m] = await delivered(1);
   await new Promise((r) => setTimeout(r, 100));
@@ -145,9 +161,10 @@ const FLOOD_SENDER = [
   'sys.stdin.read()',
 ].join('\n');
 
-/** Resolve once `check()` holds, looking every 20 ms. */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
+/** Resolve once `check()` holds, looking every 20 ms; after `maxMs` resolve anyway (the caller asserts). */
+async function until(check: () => boolean, maxMs = Infinity): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (!check() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 const SCM_MAX_FD = 253;
@@ -159,14 +176,14 @@ void t.test('a peer cannot make podsock hold more passed fds than the closer que
   const sender = python(t, FLOOD_SENDER, server.socketPath);
   await sender.line('filled');
   const fdsBefore = readdirSync('/proc/self/fd').length;
-  sender.child.stdin.write('go\n');
-  holdLoop(1000);
+  sender.passWhileHeld();
   await sender.line('sent');
   // A message is read only while SCM_MAX_FD slots are free besides the stuck lingering socket.
   const { peerCapacity, capacity } = closerInfo();
   const fit = Math.min(5, Math.floor((peerCapacity - 1 - SCM_MAX_FD) / SCM_MAX_FD) + 1);
   await delivered(1 + fit);
   await new Promise((r) => setTimeout(r, 300));
+  await until(() => closerInfo().closing === 1, 10_000);
   const held = closerInfo();
   const fdsHeld = readdirSync('/proc/self/fd').length - fdsBefore;
   t.comment(`holding ${fdsHeld} passed fds (${held.queued} queued, ${held.closing} closing; capacity ${capacity})`);
@@ -193,8 +210,7 @@ void t.test('closing the server while a lingering socket waits in its queue retu
   const { server, messages } = await serve(t);
   const sender = python(t, LINGER_SENDER, server.socketPath);
   await sender.line('filled');
-  sender.child.stdin.write('go\n');
-  holdLoop(1000);
+  sender.passWhileHeld();
   const started = performance.now();
   server.close();
   const took = performance.now() - started;
@@ -203,5 +219,7 @@ void t.test('closing the server while a lingering socket waits in its queue retu
   t.ok(senderClose < 1, "the sender's close was not the last one (it did not linger)");
   t.equal(messages.length, 0, 'the datagram was still queued');
   t.ok(took < 5000, `close() did not wait for the linger time (${took.toFixed(0)} ms)`);
+  // The closer thread takes the socket from its queue when the scheduler lets it run.
+  await until(() => closerInfo().closing === 1 || closerInfo().queued === 0, 10_000);
   t.equal(closerInfo().closing, 1, 'the closer thread has the lingering socket');
 });
