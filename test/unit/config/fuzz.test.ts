@@ -11,8 +11,8 @@ import { parseUnitBytes, parseUnitText } from '../../../src/config/unit-syntax.j
 
 const SEED = Number(process.env.PODSOCK_FUZZ_SEED ?? 20240611);
 const ROUNDS = 5000;
-/** Generous: a single call on a few hundred characters takes microseconds. */
-const SLOW_MS = 250;
+/** Generous: a single call on a few hundred characters takes microseconds; a loaded shared machine can stall a call for a while. */
+const SLOW_MS = 2000;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -140,6 +140,8 @@ void t.test(`word splitting and podman arguments (seed ${SEED})`, async (t) => {
   t.same(problems.slice(0, 5), []);
 });
 
+// The bounds below catch quadratic work (tens of seconds to minutes at these sizes), not speed: they are
+// wide because the machines that run the suite are shared and sometimes heavily loaded.
 void t.test('large inputs stay linear', async (t) => {
   const big = `[Container]\nImage=i\n${'Environment=A=1 B="x y" C=\\x41\n'.repeat(20_000)}`;
   let start = performance.now();
@@ -148,11 +150,11 @@ void t.test('large inputs stay linear', async (t) => {
   if (section === undefined) throw new Error('no section');
   const c = containerSectionToArgs(section, { file: 'f', pathExists: () => false });
   t.equal(c.options.length, 20_000 * 6);
-  t.ok(performance.now() - start < 5000, 'under 5 s for 20000 lines');
+  t.ok(performance.now() - start < 30_000, 'under 30 s for 20000 lines');
   start = performance.now();
   const words = splitWords('"a b" '.repeat(10_000), 'w');
   t.equal(words.length, 10_000);
-  t.ok(performance.now() - start < 2000, 'under 2 s for 10000 words');
+  t.ok(performance.now() - start < 20_000, 'under 20 s for 10000 words');
   // 40000 continuation lines join into 40000 spaces: an empty value, so a reset.
   t.same(parseUnitText(`[C]\nK=1\nK=${'\\\n'.repeat(40_000)}`, 'f').sections[0]?.entries, []);
   start = performance.now();
@@ -165,5 +167,5 @@ void t.test('large inputs stay linear', async (t) => {
     return null;
   })();
   t.ok(err instanceof PodsockError, 'too many continuation lines end in a clean error');
-  t.ok(performance.now() - start < 2000, 'under 2 s');
+  t.ok(performance.now() - start < 20_000, 'under 20 s');
 });
