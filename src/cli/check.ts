@@ -29,8 +29,9 @@ import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { NOTIFY_SOCKET_NAME } from '../sd/notify-server.js';
 import { parseArgs, type FlagSpec } from './args.js';
-import { parseListenAddress } from './listen-address.js';
-import { RUN_FLAGS, configFromArgs, runtimeDirFor } from './run.js';
+import { parseListenAddress } from '../listeners/listen-address.js';
+import { runtimeDirFor } from '../paths.js';
+import { RUN_FLAGS, configFromArgs } from './run.js';
 
 /** check's own options; every `run` option is accepted too. */
 const CHECK_FLAGS: Record<string, FlagSpec> = {

@@ -23,7 +23,7 @@ import { resolvePodman } from '../runtime/podman.js';
 import { shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
-import { parseListenAddress } from './listen-address.js';
+import { parseListenAddress } from '../listeners/listen-address.js';
 
 export const GENERATE_FLAGS: Record<string, FlagSpec> = {
   listen: { value: true, repeat: true },
