@@ -25,33 +25,15 @@ import { releaseMemory } from '../memory/release.js';
 import { runtimeDirFor, stateDirFor } from '../paths.js';
 import { Supervisor } from '../supervisor.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
+import { PODSOCK_FLAGS, podsockFlags } from './podsock-flags.js';
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   config: { value: true },
-  mode: { value: true },
-  ready: { value: true },
-  'idle-timeout': { value: true },
-  'start-timeout': { value: true },
-  'stop-timeout': { value: true },
-  backend: { value: true },
-  'max-connections': { value: true },
-  'connection-idle-timeout': { value: true },
+  ...PODSOCK_FLAGS,
   listen: { value: true, repeat: true },
   'log-level': { value: true },
   help: { value: false, short: 'h' },
 };
-
-/** Flags that are also [Podsock] keys (the flag wins). */
-const FLAG_KEYS = {
-  mode: 'Mode',
-  ready: 'Ready',
-  'idle-timeout': 'IdleTimeout',
-  'start-timeout': 'StartTimeout',
-  'stop-timeout': 'StopTimeout',
-  backend: 'Backend',
-  'max-connections': 'MaxConnections',
-  'connection-idle-timeout': 'ConnectionIdleTimeout',
-} as const;
 
 export interface RunInput {
   argv: string[];
@@ -67,11 +49,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
       `podsock ${command}: expected exactly one service NAME, got ${p.positionals.length === 0 ? 'none' : p.positionals.map((x) => q(x)).join(' ')} (see 'podsock ${command} --help')`,
     );
   }
-  const flags: Partial<Record<(typeof FLAG_KEYS)[keyof typeof FLAG_KEYS], string>> = {};
-  for (const [f, key] of Object.entries(FLAG_KEYS)) {
-    const v = flag(p, f);
-    if (v !== undefined) flags[key] = v;
-  }
+  const flags = podsockFlags(p);
   const logLevel = flag(p, 'log-level') ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new PodsockError('PODSOCK_ERR_USAGE', `Invalid --log-level ${q(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
