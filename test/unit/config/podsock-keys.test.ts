@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { FLAG_NAMES, PODSOCK_KEY_DESCRIPTORS, PODSOCK_KEYS } from '../../../src/config/podsock-keys.js';
 import { parseSpan, type Mode, type ModeContext } from '../../../src/config/podsock-values.js';
@@ -58,4 +59,9 @@ void t.test('a generated file writes the keys of its mode', async (t) => {
   t.equal(byKey.get('MaxConnections')?.file(v), null, 'the default is left out');
   t.same(byKey.get('MaxConnections')?.file({ ...v, maxConnections: 10 })?.value, '10');
   t.same(byKey.get('Backend')?.file({ ...v, backends: [{ name: 'web', port: 80 }, { name: 'admin', port: 81 }] })?.value, 'web=80 admin=81');
+});
+
+void t.test("the README's [Podsock] table has a row for every key, with its flag", async (t) => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  for (const d of PODSOCK_KEY_DESCRIPTORS) t.ok(readme.includes(`| \`${d.key}=\` | \`${d.flag}\` |`), `${d.key}= ${d.flag}`);
 });
