@@ -13,9 +13,9 @@ import { closeSync, constants as fsConstants, fchmodSync, fstatSync, lstatSync, 
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { PodsockError, q } from './errors.js';
 
-/** podsock's runtime directory is one level below a directory it does not own (cli/run.ts runtimeDirFor). */
+/** podsock's runtime directory is one level below a directory it does not own (paths.ts runtimeDirFor). */
 export const RUNTIME_DIR_LEVELS = 1;
-/** podsock's state directory is two levels below a directory it does not own (cli/run.ts stateDirFor). */
+/** podsock's state directory is two levels below a directory it does not own (paths.ts stateDirFor). */
 export const STATE_DIR_LEVELS = 2;
 
 // libuv adds O_CLOEXEC to every open (uv_fs_open).

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stateDirFor } from '../../src/paths.js';
 import { podman, systemctl, type UserManager } from './cold-systemd.js';
 import { memoryFiles, type Layout, type MemoryUnitContext, type MemoryVariant } from './memory-units.js';
 
@@ -64,13 +65,9 @@ export async function removeLayouts(m: UserManager, layouts: readonly Layout[]):
   await systemctl(m, 'daemon-reload').catch(() => undefined);
 }
 
-/**
- * podsock's per-user state directory, where podsock-launch's plans live: a copy of src/cli/run.ts
- * stateDirFor() (not imported: that module loads all of podsock's CLI and the native addon).
- */
+/** podsock's per-user state directory, where podsock-launch's plans live (src/paths.ts stateDirFor()). */
 export function podsockStateDir(xdgRuntimeDir: string, uid: number): string {
-  if (uid === 0) return '/run/podsock/state';
-  return xdgRuntimeDir !== '' ? join(xdgRuntimeDir, 'podsock', 'state') : `/tmp/podsock-${uid}/state`;
+  return stateDirFor({ XDG_RUNTIME_DIR: xdgRuntimeDir }, uid);
 }
 
 /**

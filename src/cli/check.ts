@@ -20,7 +20,6 @@ import { imageWarnings } from '../check/image-rules.js';
 import { unitCandidates, unitWarnings } from '../check/unit-rules.js';
 import { formatWarning, type CheckWarning } from '../check/warning.js';
 import type { ServiceConfig } from '../config/load.js';
-import { FLAG_NAMES } from '../config/podsock-section.js';
 import { MAX_UNIT_FILE_BYTES, parseUnitBytes, type UnitFile } from '../config/unit-syntax.js';
 import { PodsockError, isPodsockError, q } from '../errors.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
@@ -29,17 +28,16 @@ import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { NOTIFY_SOCKET_NAME } from '../sd/notify-server.js';
 import { parseArgs, type FlagSpec } from './args.js';
-import { parseListenAddress } from './listen-address.js';
-import { RUN_FLAGS, configFromArgs, runtimeDirFor } from './run.js';
+import { KEY_OF_FLAG } from './podsock-flags.js';
+import { parseListenAddress } from '../listeners/listen-address.js';
+import { runtimeDirFor } from '../paths.js';
+import { RUN_FLAGS, configFromArgs } from './run.js';
 
 /** check's own options; every `run` option is accepted too. */
 const CHECK_FLAGS: Record<string, FlagSpec> = {
   unit: { value: true },
   strict: { value: false },
 };
-
-/** `run` flags that override a [Podsock] key (FLAG_NAMES in config/podsock-section.ts, reversed). */
-const FLAG_KEYS: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(FLAG_NAMES).map(([key, f]) => [f.slice(2), key]));
 
 export interface CheckInput {
   argv: string[];
@@ -70,7 +68,7 @@ function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string 
     // A run option's separate value stays with it (it may look like an option of check's).
     if (long !== undefined && !a.includes('=') && RUN_FLAGS[long]?.value === true && i + 1 < argv.length) rest.push(argv[++i] as string);
   }
-  const overridden = new Set([...all.flags.keys()].flatMap((f) => (FLAG_KEYS[f] === undefined ? [] : [`Podsock.${FLAG_KEYS[f]}`])));
+  const overridden = new Set([...all.flags.keys()].flatMap((f) => (KEY_OF_FLAG[f] === undefined ? [] : [`Podsock.${KEY_OF_FLAG[f]}`])));
   return { rest, unit: all.flags.get('unit')?.[0] ?? null, strict: all.flags.has('strict'), overridden };
 }
 

@@ -3,51 +3,37 @@
  * configuration, sockets, environment), then hand a fully built supervisor the process's life.
  * The only module besides main.ts that touches process.*.
  */
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
+import { handoverPollMs } from '../idle/handover-poll.js';
+import { adoptOrBind, removeStaleSocket } from '../listeners/adopt-or-bind.js';
+import { checkSockets } from '../listeners/check-sockets.js';
+import { freePort } from '../listeners/free-port.js';
 import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podman.js';
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
 import { configCandidates } from '../config/find.js';
-import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
-import { inspectFd, listenSocket, closeFd, relayEngine } from '../sd/native.js';
+import { describeFd, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
+import { closeFd, relayEngine } from '../sd/native.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
 import { releaseMemory } from '../memory/release.js';
+import { runtimeDirFor, stateDirFor } from '../paths.js';
 import { Supervisor } from '../supervisor.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
-import { parseListenAddress } from './listen-address.js';
+import { PODSOCK_FLAGS, podsockFlags } from './podsock-flags.js';
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   config: { value: true },
-  mode: { value: true },
-  ready: { value: true },
-  'idle-timeout': { value: true },
-  'start-timeout': { value: true },
-  'stop-timeout': { value: true },
-  backend: { value: true },
-  'max-connections': { value: true },
-  'connection-idle-timeout': { value: true },
+  ...PODSOCK_FLAGS,
   listen: { value: true, repeat: true },
   'log-level': { value: true },
   help: { value: false, short: 'h' },
 };
-
-/** Flags that are also [Podsock] keys (the flag wins). */
-const FLAG_KEYS = {
-  mode: 'Mode',
-  ready: 'Ready',
-  'idle-timeout': 'IdleTimeout',
-  'start-timeout': 'StartTimeout',
-  'stop-timeout': 'StopTimeout',
-  backend: 'Backend',
-  'max-connections': 'MaxConnections',
-  'connection-idle-timeout': 'ConnectionIdleTimeout',
-} as const;
 
 export interface RunInput {
   argv: string[];
@@ -63,11 +49,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
       `podsock ${command}: expected exactly one service NAME, got ${p.positionals.length === 0 ? 'none' : p.positionals.map((x) => q(x)).join(' ')} (see 'podsock ${command} --help')`,
     );
   }
-  const flags: Partial<Record<(typeof FLAG_KEYS)[keyof typeof FLAG_KEYS], string>> = {};
-  for (const [f, key] of Object.entries(FLAG_KEYS)) {
-    const v = flag(p, f);
-    if (v !== undefined) flags[key] = v;
-  }
+  const flags = podsockFlags(p);
   const logLevel = flag(p, 'log-level') ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new PodsockError('PODSOCK_ERR_USAGE', `Invalid --log-level ${q(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -82,105 +64,6 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
     extraArgs: p.passthrough,
   });
   return { cfg, listen: p.flags.get('listen') ?? [], logLevel: logLevel as Level };
-}
-
-/** podsock's per-user state that outlives one activation (unlike RuntimeDirectory=, removed at stop). */
-export function stateDirFor(env: NodeJS.ProcessEnv, uid: number): string {
-  if (uid === 0) return '/run/podsock/state';
-  const xdg = env.XDG_RUNTIME_DIR;
-  if (xdg !== undefined && xdg !== '') return join(xdg, 'podsock', 'state');
-  return `/tmp/podsock-${uid}/state`;
-}
-
-/** podsock's private runtime directory: RuntimeDirectory= if given, else per user. */
-export function runtimeDirFor(env: NodeJS.ProcessEnv, uid: number): string {
-  const fromUnit = env.RUNTIME_DIRECTORY?.split(':')[0];
-  if (fromUnit !== undefined && fromUnit !== '') return fromUnit;
-  if (uid === 0) return '/run/podsock';
-  const xdg = env.XDG_RUNTIME_DIR;
-  if (xdg !== undefined && xdg !== '') return join(xdg, 'podsock');
-  return `/tmp/podsock-${uid}`;
-}
-
-function adoptOrBind(env: NodeJS.ProcessEnv, listen: string[], log: Logger): { listeners: ListenFd[]; standalone: boolean; owned: number[] } {
-  if (listen.length > 0) {
-    const listeners: ListenFd[] = [];
-    const owned: number[] = [];
-    for (const raw of listen) {
-      const spec = parseListenAddress(raw);
-      let fd: number;
-      // A socket file left by an earlier standalone run is ours to replace (anything else is not).
-      if (spec.kind === 'unix' && !spec.path.startsWith('@')) removeStaleSocket(spec.path);
-      try {
-        fd = listenSocket(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: spec.backlog } : { kind: 'unix', path: spec.path, backlog: spec.backlog });
-      } catch (err) {
-        throw new PodsockError('PODSOCK_ERR_LISTEN', `Cannot listen on ${q(raw)}: ${(err as Error).message}`, { cause: err });
-      }
-      owned.push(fd);
-      listeners.push({ ...inspectFd(fd), fd, name: spec.name });
-    }
-    return { listeners, standalone: true, owned };
-  }
-  const { fds, reason } = listenFdsWithNames(env, process.pid, inspectFd);
-  if (fds.length === 0) {
-    throw new PodsockError(
-      'PODSOCK_ERR_NO_SOCKETS',
-      `No sockets to serve (${reason ?? 'none passed'}). podsock is meant to be started by a systemd socket unit ` +
-        `(ExecStart=podsock run NAME in the service that NAME.socket activates), or standalone with --listen ADDR, e.g. 'podsock run NAME --listen 127.0.0.1:8080'`,
-    );
-  }
-  for (const f of fds) log.debug(`Adopted ${describeFd(f)}`);
-  return { listeners: fds, standalone: false, owned: [] };
-}
-
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // Not there: nothing to remove.
-  }
-}
-
-function checkSockets(cfg: ServiceConfig, listeners: ListenFd[]): void {
-  for (const l of listeners) {
-    if (l.family !== 'other' && l.type === 'stream' && !l.listening) {
-      throw new PodsockError(
-        'PODSOCK_ERR_BAD_SOCKET',
-        `Socket ${describeFd(l)} is a connection, not a listening socket: use Accept=no (the default) in the .socket unit`,
-      );
-    }
-    if (cfg.mode === 'proxy' && (l.type !== 'stream' || l.family === 'other')) {
-      throw new PodsockError(
-        'PODSOCK_ERR_BAD_SOCKET',
-        `Socket ${describeFd(l)} cannot be proxied: proxy mode needs listening stream sockets (ListenStream=); use Mode=handover for datagram sockets`,
-      );
-    }
-  }
-  if (cfg.mode === 'proxy' && cfg.backends.some((b) => b.name !== null)) {
-    for (const l of listeners) {
-      if (!cfg.backends.some((b) => b.name === l.name)) {
-        throw new PodsockError(
-          'PODSOCK_ERR_CONFIG',
-          `Socket ${q(l.name)} has no backend: Backend= names ${cfg.backends.map((b) => q(b.name)).join(', ')} (set FileDescriptorName= in the .socket unit to match)`,
-        );
-      }
-    }
-  }
-}
-
-/**
- * A free loopback port for a backend (proxy mode publishes the container port there): bind port 0 and
- * read the kernel's choice back, synchronously (this is on the way to spawning podman).
- */
-function freePort(): number {
-  const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, backlog: 1 });
-  try {
-    const port = inspectFd(fd).port;
-    if (port === undefined || port === 0) throw new PodsockError('PODSOCK_ERR_LISTEN', 'Cannot pick a free loopback port for the backend');
-    return port;
-  } finally {
-    closeFd(fd);
-  }
 }
 
 /** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
@@ -233,7 +116,8 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   if (prestart?.kind === 'none') log.debug(`podsock-launch did not start podman: ${prestart.reason}`);
   const planPath = env.PODSOCK_PLAN !== undefined && env.PODSOCK_PLAN.startsWith('/') ? env.PODSOCK_PLAN : null;
 
-  const { listeners, standalone, owned } = adoptOrBind(env, listen, log);
+  const { listeners, standalone, owned } = adoptOrBind(env, process.pid, listen);
+  if (!standalone) for (const l of listeners) log.debug(`Adopted ${describeFd(l)}`);
   checkSockets(cfg, listeners);
   log.info(
     { mode: cfg.mode, ready: cfg.ready.kind, sockets: listeners.map(describeFd) },
@@ -252,13 +136,12 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   const backendHostPorts: number[] = [];
   if (cfg.mode === 'proxy' && !directBackend) for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
 
-  const pollMs = Math.min(1000, Math.max(100, Math.floor((cfg.idleTimeoutMs ?? 4000) / 4)));
   const frontend: Frontend =
     cfg.mode === 'proxy'
       ? await proxyFrontend(cfg, listeners, log, env)
       : new HandoverFrontend({
           listeners,
-          pollMs,
+          pollMs: handoverPollMs(cfg.idleTimeoutMs),
           onError: (err) => log.warn({ err }, 'Cannot count connections, assuming busy'),
           onFallback: (err) => log.warn({ err }, 'sock_diag is unavailable: counting unix socket connections from /proc/net/unix, where a local user can forge rows'),
         });

@@ -1,7 +1,12 @@
 /**
  * The help text of every subcommand. The man page podsock(1) is generated from the same text
- * (scripts/build-man.ts), so the two never disagree.
+ * (scripts/build-man.ts), so the two never disagree. The options of the [Podsock] keys come from the
+ * key table (config/podsock-keys.ts).
  */
+import { podsockOptionsHelp } from './podsock-flags.js';
+
+const KEY_OPTIONS = podsockOptionsHelp();
+
 export const USAGE: Record<string, string> = {
   main: `Usage: podsock COMMAND [OPTIONS]
 
@@ -30,17 +35,7 @@ NAME.container is looked up in $PODSOCK_CONFIG_DIR, then /etc/podsock/ (root) or
 
 Options (each also a [Podsock] key; the option wins):
   --config FILE            Use FILE instead of looking up NAME.container
-  --mode MODE              handover (default) or proxy                          (Mode=)
-  --ready HOW              started, notify, tcp, http, http:/PATH, healthy      (Ready=)
-  --idle-timeout SPAN      Stop after this long without connections; default 5min,
-                           'infinity' never                                      (IdleTimeout=)
-  --start-timeout SPAN     Fail if not ready within this; default 90s           (StartTimeout=)
-  --stop-timeout SPAN      Time the container gets to stop; default 10s         (StopTimeout=)
-  --backend PORTS          Proxy mode: container port, or NAME=PORT per socket  (Backend=)
-  --max-connections N      Proxy mode: stop accepting at N; default 4096        (MaxConnections=)
-  --connection-idle-timeout SPAN
-                           Proxy mode: close a connection idle this long;
-                           default off                                (ConnectionIdleTimeout=)
+${KEY_OPTIONS}
   --listen ADDR            Standalone: bind ADDR yourself (repeatable): /path, @name,
                            127.0.0.1:8080, [::1]:8080 or 8080; NAME=ADDR names it
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace
@@ -80,15 +75,7 @@ which starts podman from the last activation's plan while node boots.
 Options:
   --listen ADDR            Address for ListenStream= (repeatable): /path, @name, 127.0.0.1:8080,
                            [::1]:8080 or 8080; NAME=ADDR sets FileDescriptorName=NAME
-  --mode MODE              handover (default) or proxy                          (Mode=)
-  --ready HOW              started, notify, tcp, http, http:/PATH, healthy      (Ready=)
-  --idle-timeout SPAN      Default 5min, 'infinity' never                       (IdleTimeout=)
-  --start-timeout SPAN     Default 90s                                          (StartTimeout=)
-  --stop-timeout SPAN      Default 10s                                          (StopTimeout=)
-  --backend PORTS          Proxy mode: container port, or NAME=PORT per socket  (Backend=)
-  --max-connections N      Proxy mode: default 4096                             (MaxConnections=)
-  --connection-idle-timeout SPAN
-                           Proxy mode: default off                    (ConnectionIdleTimeout=)
+${KEY_OPTIONS}
   --user                   Units for the user manager (default unless root):
                            ~/.config/systemd/user and ~/.config/podsock
   --system                 Units for the system manager (default for root):

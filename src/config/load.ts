@@ -19,7 +19,7 @@ import { PodsockError, q } from '../errors.js';
 import { IMAGE_DASH, containerSectionToArgs, isValidContainerName } from './container-section.js';
 import { assertSafeName, configCandidates, findConfigFile } from './find.js';
 import { optionFacts, parsePodmanOptions, parsePodmanRunArgs } from './podman-args.js';
-import { resolvePodsockSettings, type Backend, type PodsockKey, type ReadySpec } from './podsock-section.js';
+import { resolvePodsockSettings, type PodsockKey, type PodsockValues } from './podsock-section.js';
 import { MAX_UNIT_FILE_BYTES, findSection, parseUnitBytes, type UnitFile } from './unit-syntax.js';
 
 export type { ReadySpec, Backend, PodsockKey } from './podsock-section.js';
@@ -38,8 +38,8 @@ export interface LoadOptions {
   extraArgs: string[];
 }
 
-/** A service's complete, validated configuration. Frozen. */
-export interface ServiceConfig {
+/** A service's complete, validated configuration: the [Podsock] values (podsock-keys.ts) and the container. Frozen. */
+export interface ServiceConfig extends PodsockValues {
   name: string;
   /** The file used, or null when only `--` arguments define the container. */
   source: string | null;
@@ -51,17 +51,6 @@ export interface ServiceConfig {
    * podsock adds itself (--name, --replace, --rm, --cidfile, --sdnotify, ...).
    */
   podmanOptions: string[];
-  mode: 'handover' | 'proxy';
-  ready: ReadySpec;
-  /** null = never exit when idle. */
-  idleTimeoutMs: number | null;
-  startTimeoutMs: number;
-  stopTimeoutMs: number;
-  /** Proxy mode: at least one; handover mode: empty. A null name is the single default backend. */
-  backends: Backend[];
-  maxConnections: number;
-  /** Proxy mode: close a connection idle (no bytes either way) this long; null = never. */
-  connectionIdleTimeoutMs: number | null;
   /** A --health-cmd (other than 'none') is configured and --no-healthcheck is not. */
   hasHealthCheck: boolean;
   /** Every --publish value, in order. */
@@ -182,7 +171,7 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
     containerSection === undefined || unit === null
       ? null
       : containerSectionToArgs(containerSection, { file: unit.file, pathExists: existsSync });
-  const settings = resolvePodsockSettings(unit === null ? undefined : findSection(unit, 'Podsock'), source, opts.flags);
+  const { keyLines: podsockLines, ...podsock } = resolvePodsockSettings(unit === null ? undefined : findSection(unit, 'Podsock'), source, opts.flags);
 
   let image: string;
   let command: string[];
@@ -219,7 +208,7 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
   const keyLines: Record<string, { file: string; line: number }> = {};
   if (source !== null) {
     for (const [key, line] of Object.entries(container?.keyLines ?? {})) keyLines[`Container.${key}`] = { file: source, line };
-    for (const [key, line] of Object.entries(settings.keyLines)) keyLines[`Podsock.${key}`] = { file: source, line };
+    for (const [key, line] of Object.entries(podsockLines)) keyLines[`Podsock.${key}`] = { file: source, line };
   }
 
   return deepFreeze<ServiceConfig>({
@@ -229,14 +218,7 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
     image,
     command,
     podmanOptions,
-    mode: settings.mode,
-    ready: settings.ready,
-    idleTimeoutMs: settings.idleTimeoutMs,
-    startTimeoutMs: settings.startTimeoutMs,
-    stopTimeoutMs: settings.stopTimeoutMs,
-    backends: settings.backends,
-    maxConnections: settings.maxConnections,
-    connectionIdleTimeoutMs: settings.connectionIdleTimeoutMs,
+    ...podsock,
     hasHealthCheck: facts.hasHealthCheck,
     publishPorts: facts.publishPorts,
     network: facts.network,

@@ -1,14 +1,13 @@
 /**
  * The text of NAME.container for `podsock generate`: a Quadlet-style [Container] section made from
  * the `podman run` arguments after `--`, and a [Podsock] section with every podsock setting written
- * out, each with a comment. loadConfig() on the result gives the same image, command, container
+ * out, each with a comment (both from the key table, config/podsock-keys.ts). loadConfig() on the result gives the same image, command, container
  * name and podman options (per option kind, in order; see container-keys.ts) as `podsock run NAME --
  * ARGS` would. Pure.
  */
 import { parsePodmanRunArgs } from '../config/podman-args.js';
-import type { PodsockSettings, ReadySpec } from '../config/podsock-section.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../config/podsock-section.js';
-import { formatTimespan } from '../config/timespan.js';
+import { PODSOCK_KEY_DESCRIPTORS } from '../config/podsock-keys.js';
+import type { PodsockSettings } from '../config/podsock-section.js';
 import { PodsockError, q } from '../errors.js';
 import { optionsToKeys } from './container-keys.js';
 import { isLiteralValue, quoteWord } from './unit-quote.js';
@@ -26,42 +25,12 @@ export interface ContainerFileInput {
 
 const WHERE = "arguments after '--'";
 
-/** Ready= text for a readiness spec. */
-export function readyText(r: ReadySpec): string {
-  return r.kind === 'http' ? (r.path === '/' ? 'http' : `http:${r.path}`) : r.kind;
-}
-
+/** The [Podsock] section: every key that applies in the mode and that the table writes, each with its comment. */
 function podsockSection(s: PodsockSettings): string[] {
-  const out = [
-    '[Podsock]',
-    s.mode === 'handover'
-      ? '# handover: the container gets the listening sockets itself (LISTEN_FDS); it needs no network.'
-      : '# proxy: podsock accepts the connections and forwards them to Backend= in the container.',
-    `Mode=${s.mode}`,
-    s.ready.kind === 'notify'
-      ? '# Ready once the container sends READY=1 to $NOTIFY_SOCKET; until then systemd holds the clients.'
-      : s.ready.kind === 'started'
-        ? '# Ready as soon as the container runs (use notify for an app that sends READY=1).'
-        : '# How podsock decides that the container is ready to take the held connections.',
-    `Ready=${readyText(s.ready)}`,
-    "# Stop the container (and podsock) after this long without connections; 'infinity' never does.",
-    `IdleTimeout=${formatTimespan(s.idleTimeoutMs)}`,
-    '# The container must be ready within this, or the start fails.',
-    `StartTimeout=${formatTimespan(s.startTimeoutMs)}`,
-    '# `podman stop` gives the container this long before it is killed.',
-    `StopTimeout=${formatTimespan(s.stopTimeoutMs)}`,
-  ];
-  if (s.mode === 'proxy') {
-    out.push(
-      "# The container port to forward to (NAME=PORT per socket, NAME being the socket's FileDescriptorName=).",
-      `Backend=${s.backends.map((b) => (b.name === null ? String(b.port) : `${b.name}=${b.port}`)).join(' ')}`,
-    );
-    if (s.maxConnections !== DEFAULT_MAX_CONNECTIONS) {
-      out.push('# Stop accepting while this many connections are open.', `MaxConnections=${s.maxConnections}`);
-    }
-    if (s.connectionIdleTimeoutMs !== null) {
-      out.push('# Close a connection that moved no byte in either direction for this long.', `ConnectionIdleTimeout=${formatTimespan(s.connectionIdleTimeoutMs)}`);
-    }
+  const out = ['[Podsock]'];
+  for (const d of PODSOCK_KEY_DESCRIPTORS) {
+    const line = d.modes.includes(s.mode) ? d.file(s) : null;
+    if (line !== null) out.push(`# ${line.comment}`, `${d.key}=${line.value}`);
   }
   return out;
 }

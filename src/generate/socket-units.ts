@@ -1,11 +1,11 @@
 /**
  * The .socket units for `podsock generate`: one ListenStream= per `--listen` address (the forms of
- * src/cli/listen-address.ts, written the way systemd.socket(5) reads them). A socket unit has one
+ * src/listeners/listen-address.ts, written the way systemd.socket(5) reads them). A socket unit has one
  * FileDescriptorName= for all its sockets, so addresses with different names (`web=...`,
  * `admin=...`) go to separate units: the first group is NAME.socket, the others NAME-FDNAME.socket,
  * all with Service=NAME.service. Pure.
  */
-import type { ListenSpec } from '../cli/listen-address.js';
+import type { ListenSpec } from '../listeners/listen-address.js';
 import { escapeSpecifiers } from './unit-quote.js';
 
 /** One `--listen` value, parsed, and whether it carried a NAME= prefix. */

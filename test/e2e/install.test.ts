@@ -63,7 +63,7 @@ function procStrings(pid: string, file: 'cmdline' | 'environ'): string[] {
   return readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter((s) => s !== '');
 }
 
-/** podsock's state directory, where podsock-launch keeps plans (native/launch.c plan_path, src/cli/run.ts stateDirFor). */
+/** podsock's state directory, where podsock-launch keeps plans (native/launch.c plan_path, src/paths.ts stateDirFor). */
 function stateDir(h: HostEnv): string {
   const uid = process.getuid?.() ?? 0;
   return uid === 0 ? '/run/podsock/state' : join(h.xdgRuntimeDir, 'podsock', 'state');

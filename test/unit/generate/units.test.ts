@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { parseListenAddress } from '../../../src/cli/listen-address.js';
+import { parseListenAddress } from '../../../src/listeners/listen-address.js';
 import { serviceUnit, type ServiceUnitInput } from '../../../src/generate/service-unit.js';
 import { listenStreamValue, socketUnits } from '../../../src/generate/socket-units.js';
 

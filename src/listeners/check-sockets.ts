@@ -1,0 +1,36 @@
+/**
+ * Whether the sockets podsock was given can serve the configured mode: stream sockets must be
+ * listening (Accept=no), proxy mode needs listening stream sockets, and with named backends every
+ * socket's name (FileDescriptorName=) must have one. Pure.
+ */
+import type { ServiceConfig } from '../config/load.js';
+import { PodsockError, q } from '../errors.js';
+import { describeFd, type ListenFd } from '../sd/listen-fds.js';
+
+/** Throws PodsockError 'PODSOCK_ERR_BAD_SOCKET' (or 'PODSOCK_ERR_CONFIG' for a socket without a backend), naming the socket. */
+export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'>, listeners: readonly ListenFd[]): void {
+  for (const l of listeners) {
+    if (l.family !== 'other' && l.type === 'stream' && !l.listening) {
+      throw new PodsockError(
+        'PODSOCK_ERR_BAD_SOCKET',
+        `Socket ${describeFd(l)} is a connection, not a listening socket: use Accept=no (the default) in the .socket unit`,
+      );
+    }
+    if (cfg.mode === 'proxy' && (l.type !== 'stream' || l.family === 'other')) {
+      throw new PodsockError(
+        'PODSOCK_ERR_BAD_SOCKET',
+        `Socket ${describeFd(l)} cannot be proxied: proxy mode needs listening stream sockets (ListenStream=); use Mode=handover for datagram sockets`,
+      );
+    }
+  }
+  if (cfg.mode === 'proxy' && cfg.backends.some((b) => b.name !== null)) {
+    for (const l of listeners) {
+      if (!cfg.backends.some((b) => b.name === l.name)) {
+        throw new PodsockError(
+          'PODSOCK_ERR_CONFIG',
+          `Socket ${q(l.name)} has no backend: Backend= names ${cfg.backends.map((b) => q(b.name)).join(', ')} (set FileDescriptorName= in the .socket unit to match)`,
+        );
+      }
+    }
+  }
+}

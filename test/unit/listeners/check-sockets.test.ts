@@ -1,0 +1,29 @@
+import t from 'tap';
+import { PodsockError } from '../../../src/errors.js';
+import { checkSockets } from '../../../src/listeners/check-sockets.js';
+import type { ListenFd } from '../../../src/sd/listen-fds.js';
+
+const tcp: ListenFd = { fd: 3, name: 'web', family: 'inet', type: 'stream', listening: true, host: '127.0.0.1', port: 8080 };
+const dgram: ListenFd = { fd: 4, name: 'dns', family: 'inet', type: 'dgram', listening: false, host: '127.0.0.1', port: 53 };
+
+function code(fn: () => void): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof PodsockError) return err.code;
+    throw err;
+  }
+  return 'none';
+}
+
+void t.test('handover mode takes listening and datagram sockets, not connections', async (t) => {
+  t.equal(code(() => checkSockets({ mode: 'handover', backends: [] }, [tcp, dgram])), 'none');
+  t.equal(code(() => checkSockets({ mode: 'handover', backends: [] }, [{ ...tcp, listening: false }])), 'PODSOCK_ERR_BAD_SOCKET', 'Accept=yes');
+});
+
+void t.test('proxy mode needs listening stream sockets, and a backend for each named one', async (t) => {
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [tcp])), 'none');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [dgram])), 'PODSOCK_ERR_BAD_SOCKET');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'web', port: 80 }] }, [tcp])), 'none');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'admin', port: 80 }] }, [tcp])), 'PODSOCK_ERR_CONFIG');
+});
