@@ -183,7 +183,11 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   // loading it any earlier takes CPU from podman and from the app while the first request waits for
   // them. Standalone, nothing is waiting yet: attach now.
   if (standalone) await root.attach();
-  const onSignal = (sig: NodeJS.Signals): void => supervisor.requestStop(sig);
+  // The first signal starts a graceful stop; a second exits at once.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    const stop = supervisor.requestStop(sig);
+    if (stop.kind === 'exit') process.exit(stop.code);
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {

@@ -3,8 +3,9 @@
  * so log.ts picks JSON) turned into the few events the demo shows, and each event into a sentence.
  * Pure: no I/O, no clock; the demo's driver feeds it lines and prints what it returns.
  *
- * The records are recognised by their message text and fields as src/supervisor.ts writes them; the
- * demo's end-to-end test runs the real supervisor, so a change there that breaks this fails a test.
+ * The records are recognised by their message text and fields as src/supervisor.ts and src/activation/
+ * write them; the demo's end-to-end test runs the real supervisor, so a change there that breaks this
+ * fails a test.
  */
 
 /** Something `podsock run` reported that the demo tells the user about. */

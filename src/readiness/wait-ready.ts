@@ -10,6 +10,7 @@
  * - healthy: `podman healthcheck run` passes.
  */
 import type { ReadySpec } from '../config/load.js';
+import { abortable } from './backoff.js';
 
 export interface ReadyContext {
   signal: AbortSignal;
@@ -51,22 +52,4 @@ export async function waitReady(spec: ReadySpec, ctx: ReadyContext): Promise<voi
       return;
     }
   }
-}
-
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
