@@ -23,34 +23,41 @@ export interface ProxyListener {
 export type ConnState = 'held' | 'connecting' | 'piped' | 'done';
 
 /**
- * One accepted client, as its data path keeps it. The proxy sets `state` to 'held' and 'connecting', and
- * `timedOut` when it resets the connection for being idle.
+ * One accepted client, as its data path keeps it (each path extends this with its own sockets or fds).
+ * The proxy sets `state` to 'held' and 'connecting', and `timedOut` when it resets the connection for
+ * being idle.
  */
-export interface Connection {
+export abstract class Connection {
   readonly id: number;
   readonly listener: string;
-  state: ConnState;
+  state: ConnState = 'held';
   /** Reset for being idle: not reported again. */
-  timedOut: boolean;
+  timedOut = false;
+
+  constructor(id: number, listener: string) {
+    this.id = id;
+    this.listener = listener;
+  }
+
   /**
    * Connect to `target` and pipe (state is 'connecting'). Ends by ProxyContext.piped() and later
    * ProxyContext.finish(), or by ProxyContext.fail() when the backend cannot be reached.
    */
-  connect(target: Target): void;
+  abstract connect(target: Target): void;
   /**
    * Stop connecting so that the connection can be held again, with everything read from the client kept
    * in front. false when it is too late (it already connected, or it finished meanwhile).
    */
-  stopConnecting(): boolean;
+  abstract stopConnecting(): boolean;
   /**
    * Reset whatever the connection still has open, in any state (a reset, not an EOF, for both peers).
    * A piped one then finishes through its pipe; the caller finishes the others. Idempotent.
    */
-  abort(reason: Error): void;
+  abstract abort(reason: Error): void;
   /** Milliseconds since a piped connection last moved a byte in either direction (`now`: performance.now()). */
-  idleMs(now: number): number;
+  abstract idleMs(now: number): number;
   /** Bytes this connection buffers in user space (or in the relay's pipes) right now. */
-  bufferedBytes(): number;
+  abstract bufferedBytes(): number;
 }
 
 /** What accepts on one listener (on a dup of its fd): a net.Server or the addon's acceptor. */

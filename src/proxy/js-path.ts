@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { PodsockError, q } from '../errors.js';
 import { dupFd } from '../sd/native.js';
-import type { Accepting, Connection, ConnState, DataPath, ProxyContext, ProxyListener } from './data-path.js';
+import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
 import { backendError, connectUpstream, type Target } from './upstream.js';
 
@@ -57,11 +57,7 @@ export class JsPath implements DataPath {
  * A client accepted by net.Server. While it is held or connecting only its close matters (a client that
  * leaves ends the connection); once its backend connected, pipeSockets() owns both sockets.
  */
-class JsConnection implements Connection {
-  readonly id: number;
-  readonly listener: string;
-  state: ConnState = 'held';
-  timedOut = false;
+class JsConnection extends Connection {
   readonly #ctx: ProxyContext;
   readonly #client: Socket;
   #upstream: Socket | null = null;
@@ -71,8 +67,7 @@ class JsConnection implements Connection {
   #activeAt = 0;
 
   constructor(ctx: ProxyContext, listener: string, client: Socket) {
-    this.id = ctx.nextId();
-    this.listener = listener;
+    super(ctx.nextId(), listener);
     this.#ctx = ctx;
     this.#client = client;
     // Until the pipe owns the socket, an error (a client reset while held) only needs to end the connection.

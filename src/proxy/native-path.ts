@@ -22,7 +22,7 @@ import {
   type RelayConnectOptions,
   type RelayEvent,
 } from '../sd/native.js';
-import type { Accepting, Connection, ConnState, DataPath, ProxyContext, ProxyListener } from './data-path.js';
+import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
 import { takeOverSocket } from './native-pipe.js';
 import { resetOrDestroy } from './pipe.js';
 import { backendError, connectFailed, retryDelayMs, type Target } from './upstream.js';
@@ -83,11 +83,7 @@ export class NativePath implements DataPath {
  * net.Socket while held for targets, and the relay's from relayConnect() on (given back when a connect
  * fails or is cancelled).
  */
-class NativeConnection implements Connection {
-  readonly id: number;
-  readonly listener: string;
-  state: ConnState = 'held';
-  timedOut = false;
+class NativeConnection extends Connection {
   readonly #path: NativePath;
   /** The client as a net.Socket while it is held for targets, else null. */
   #client: Socket | null = null;
@@ -105,8 +101,7 @@ class NativeConnection implements Connection {
   #retry: NodeJS.Timeout | null = null;
 
   constructor(path: NativePath, listener: string, fd: number) {
-    this.id = path.ctx.nextId();
-    this.listener = listener;
+    super(path.ctx.nextId(), listener);
     this.#path = path;
     this.#fd = fd;
   }
