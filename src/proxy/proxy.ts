@@ -33,9 +33,8 @@ import { NativePath } from './native-path.js';
 import { nativePipeAvailable } from './native-pipe.js';
 import { backendError, type Target } from './upstream.js';
 
-export type { Target } from './upstream.js';
-
 export type { ProxyListener } from './data-path.js';
+export type { Target } from './upstream.js';
 
 /** Maps a listener name to the backend its connections go to. May throw to refuse a listener. */
 export type TargetResolver = (listenerName: string) => Target;
