@@ -2,14 +2,17 @@
  * Proxy mode: accept on the listening sockets systemd passed, hold connections until the container
  * is ready, then pipe each one to its backend.
  *
- * Where this differs from systemd-socket-proxyd (protocols.md §4, P14, P21):
+ * Where this differs from systemd-socket-proxyd (systemd's src/socket-proxy/socket-proxyd.c closes a
+ * client as soon as its backend connect fails, and past its limit accepts and closes, in
+ * add_connection_socket()):
  * - connections that arrive before the backend is up are held, not closed;
  * - the connection limit is exact and never accept-then-close: at the limit podsock stops accepting
  *   (closes its net.Server, i.e. its dup of the fd) and the kernel keeps queueing on systemd's socket;
  *   when there is room it dups the fd and listens again. Node's server.maxConnections accepts and
  *   then drops, so it is not used;
  * - the listening sockets belong to systemd: podsock never shutdown()s them and never unlinks a unix
- *   path; closing a dup only drops podsock's reference.
+ *   path (both act on the socket systemd shares, systemd.socket(5)); closing a dup only drops
+ *   podsock's reference.
  *
  * libuv accepts in a loop until EAGAIN but re-checks the server fd after every connection callback
  * ("connection_cb can close the server socket while we're in the loop", libuv src/unix/stream.c
@@ -17,43 +20,21 @@
  * inside the 'connection' handler stops accepting exactly at the limit. The native acceptor
  * (sd/native.ts acceptConnections) does the same.
  *
- * Two data paths (ProxyOptions.pipe):
- * - 'native' (default): the addon accepts (no net.Socket for a connection that goes straight through),
- *   connects to the backend and relays, one JS call per connection each way (relayConnect). Retries
- *   are JS timers, made only after a failed attempt. A connection accepted while no targets are set
- *   becomes a net.Socket, so that holding it behaves exactly as in the JS path (bounded read-ahead,
- *   a client that leaves is noticed), and is taken back from Node when it is served;
- * - 'js': net.Server, net.connect (upstream.ts) and the JS pipe (pipe.ts), the fallback.
+ * What stays here whatever the data path: admission, the hold queue, stats, events and the
+ * ConnectionIdleTimeout sweep. How connections are accepted, connected and piped is the data path's
+ * (ProxyOptions.pipe, data-path.ts): 'native' (default, native-path.ts) or 'js' (js-path.ts).
  */
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { createServer, isIP, Socket, type Server } from 'node:net';
 import { PodsockError, q } from '../errors.js';
-import {
-  acceptConnections,
-  closeFd,
-  dupFd,
-  inspectFd,
-  RELAY_CONNECT_FAILED,
-  RELAY_CONNECTED,
-  relayConnect,
-  resetFd,
-  type ConnectTarget,
-  type Relay,
-  type RelayConnectOptions,
-  type RelayEvent,
-} from '../sd/native.js';
-import { nativePipeAvailable, takeOverSocket } from './native-pipe.js';
-import { pipeSockets, resetOrDestroy } from './pipe.js';
-import { connectFailed, connectUpstream, describeTarget, retryDelayMs, type Target } from './upstream.js';
+import { inspectFd } from '../sd/native.js';
+import type { Accepting, Connection, DataPath, ProxyContext, ProxyListener } from './data-path.js';
+import { JsPath } from './js-path.js';
+import { NativePath } from './native-path.js';
+import { nativePipeAvailable } from './native-pipe.js';
+import { backendError, type Target } from './upstream.js';
 
+export type { ProxyListener } from './data-path.js';
 export type { Target } from './upstream.js';
-
-/** A listening stream socket passed by systemd (or bound by podsock), by FileDescriptorName. */
-export interface ProxyListener {
-  name: string;
-  fd: number;
-}
 
 /** Maps a listener name to the backend its connections go to. May throw to refuse a listener. */
 export type TargetResolver = (listenerName: string) => Target;
@@ -155,39 +136,6 @@ const DEFAULTS = {
   backlog: 4096,
 } as const;
 
-type ConnState = 'held' | 'connecting' | 'piped' | 'done';
-
-interface Conn {
-  readonly id: number;
-  readonly listener: string;
-  /** The client as a net.Socket: every connection of the JS path, a held one of the native path. */
-  client: Socket | null;
-  /** Native path: the client's fd while podsock holds it outside a relay (between attempts), else -1. */
-  fd: number;
-  /** Native path: bytes read from a held client before it was served, and whether it had sent EOF. */
-  initial: Buffer | null;
-  ended: boolean;
-  state: ConnState;
-  /** JS path: aborts the current backend connect; replaced for every attempt so a stale one is recognisable. */
-  attempt: AbortController | null;
-  upstream: Socket | null;
-  /** Native path: the relay (connecting or piping); it owns the client fd while it exists. */
-  relay: Relay | null;
-  /** Native path: backend connect attempts made, the current one's number (0: none), the timer of the next. */
-  attempts: number;
-  attemptId: number;
-  retry: NodeJS.Timeout | null;
-  /** JS path: performance.now() when it was piped or last read from either side. */
-  activeAt: number;
-  /** Reset for being idle: not reported again. */
-  timedOut: boolean;
-}
-
-/** What accepts on one listener: a net.Server (JS path) or the addon's acceptor (native path). */
-interface Accepting {
-  close(): void;
-}
-
 /**
  * The proxy for one service. start() begins accepting on every listener; connections accepted while
  * no targets are set are held in arrival order (not read beyond their socket's highWaterMark) up to
@@ -206,49 +154,60 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #listeners: readonly ProxyListener[];
   readonly #maxConnections: number;
   readonly #maxPending: number;
-  readonly #bufferBytes: number;
-  readonly #connectTimeoutMs: number;
-  readonly #connectAttempts: number;
-  readonly #connectBackoffMs: number;
-  readonly #backlog: number;
   readonly #pipe: PipeKind;
+  readonly #path: DataPath;
   readonly #connIdleMs: number | null;
   /** Looks for idle piped connections while the proxy runs with connectionIdleTimeoutMs. */
   #idleSweep: NodeJS.Timeout | null = null;
 
   /** One net.Server or native acceptor per listener while accepting, else empty. */
   #servers: Accepting[] = [];
-  readonly #relayOptions: RelayConnectOptions;
-  #attemptSeq = 0;
   #wantAccept = false;
   #closed = false;
   #resolve: TargetResolver | null = null;
   #nextId = 1;
   /** Every live connection, in accept order. */
-  readonly #conns = new Set<Conn>();
+  readonly #conns = new Set<Connection>();
   /** Held connections, in accept order (Set keeps insertion order). */
-  readonly #held = new Set<Conn>();
+  readonly #held = new Set<Connection>();
   #drainWaiters: Array<() => void> = [];
-  /** Servers whose listen errors start() reports by rejecting. */
-  readonly #starting = new WeakSet<Server>();
 
   constructor(opts: ProxyOptions) {
     super();
     this.#listeners = [...opts.listeners];
     this.#maxConnections = positiveInt('maxConnections', opts.maxConnections);
     this.#maxPending = positiveInt('maxPending', opts.maxPending);
-    this.#bufferBytes = positiveInt('bufferBytes', opts.bufferBytes ?? DEFAULTS.bufferBytes);
-    this.#connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs);
-    this.#connectAttempts = positiveInt('connectAttempts', opts.connectAttempts ?? DEFAULTS.connectAttempts);
-    this.#connectBackoffMs = positiveInt('connectBackoffMs', opts.connectBackoffMs ?? DEFAULTS.connectBackoffMs);
-    this.#backlog = positiveInt('backlog', opts.backlog ?? DEFAULTS.backlog);
+    const bufferBytes = positiveInt('bufferBytes', opts.bufferBytes ?? DEFAULTS.bufferBytes);
+    const connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs);
+    const connectAttempts = positiveInt('connectAttempts', opts.connectAttempts ?? DEFAULTS.connectAttempts);
+    const connectBackoffMs = positiveInt('connectBackoffMs', opts.connectBackoffMs ?? DEFAULTS.connectBackoffMs);
+    const backlog = positiveInt('backlog', opts.backlog ?? DEFAULTS.backlog);
     if (opts.pipe !== undefined && opts.pipe !== 'native' && opts.pipe !== 'js') {
       throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option 'pipe' to be 'native' or 'js', got ${q(opts.pipe)}`);
     }
     this.#pipe = opts.pipe ?? defaultPipe({});
     const idle = opts.connectionIdleTimeoutMs ?? null;
     this.#connIdleMs = idle === null ? null : positiveInt('connectionIdleTimeoutMs', idle);
-    this.#relayOptions = { timeoutMs: this.#connectTimeoutMs };
+    const ctx: ProxyContext = {
+      bufferBytes,
+      connectTimeoutMs,
+      connectAttempts,
+      connectBackoffMs,
+      backlog,
+      trackIdle: this.#connIdleMs !== null,
+      serving: () => this.#resolve !== null,
+      nextId: () => this.#nextId++,
+      admit: (conn) => this.#admit(conn),
+      piped: (conn) => {
+        conn.state = 'piped';
+        this.stats.served++;
+      },
+      fail: (conn, err) => this.#fail(conn, err),
+      finish: (conn) => this.#finish(conn),
+      warn: (err) => this.emit('warning', err),
+      listenFailed: (err) => this.#listenFailed(err),
+    };
+    this.#path = this.#pipe === 'native' ? new NativePath(ctx) : new JsPath(ctx);
   }
 
   /** The data path piped connections use. */
@@ -273,15 +232,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    */
   get bufferedBytes(): number {
     let n = 0;
-    for (const c of this.#conns) {
-      if (c.relay) {
-        n += c.relay.bufferedBytes;
-        continue;
-      }
-      if (c.initial) n += c.initial.length;
-      if (c.client) n += c.client.readableLength + c.client.writableLength;
-      if (c.upstream) n += c.upstream.readableLength + c.upstream.writableLength;
-    }
+    for (const c of this.#conns) n += c.bufferedBytes();
     return n;
   }
 
@@ -300,25 +251,20 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#wantAccept = true;
     this.#startIdleSweep();
     if (!this.#hasRoom() || this.#servers.length > 0) return;
-    if (this.#pipe === 'native') {
-      try {
-        this.#openServers();
-      } catch (err) {
-        this.#wantAccept = false;
-        throw err;
-      }
-      return;
-    }
-    const opened = this.#openServers() as Server[];
-    for (const s of opened) this.#starting.add(s);
+    let waits: Array<Promise<void>>;
     try {
-      await Promise.all(opened.map((s) => listening(s)));
+      waits = this.#openServers().flatMap((s) => s.listening() ?? []);
+    } catch (err) {
+      this.#wantAccept = false;
+      throw err;
+    }
+    if (waits.length === 0) return;
+    try {
+      await Promise.all(waits);
     } catch (err) {
       this.#wantAccept = false;
       this.#closeServers();
       throw err;
-    } finally {
-      for (const s of opened) this.#starting.delete(s);
     }
   }
 
@@ -339,7 +285,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    */
   unsetTargets(): void {
     this.#resolve = null;
-    const requeue = [...this.#conns].filter((c) => c.state === 'connecting' && this.#stopConnecting(c));
+    const requeue = [...this.#conns].filter((c) => c.state === 'connecting' && c.stopConnecting());
     if (requeue.length > 0) {
       const later = [...this.#held];
       this.#held.clear();
@@ -376,47 +322,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#stopIdleSweep();
     this.#closeServers();
     for (const conn of [...this.#conns]) {
-      conn.attempt?.abort(err ?? new Error('proxy destroyed'));
-      if (conn.retry) clearTimeout(conn.retry);
-      conn.relay?.abort();
-      if (conn.upstream) resetOrDestroy(conn.upstream);
-      this.#resetClient(conn);
+      conn.abort(err ?? new Error('proxy destroyed'));
       this.#finish(conn);
     }
-  }
-
-  /**
-   * Stop the backend connect of a connecting connection so it can be held again. Native path: a relay
-   * still connecting gives its client fd back, which becomes a net.Socket like any held client (with
-   * what was read from it before put back in front). false when it is too late (already piped).
-   */
-  #stopConnecting(conn: Conn): boolean {
-    if (conn.attempt) {
-      conn.attempt.abort(new Error('targets unset'));
-      conn.attempt = null;
-      return true;
-    }
-    if (conn.relay && !conn.relay.cancel()) return false;
-    conn.relay = null;
-    conn.attemptId = 0;
-    if (conn.retry) clearTimeout(conn.retry);
-    conn.retry = null;
-    conn.attempts = 0;
-    if (conn.fd >= 0) {
-      const fd = conn.fd;
-      conn.fd = -1;
-      try {
-        conn.client = this.#adopt(conn, fd);
-      } catch {
-        resetFd(fd);
-        this.#finish(conn);
-        return false;
-      }
-      if (conn.initial) conn.client.unshift(conn.initial);
-      conn.initial = null;
-      conn.ended = false; // the kernel still reports the EOF to the new socket
-    }
-    return true;
   }
 
   #startIdleSweep(): void {
@@ -436,27 +344,12 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const now = performance.now();
     for (const conn of this.#conns) {
       if (conn.state !== 'piped' || conn.timedOut) continue;
-      const idleMs = conn.relay !== null ? conn.relay.idleMs : now - conn.activeAt;
+      const idleMs = conn.idleMs(now);
       if (idleMs < limit) continue;
       conn.timedOut = true;
       this.stats.timedOut++;
       this.emit('connectionTimeout', { id: conn.id, listener: conn.listener }, Math.round(idleMs));
-      if (conn.relay !== null) conn.relay.abort();
-      else {
-        // The pipe's close handlers finish the connection.
-        if (conn.client) resetOrDestroy(conn.client);
-        if (conn.upstream) resetOrDestroy(conn.upstream);
-      }
-    }
-  }
-
-  /** Reset the client of a connection that is not in a relay (a failed or destroyed one). */
-  #resetClient(conn: Conn): void {
-    if (conn.client) resetOrDestroy(conn.client);
-    if (conn.fd >= 0 && conn.relay === null) {
-      const fd = conn.fd;
-      conn.fd = -1;
-      resetFd(fd);
+      conn.abort(new Error('connection idle'));
     }
   }
 
@@ -490,7 +383,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #openServers(): Accepting[] {
     const servers: Accepting[] = [];
     try {
-      for (const l of this.#listeners) servers.push(this.#pipe === 'native' ? this.#openAcceptor(l) : this.#openServer(l));
+      for (const l of this.#listeners) servers.push(this.#path.accept(l));
     } catch (err) {
       for (const s of servers) s.close();
       throw err;
@@ -499,113 +392,13 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     return servers;
   }
 
-  /**
-   * The native path's acceptor on a dup of the listener. It calls listen() with the backlog as Node
-   * would (see #openServer); a failure is PODSOCK_ERR_LISTEN, like a net.Server's 'error' at listen.
-   */
-  #openAcceptor(l: ProxyListener): Accepting {
-    const dup = dupFd(l.fd);
-    try {
-      return acceptConnections(
-        dup,
-        this.#backlog,
-        (fd) => this.#acceptFd(fd, l.name),
-        (err) => {
-          // EMFILE and friends: the acceptor pauses briefly and goes on, as net.Server does.
-          this.emit('warning', new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${err.message}`, { cause: err, details: { listener: l.name, fd: l.fd } }));
-        },
-      );
-    } catch (err) {
-      closeFd(dup);
-      throw new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${(err as Error).message}`, {
-        cause: err,
-        details: { listener: l.name, fd: l.fd },
-      });
-    }
-  }
-
-  #openServer(l: ProxyListener): Server {
-    const dup = dupFd(l.fd);
-    const server = createServer(
-      { allowHalfOpen: true, noDelay: true, highWaterMark: this.#bufferBytes },
-      (client) => this.#accept(client, l.name),
-    );
-    server.on('error', (err) => {
-      if (!this.#servers.includes(server) || this.#starting.has(server)) return;
-      const e = new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${err.message}`, {
-        cause: err,
-        details: { listener: l.name, fd: l.fd },
-      });
-      // After 'listening' this is an accept() error (EMFILE...): net.Server keeps accepting.
-      if (server.listening) this.emit('warning', e);
-      else this.#listenFailed(e);
-    });
-    // Pass the backlog explicitly: Node would otherwise call listen() with 511 and shrink the
-    // backlog of systemd's socket for every later activation too (protocols.md §5.5, P12). It must
-    // be the second argument: for a `{ fd }` handle Node 20 ignores `options.backlog` (net.js
-    // Server.prototype.listen uses only backlogFromArgs on that path); the unit test checks with ss.
-    server.listen({ fd: dup }, this.#backlog);
-    return server;
-  }
-
   #closeServers(): void {
     const servers = this.#servers;
     this.#servers = [];
-    // close() closes only podsock's dup (libuv uv__stream_close); never shutdown() the shared socket.
     for (const s of servers) s.close();
   }
 
-  /** JS path: net.Server accepted `client`. */
-  #accept(client: Socket, listener: string): void {
-    const conn = this.#newConn(listener, client, -1);
-    this.#watchClient(conn, client);
-    this.#admit(conn);
-  }
-
-  /**
-   * Native path: the acceptor accepted `fd`. With targets set it goes straight to relayConnect() and
-   * never becomes a net.Socket; else it is adopted by Node and held.
-   */
-  #acceptFd(fd: number, listener: string): void {
-    const conn = this.#newConn(listener, null, fd);
-    if (this.#resolve === null) {
-      try {
-        conn.client = this.#adopt(conn, fd);
-      } catch {
-        resetFd(fd); // EMFILE or similar in Node's open: drop this one, as an accept error would
-        return;
-      }
-      conn.fd = -1;
-    }
-    this.#admit(conn);
-  }
-
-  #newConn(listener: string, client: Socket | null, fd: number): Conn {
-    return { id: this.#nextId++, listener, client, fd, initial: null, ended: false, state: 'held', attempt: null, upstream: null, relay: null, attempts: 0, attemptId: 0, retry: null, activeAt: 0, timedOut: false };
-  }
-
-  /** A native-path client fd as a net.Socket (reading at most bufferBytes ahead), watched like an accepted one. */
-  #adopt(conn: Conn, fd: number): Socket {
-    // readableHighWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node).
-    const options = { fd, allowHalfOpen: true, readable: true, writable: true, readableHighWaterMark: this.#bufferBytes };
-    const client = new Socket(options);
-    this.#watchClient(conn, client);
-    return client;
-  }
-
-  /** Until a pipe owns the socket, an error (a client reset while held) only needs to end the connection. */
-  #watchClient(conn: Conn, client: Socket): void {
-    client.on('error', noop);
-    client.once('close', () => {
-      if (conn.client !== client) return; // taken over by the native relay
-      if (conn.state === 'held' || conn.state === 'connecting') {
-        conn.attempt?.abort(new Error('client closed'));
-        this.#finish(conn);
-      }
-    });
-  }
-
-  #admit(conn: Conn): void {
+  #admit(conn: Connection): void {
     this.stats.accepted++;
     this.#conns.add(conn);
     if (this.#conns.size > this.stats.peakActive) this.stats.peakActive = this.#conns.size;
@@ -620,7 +413,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#reconcile();
   }
 
-  #serve(conn: Conn): void {
+  #serve(conn: Connection): void {
     const resolve = this.#resolve;
     if (resolve === null) return;
     conn.state = 'connecting';
@@ -628,146 +421,22 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     try {
       target = resolve(conn.listener);
     } catch (err) {
-      this.#fail(conn, toBackendError(err, conn.listener));
+      this.#fail(conn, backendError(err, conn.listener));
       return;
     }
-    if (this.#pipe === 'native') {
-      this.#serveNative(conn, target);
-      return;
-    }
-    const attempt = new AbortController();
-    conn.attempt = attempt;
-    connectUpstream(target, {
-      timeoutMs: this.#connectTimeoutMs,
-      attempts: this.#connectAttempts,
-      backoffMs: this.#connectBackoffMs,
-      highWaterMark: this.#bufferBytes,
-      signal: attempt.signal,
-    }).then(
-      (upstream) => {
-        if (conn.attempt !== attempt || conn.state !== 'connecting') {
-          // Re-held, closed or destroyed meanwhile: this backend connection is not wanted.
-          upstream.destroy();
-          return;
-        }
-        conn.attempt = null;
-        conn.state = 'piped';
-        conn.upstream = upstream;
-        this.stats.served++;
-        const client = conn.client as Socket;
-        client.off('error', noop);
-        pipeSockets(client, upstream, () => this.#finish(conn));
-        conn.activeAt = performance.now();
-        if (this.#connIdleMs !== null) {
-          const touch = (): void => {
-            conn.activeAt = performance.now();
-          };
-          client.on('data', touch);
-          upstream.on('data', touch);
-        }
-      },
-      (err: unknown) => {
-        if (conn.attempt !== attempt || conn.state !== 'connecting') return;
-        this.#fail(conn, toBackendError(err, conn.listener, target));
-      },
-    );
+    conn.connect(target);
   }
 
-  /** Native path: take a held client back from Node, then connect (one attempt after the other). */
-  #serveNative(conn: Conn, target: Target): void {
-    const client = conn.client;
-    if (client) {
-      conn.client = null; // its 'close' (from the destroy below) is no longer about this connection
-      try {
-        const side = takeOverSocket(client);
-        conn.fd = side.fd;
-        conn.initial = side.initial;
-        conn.ended = side.ended;
-      } catch (err) {
-        this.#fail(conn, toBackendError(err, conn.listener, target));
-        return;
-      }
-    }
-    this.#connectNative(conn, target);
-  }
-
-  /** One native connect attempt. Names (not IP literals) are looked up first, on this slow path only. */
-  #connectNative(conn: Conn, target: Target): void {
-    conn.attempts++;
-    if ('host' in target && isIP(target.host) === 0) {
-      // The lookup counts as the attempt: re-held, destroyed or retried meanwhile, its answer is stale.
-      const attempt = ++this.#attemptSeq;
-      conn.attemptId = attempt;
-      lookup(target.host).then(
-        (found) => {
-          if (conn.attemptId === attempt && conn.state === 'connecting') this.#relayConnect(conn, target, { ...target, host: found.address });
-        },
-        (err: unknown) => {
-          if (conn.attemptId !== attempt || conn.state !== 'connecting') return;
-          conn.attemptId = 0;
-          this.#connectFailed(conn, target, err);
-        },
-      );
-      return;
-    }
-    this.#relayConnect(conn, target, target);
-  }
-
-  #relayConnect(conn: Conn, target: Target, address: ConnectTarget): void {
-    // RELAY_CONNECTED may come before relayConnect() returns, so attempts are told apart by a number.
-    const attempt = ++this.#attemptSeq;
-    conn.attemptId = attempt;
-    const onEvent = (err: NodeJS.ErrnoException | null, event: RelayEvent): void => {
-      if (conn.attemptId !== attempt || conn.state === 'done') return; // cancelled or destroyed meanwhile
-      if (event === RELAY_CONNECTED) {
-        conn.fd = -1; // the relay owns the client now
-        conn.initial = null;
-        conn.state = 'piped';
-        this.stats.served++;
-      } else if (event === RELAY_CONNECT_FAILED) {
-        conn.relay = null; // the client fd is ours again
-        conn.attemptId = 0;
-        this.#connectFailed(conn, target, err);
-      } else {
-        this.#finish(conn);
-      }
-    };
-    let relay: Relay;
-    try {
-      relay = relayConnect({ fd: conn.fd, initial: conn.initial, ended: conn.ended }, address, onEvent, this.#relayOptions);
-    } catch (err) {
-      conn.attemptId = 0;
-      this.#fail(conn, toBackendError(err, conn.listener, target));
-      return;
-    }
-    if (conn.attemptId === attempt) conn.relay = relay;
-  }
-
-  /** A native attempt failed: retry after the backoff, or give up on this one client. */
-  #connectFailed(conn: Conn, target: Target, err: unknown): void {
-    if (conn.attempts >= this.#connectAttempts) {
-      this.#fail(conn, connectFailed(target, conn.attempts, err));
-      return;
-    }
-    conn.retry = setTimeout(() => {
-      conn.retry = null;
-      if (conn.state === 'connecting') this.#connectNative(conn, target);
-    }, retryDelayMs(this.#connectBackoffMs, conn.attempts + 1));
-  }
-
-  #fail(conn: Conn, err: PodsockError): void {
+  #fail(conn: Connection, err: PodsockError): void {
     this.stats.failed++;
-    conn.attempt = null;
-    this.#resetClient(conn);
+    conn.abort(err);
     this.#finish(conn);
     this.emit('connectionError', err, { id: conn.id, listener: conn.listener });
   }
 
-  #finish(conn: Conn): void {
+  #finish(conn: Connection): void {
     if (conn.state === 'done') return;
     conn.state = 'done';
-    if (conn.retry) clearTimeout(conn.retry);
-    conn.retry = null;
     this.#held.delete(conn);
     if (!this.#conns.delete(conn)) return;
     this.#countChanged(this.#conns.size + 1);
@@ -787,8 +456,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 }
 
-function noop(): void {}
-
 function positiveInt(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new PodsockError('PODSOCK_ERR_INTERNAL', `Expected the proxy option ${q(name)} to be a positive integer, got ${q(value)}`);
@@ -796,7 +463,10 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
-/** Refuse what net.Server cannot adopt or what is not ours to accept on (protocols.md §4: listening stream sockets only). */
+/**
+ * Refuse what net.Server cannot adopt or what is not ours to accept on: a listening stream socket only,
+ * as systemd-socket-proxyd requires (sd_is_socket(fd, 0, SOCK_STREAM, 1) in its add_listen_socket()).
+ */
 function checkListener(l: ProxyListener): void {
   const info = inspectFd(l.fd);
   const family = info.family === 'inet' || info.family === 'inet6' || info.family === 'unix';
@@ -807,33 +477,4 @@ function checkListener(l: ProxyListener): void {
       { details: { listener: l.name, fd: l.fd, family: info.family, type: info.type, listening: info.listening } },
     );
   }
-}
-
-function listening(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (server.listening) {
-      resolve();
-      return;
-    }
-    const onError = (err: Error): void => {
-      server.off('listening', onListening);
-      reject(new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on a passed socket: ${err.message}`, { cause: err }));
-    };
-    const onListening = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-  });
-}
-
-function toBackendError(err: unknown, listener: string, target?: Target): PodsockError {
-  if (err instanceof PodsockError) return err;
-  const where = target === undefined ? '' : ` ${q(describeTarget(target))}`;
-  return new PodsockError(
-    'PODSOCK_ERR_BACKEND',
-    `No backend${where} for a connection on socket ${q(listener)}: ${(err as Error)?.message ?? String(err)}`,
-    { cause: err, details: { listener } },
-  );
 }

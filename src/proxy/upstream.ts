@@ -73,6 +73,20 @@ export function connectFailed(target: Target, attempts: number, lastError: unkno
   );
 }
 
+/**
+ * `err` from reaching the backend of a connection on `listener` as PODSOCK_ERR_BACKEND (a PodsockError
+ * as it is), naming the target when it is known (a target resolver that threw has none).
+ */
+export function backendError(err: unknown, listener: string, target?: Target): PodsockError {
+  if (err instanceof PodsockError) return err;
+  const where = target === undefined ? '' : ` ${q(describeTarget(target))}`;
+  return new PodsockError(
+    'PODSOCK_ERR_BACKEND',
+    `No backend${where} for a connection on socket ${q(listener)}: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err, details: { listener } },
+  );
+}
+
 /** Delay before attempt number `attempt` (2, 3...): `backoffMs`, doubling for each further attempt. */
 export function retryDelayMs(backoffMs: number, attempt: number): number {
   return backoffMs * 2 ** (attempt - 2);

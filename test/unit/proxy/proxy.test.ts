@@ -26,7 +26,7 @@ function tmp(t: Test): string {
   return dir;
 }
 
-/** The data path under test: proxy-js.test.ts runs this whole file again with the JS pipe. */
+/** The data path under test: js-path.test.ts runs this whole file again with the JS data path, native-path-poll.test.ts on the relay's poll engine. */
 const PIPE: PipeKind = process.env.PODSOCK_TEST_PROXY_PIPE === 'js' ? 'js' : 'native';
 
 function makeProxy(t: Test, opts: Partial<ProxyOptions> & Pick<ProxyOptions, 'listeners'>): Proxy {
