@@ -40,7 +40,7 @@ import {
   type RunningContainer,
 } from './runtime/podman.js';
 import type { ListenFd } from './sd/listen-fds.js';
-import { closeFd } from './sd/native.js';
+import { closeFd } from './native/fds.js';
 import { filterContainerMessage, type RelayPhase } from './sd/relay-filter.js';
 import { NotifyServer, type NotifyMessage } from './sd/notify-server.js';
 import { formatTimespan } from './config/timespan.js';

@@ -15,7 +15,8 @@ import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podm
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
 import { configCandidates } from '../config/find.js';
 import { describeFd, listenFdsWithNames, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
-import { inspectFd, listenSocket, closeFd, relayEngine } from '../sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../native/fds.js';
+import { relayEngine } from '../native/relay.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
 import { releaseMemory } from '../memory/release.js';
 import { Supervisor } from '../supervisor.js';

@@ -15,7 +15,7 @@
  * ("connection_cb can close the server socket while we're in the loop", libuv src/unix/stream.c
  * uv__server_io), and net.Server.close() closes the handle synchronously, so closing the servers from
  * inside the 'connection' handler stops accepting exactly at the limit. The native acceptor
- * (sd/native.ts acceptConnections) does the same.
+ * (native/acceptor.ts acceptConnections) does the same.
  *
  * Two data paths (ProxyOptions.pipe):
  * - 'native' (default): the addon accepts (no net.Socket for a connection that goes straight through),
@@ -29,20 +29,9 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { createServer, isIP, Socket, type Server } from 'node:net';
 import { PodsockError, q } from '../errors.js';
-import {
-  acceptConnections,
-  closeFd,
-  dupFd,
-  inspectFd,
-  RELAY_CONNECT_FAILED,
-  RELAY_CONNECTED,
-  relayConnect,
-  resetFd,
-  type ConnectTarget,
-  type Relay,
-  type RelayConnectOptions,
-  type RelayEvent,
-} from '../sd/native.js';
+import { closeFd, dupFd, inspectFd, resetFd } from '../native/fds.js';
+import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, relayConnect, type ConnectTarget, type Relay, type RelayConnectOptions, type RelayEvent } from '../native/relay.js';
+import { acceptConnections } from '../native/acceptor.js';
 import { nativePipeAvailable, takeOverSocket } from './native-pipe.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
 import { connectFailed, connectUpstream, describeTarget, retryDelayMs, type Target } from './upstream.js';
