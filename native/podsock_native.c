@@ -2878,6 +2878,10 @@ NAPI_MODULE_INIT() {
       {"acceptStop", NULL, js_accept_stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  /* The interface version src/native/addon.ts checks at load: raise it when a function's arguments,
+   * results or presence change. */
+  napi_value abi;
+  if (napi_create_int32(env, 1, &abi) != napi_ok || napi_set_named_property(env, exports, "abiVersion", abi) != napi_ok) return NULL;
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
   if (podsock_closer_register(env, exports) != napi_ok) return NULL;

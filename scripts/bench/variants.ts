@@ -106,7 +106,7 @@ function spawnVariant(name: Exclude<VariantName, 'direct'>, port: number, backen
  */
 const PROXY_CLASS_MAIN = `
 const dist = process.env.BENCH_DIST;
-const { listenSocket } = await import(dist + 'sd/native.js');
+const { listenSocket } = await import(dist + 'native/fds.js');
 const { Proxy } = await import(dist + 'proxy/proxy.js');
 const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: Number(process.env.BENCH_LISTEN_PORT), backlog: 4096 });
 const proxy = new Proxy({ listeners: [{ name: 'bench', fd }], maxConnections: 4096, maxPending: 4096 });

@@ -8,7 +8,7 @@ import type { ServiceConfig } from '../config/load.js';
 import type { Backend } from '../frontend.js';
 import { NETNS_BACKEND_HOST, openContainerNetns } from '../runtime/container-netns.js';
 import { checkPublishedPorts } from '../runtime/published-port.js';
-import { closeFd } from '../sd/native.js';
+import { closeFd } from '../native/fds.js';
 import type { RunFiles } from './run-files.js';
 
 export interface PublishedPort {

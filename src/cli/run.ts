@@ -19,7 +19,8 @@ import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podm
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
 import { configCandidates } from '../config/find.js';
 import { describeFd, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
-import { closeFd, relayEngine } from '../sd/native.js';
+import { closeFd } from '../native/fds.js';
+import { relayEngine } from '../native/relay.js';
 import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
 import { releaseMemory } from '../memory/release.js';
 import { runtimeDirFor, stateDirFor } from '../paths.js';

@@ -10,7 +10,8 @@
  */
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
-import { nativeErrno, unixConnections } from '../sd/native.js';
+import { nativeErrno } from '../native/addon.js';
+import { unixConnections } from '../native/sock-diag.js';
 import { readConnectionCount, type UnixCounter, type WatchedSocket } from './kernel-connections.js';
 
 // What nativeErrno says when the kernel has no sock_diag for unix sockets (no CONFIG_UNIX_DIAG).
@@ -24,7 +25,7 @@ export interface HandoverFrontendOptions {
   wakePollMs?: number;
   /** Reports a failure to read the kernel tables (the count is then treated as busy). */
   onError?: (err: unknown) => void;
-  /** Counts unix listeners' connections by fd (default: sock_diag, sd/native.ts unixConnections). */
+  /** Counts unix listeners' connections by fd (default: sock_diag, native/sock-diag.ts unixConnections). */
   countUnix?: UnixCounter;
   /** Reports, once, that sock_diag is missing and unix connections are read from /proc/net/unix instead. */
   onFallback?: (err: unknown) => void;

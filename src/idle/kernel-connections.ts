@@ -46,7 +46,7 @@ import {
  */
 export type WatchedSocket = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string; fd?: number };
 
-/** Counts the connections of unix listeners given by fd (sd/native.ts unixConnections). */
+/** Counts the connections of unix listeners given by fd (native/sock-diag.ts unixConnections). */
 export type UnixCounter = (fds: readonly number[]) => number;
 
 /** The raw text of the three tables; a table that was not needed may be the empty string. */

@@ -7,7 +7,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { PodsockError, q } from '../errors.js';
 import { listenFdsWithNames, type ListenFd } from '../sd/listen-fds.js';
-import { inspectFd, listenSocket } from '../sd/native.js';
+import { inspectFd, listenSocket } from '../native/fds.js';
 import { parseListenAddress } from './listen-address.js';
 
 /** The sockets to serve; `owned` are the fds podsock opened itself (standalone), to close at exit. */

@@ -3,7 +3,7 @@
  * port 0 and read the kernel's choice back, synchronously (this is on the way to spawning podman).
  */
 import { PodsockError } from '../errors.js';
-import { closeFd, inspectFd, listenSocket } from '../sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../native/fds.js';
 
 /** Throws PodsockError 'PODSOCK_ERR_LISTEN' when no port can be had. */
 export function freePort(): number {

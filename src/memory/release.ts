@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dropFilePages, mallocTrim, relayTrim } from '../sd/native.js';
+import { relayTrim } from '../native/relay.js';
+import { dropFilePages, mallocTrim } from '../native/memory.js';
 import { droppableFileRanges } from './file-pages.js';
 
 export interface ReleaseReport {

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { PodsockError, q } from '../errors.js';
-import { dupFd } from '../sd/native.js';
+import { dupFd } from '../native/fds.js';
 import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
 import { backendError, connectUpstream, type Target } from './upstream.js';

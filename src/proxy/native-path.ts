@@ -1,7 +1,7 @@
 /**
  * The native data path (ProxyOptions.pipe 'native', the default): the addon accepts (no net.Socket for a
  * connection that goes straight through), connects to the backend and relays, one JS call per
- * connection each way (relayConnect in sd/native.ts). Retries are JS timers, made only after a failed
+ * connection each way (relayConnect in native/relay.ts). Retries are JS timers, made only after a failed
  * attempt. A connection accepted while no targets are set becomes a net.Socket, so that holding it
  * behaves exactly as in the JS path (bounded read-ahead, a client that leaves is noticed), and is taken
  * back from Node (takeOverSocket, native-pipe.ts) when it is served.
@@ -9,19 +9,9 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, Socket } from 'node:net';
 import { PodsockError, q } from '../errors.js';
-import {
-  acceptConnections,
-  closeFd,
-  dupFd,
-  RELAY_CONNECT_FAILED,
-  RELAY_CONNECTED,
-  relayConnect,
-  resetFd,
-  type ConnectTarget,
-  type Relay,
-  type RelayConnectOptions,
-  type RelayEvent,
-} from '../sd/native.js';
+import { acceptConnections } from '../native/acceptor.js';
+import { closeFd, dupFd, resetFd } from '../native/fds.js';
+import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, relayConnect, type ConnectTarget, type Relay, type RelayConnectOptions, type RelayEvent } from '../native/relay.js';
 import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
 import { takeOverSocket } from './native-pipe.js';
 import { resetOrDestroy } from './pipe.js';

@@ -1,34 +1,24 @@
 /**
- * The per-connection data path in C: hand a client socket and its upstream socket to the addon's relay
- * (native/podsock_native.c, relay()), which moves the bytes with recv/send or splice(2) and never calls
- * into JS per chunk. Same contract as pipeSockets() in pipe.ts (half-close, reset propagation, bounded
- * buffering); it exists because the JS pipe costs several times the CPU of systemd-socket-proxyd per
- * request and per GiB, and its 64 KiB read buffers waiting for GC dominate the RSS under load.
+ * Taking a connected client socket away from Node for the native relay (native/relay.ts relayConnect),
+ * which moves the bytes with recv/send, splice(2) or io_uring and never calls into JS per chunk. It
+ * exists because the JS pipe costs several times the CPU of systemd-socket-proxyd per request and per
+ * GiB, and its 64 KiB read buffers waiting for GC dominate the RSS under load.
  *
  * Taking over a connection from Node:
- * 1. pause both sockets and drain what Node already read (a held client's readable buffer, or a banner
- *    the backend sent) with read(): those bytes go to the other side before anything else;
- * 2. dup both fds (the dup shares the kernel socket, i.e. the same open file description);
- * 3. destroy() the net.Sockets: Node closes only its fd (libuv uv__stream_close: epoll removal, then
+ * 1. pause the socket and drain what Node already read (a held client's readable buffer) with read():
+ *    those bytes go to the backend before anything else;
+ * 2. dup its fd (the dup shares the kernel socket, i.e. the same open file description);
+ * 3. destroy() the net.Socket: Node closes only its fd (libuv uv__stream_close: epoll removal, then
  *    close(2)); it never calls shutdown() from destroy(), and the kernel sends FIN or RST only when the
- *    last fd of the socket is closed, so the peers see nothing (the unit test checks this with TCP);
- * 4. start the relay on the dups.
+ *    last fd of the socket is closed, so the peer sees nothing (the unit test checks this with TCP);
+ * 4. start the relay on the dup.
  */
 import type { Socket } from 'node:net';
 import { PodsockError } from '../errors.js';
-import { dupFd, closeFd, hasRelayConnect, relay, type Relay, type RelayEngineName, type RelayOptions, type RelaySide } from '../sd/native.js';
-import { resetOrDestroy, type PipeResult } from './pipe.js';
-
-/** A running pipe, as the proxy holds it: abort() resets both connections (idempotent). */
-export interface PipeHandle {
-  abort(): void;
-  /** Bytes held in user space or in pipes by this connection right now. */
-  readonly bufferedBytes: number;
-  /** Whether a direction has switched to splice(2) (bulk data). */
-  readonly splicing: boolean;
-  /** The relay engine moving the bytes (sd/native.ts relayEngine()); 'poll' once it finished. */
-  readonly engine: RelayEngineName;
-}
+import { addonAvailable } from '../native/addon.js';
+import { dupFd } from '../native/fds.js';
+import type { RelaySide } from '../native/relay.js';
+import { resetOrDestroy } from './pipe.js';
 
 /** What Node keeps on a connected net.Socket: its libuv handle, whose `fd` is readable on Linux. */
 interface SocketInternals {
@@ -48,11 +38,11 @@ export function socketFd(socket: Socket): number {
 }
 
 /**
- * Whether the native data path can be used in this process: the addon loads and has the relay, the
- * acceptor and relayConnect() (the proxy's native mode uses all three).
+ * Whether the native data path can be used in this process: the addon loads (its acceptor and
+ * relayConnect() are what the proxy's native mode uses).
  */
 export function nativePipeAvailable(): boolean {
-  return hasRelayConnect();
+  return addonAvailable();
 }
 
 /**
@@ -73,64 +63,6 @@ export function takeOverSocket(socket: Socket): RelaySide {
   }
   socket.destroy();
   return { fd, initial, ended };
-}
-
-/**
- * Pipe `client` and `upstream` in the addon until both directions ended or one side failed, then call
- * `onDone` once (null for a clean finish or an abort, else the first error, with the errno name on
- * `code`). Both sockets must be connected; from the call on the relay owns the connections and both
- * net.Sockets are destroyed (without anything reaching the peers). Returns a handle whose abort() resets
- * both connections, as Proxy.destroy() needs. When the take-over itself fails (EMFILE on dup...), both
- * sockets are reset and the failure is passed to `onDone` asynchronously, like a pipe error. `opts`
- * tunes when a direction switches to splice(2) (sd/native.ts RelayOptions).
- */
-export function nativePipeSockets(
-  client: Socket,
-  upstream: Socket,
-  onDone: (result: PipeResult) => void,
-  opts: RelayOptions = {},
-): PipeHandle {
-  client.pause();
-  upstream.pause();
-  const a = drain(client);
-  const b = drain(upstream);
-  let fdA = -1;
-  let fdB = -1;
-  let running: Relay;
-  try {
-    fdA = dupFd(socketFd(client));
-    fdB = dupFd(socketFd(upstream));
-  } catch (err) {
-    if (fdA >= 0) closeFd(fdA);
-    resetOrDestroy(client);
-    resetOrDestroy(upstream);
-    return failed(err as Error, onDone);
-  }
-  client.destroy();
-  upstream.destroy();
-  try {
-    running = relay({ fd: fdA, ...a }, { fd: fdB, ...b }, onDone, opts);
-  } catch (err) {
-    // relay() closed both fds (abortively where it got that far); the connections are gone.
-    return failed(err as Error, onDone);
-  }
-  return {
-    abort: () => running.abort(),
-    get bufferedBytes() {
-      return running.bufferedBytes;
-    },
-    get splicing() {
-      return running.splicing;
-    },
-    get engine() {
-      return running.engine;
-    },
-  };
-}
-
-function failed(err: Error, onDone: (result: PipeResult) => void): PipeHandle {
-  process.nextTick(onDone, err);
-  return { abort: () => undefined, bufferedBytes: 0, splicing: false, engine: 'poll' };
 }
 
 /**

@@ -5,7 +5,7 @@
  * the JS data path and the readiness probes; the native relay does the same in C (relayConnect).
  */
 import { isIP, Socket, connect, type NetConnectOpts } from 'node:net';
-import { netnsSocket } from '../sd/native.js';
+import { netnsSocket } from '../native/netns.js';
 
 export interface TcpConnectOptions {
   host: string;

@@ -18,7 +18,7 @@
  * ("connection_cb can close the server socket while we're in the loop", libuv src/unix/stream.c
  * uv__server_io), and net.Server.close() closes the handle synchronously, so closing the servers from
  * inside the 'connection' handler stops accepting exactly at the limit. The native acceptor
- * (sd/native.ts acceptConnections) does the same.
+ * (native/acceptor.ts acceptConnections) does the same.
  *
  * What stays here whatever the data path: admission, the hold queue, stats, events and the
  * ConnectionIdleTimeout sweep. How connections are accepted, connected and piped is the data path's
@@ -26,7 +26,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { PodsockError, q } from '../errors.js';
-import { inspectFd } from '../sd/native.js';
+import { inspectFd } from '../native/fds.js';
 import type { Accepting, Connection, DataPath, ProxyContext, ProxyListener } from './data-path.js';
 import { JsPath } from './js-path.js';
 import { NativePath } from './native-path.js';

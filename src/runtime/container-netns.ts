@@ -18,14 +18,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { PodsockError, q } from '../errors.js';
-import { closeFd, hasNetns, netnsOpen, netnsSocket } from '../sd/native.js';
+import { addonAvailable } from '../native/addon.js';
+import { closeFd } from '../native/fds.js';
+import { netnsOpen, netnsSocket } from '../native/netns.js';
 
 /** Where podsock connects inside the container's namespace: its loopback. */
 export const NETNS_BACKEND_HOST = '127.0.0.1';
 
 /** Whether proxy mode reaches the container from inside its network namespace: rootful, with the addon's netns support and conmon watched. */
 export function netnsBackendPossible(o: { rootless: boolean; detached: boolean; netns?: boolean }): boolean {
-  return !o.rootless && o.detached && (o.netns ?? hasNetns());
+  return !o.rootless && o.detached && (o.netns ?? addonAvailable());
 }
 
 /** The pid podman wrote to `pidfile`, or null while there is none (yet). */

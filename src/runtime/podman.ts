@@ -9,7 +9,7 @@ import { accessSync, constants as fsConstants, watch, readFileSync, readdirSync 
 import { createRequire } from 'node:module';
 import { delimiter, join, dirname, basename } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { adoptProcess, nativeSpawnAvailable, setChildSubreaper, spawnProcess, type NativeProcess } from '../sd/native.js';
+import { adoptProcess, nativeSpawnAvailable, setChildSubreaper, spawnProcess, type NativeProcess } from '../native/spawn.js';
 import { readPidfile } from './container-netns.js';
 import { trampoline, type RunCommand } from './podman-argv.js';
 

@@ -20,7 +20,7 @@ export const MAX_LISTEN_FDS = 1_048_576;
 
 // What an fd is, as told by getsockopt/getsockname. A type-only import: this module stays pure and
 // never loads the addon; the inspector itself is a parameter.
-import type { FdInfo } from './native.js';
+import type { FdInfo } from '../native/fds.js';
 
 export type { FdInfo };
 

@@ -6,7 +6,9 @@
  */
 import { PodsockError, q } from '../errors.js';
 import { formatNotifyMessage, NOTIFY_MAX_BYTES } from './notify-message.js';
-import { nativeErrno, openDgram, unixAddressProblem, type DgramSocket } from './native.js';
+import { nativeErrno } from '../native/addon.js';
+import { unixAddressProblem } from '../native/unix-address.js';
+import { openDgram, type DgramSocket } from '../native/dgram.js';
 
 /** Sends sd_notify messages to systemd; a no-op when the service has no NOTIFY_SOCKET. */
 export interface Notifier {

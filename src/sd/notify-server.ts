@@ -12,7 +12,8 @@
 import { chmodSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PodsockError, q } from '../errors.js';
-import { adoptDgram, openDgram, unixAddressProblem, type DgramSocket, type ReceivedDatagram } from './native.js';
+import { unixAddressProblem } from '../native/unix-address.js';
+import { adoptDgram, openDgram, type DgramSocket, type ReceivedDatagram } from '../native/dgram.js';
 import { parseNotifyMessage } from './notify-message.js';
 
 /** One accepted message from the container, attributed by SCM_CREDENTIALS (pids in podsock's namespace). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ATTACH_AFTER_MS, createLogger, EARLY_RECORDS_MAX, formatLine, stderrIsJournal } from '../../src/log.js';
-import { closeFd, listenSocket } from '../../src/sd/native.js';
+import { closeFd, listenSocket } from '../../src/native/fds.js';
 
 /** An empty log file in a private directory, open for writing; both go when the test ends. */
 function logFile(t: Test, prefix: string): { file: string; fd: number } {

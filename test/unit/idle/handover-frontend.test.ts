@@ -7,7 +7,7 @@ import { PodsockError } from '../../../src/errors.js';
 import { HandoverFrontend, watchedSockets } from '../../../src/idle/handover-frontend.js';
 import { readConnectionCount } from '../../../src/idle/kernel-connections.js';
 import type { ListenFd } from '../../../src/sd/listen-fds.js';
-import { closeFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 
 /** A unix listener held by this process, as run.ts describes an inherited one, with `clients` queued. */
 async function unixListener(t: Test, clients: number): Promise<{ path: string; listener: ListenFd }> {

@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { isPodsockError } from '../../../src/errors.js';
 import { linesContaining, countConnections, readConnectionCount, type WatchedSocket } from '../../../src/idle/kernel-connections.js';
-import { closeFd, dupFd, listenSocket, unixConnections } from '../../../src/sd/native.js';
+import { closeFd, dupFd, listenSocket } from '../../../src/native/fds.js';
+import { unixConnections } from '../../../src/native/sock-diag.js';
 
 // The captured tables described in proc-net.test.ts.
 const procRoot = new URL('./proc', import.meta.url).pathname;

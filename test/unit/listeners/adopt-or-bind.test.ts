@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { PodsockError } from '../../../src/errors.js';
 import { adoptOrBind, removeStaleSocket } from '../../../src/listeners/adopt-or-bind.js';
-import { closeFd } from '../../../src/sd/native.js';
+import { closeFd } from '../../../src/native/fds.js';
 
 void t.test('standalone: binds each --listen address, named, owned, replacing a stale socket file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'podsock-aob-'));

@@ -7,7 +7,8 @@ import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { Proxy, type PipeKind } from '../../../src/proxy/proxy.js';
-import { closeFd, inspectFd, listenSocket, relayEngine } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { relayEngine } from '../../../src/native/relay.js';
 
 const TIMEOUT_MS = 2000;
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

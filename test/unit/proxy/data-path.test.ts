@@ -10,7 +10,7 @@ import type { PodsockError } from '../../../src/errors.js';
 import type { Accepting, Connection, DataPath, ProxyContext } from '../../../src/proxy/data-path.js';
 import { JsPath } from '../../../src/proxy/js-path.js';
 import { NativePath } from '../../../src/proxy/native-path.js';
-import { closeFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 
 /** A ProxyContext without targets that records every report; admitted connections wait in `admitted`. */
 function recorder(): ProxyContext & { log: string[]; admitted: Connection[]; nextAdmit(): Promise<Connection>; finished(n: number): Promise<void> } {

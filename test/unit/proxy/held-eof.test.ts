@@ -3,7 +3,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { Proxy } from '../../../src/proxy/proxy.js';
-import { closeFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 
 void t.test('EOF of a client that left while held reaches the backend; the connection finishes', async (t) => {
   const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, backlog: 16 });

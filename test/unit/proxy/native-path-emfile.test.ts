@@ -16,7 +16,7 @@ const HEADROOM = 12;
 
 async function childMain(): Promise<void> {
   const { Proxy } = await import('../../../src/proxy/proxy.js');
-  const { inspectFd, listenSocket } = await import('../../../src/sd/native.js');
+  const { inspectFd, listenSocket } = await import('../../../src/native/fds.js');
   const fd = listenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, backlog: 128 });
   const proxy = new Proxy({ listeners: [{ name: 'web', fd }], maxConnections: 1000, maxPending: 1000, connectAttempts: 1, pipe: 'native' });
   const say = (line: string): void => void process.stdout.write(`${line}\n`);

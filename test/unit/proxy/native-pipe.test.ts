@@ -1,7 +1,7 @@
-// The native relay behind proxy mode: what the take-over from Node must preserve (bytes Node already
-// read, an EOF it already saw, no FIN or RST on the way), reset propagation, abort, byte-exact bulk
-// transfers on both the copy and the splice path, no fd left behind, and no handle keeping the process
-// alive. The behaviour shared with the JS pipe is also covered by proxy.test.ts through Proxy.
+// The native relay behind proxy mode, as the proxy drives it (a client taken over from Node, then
+// relayConnect() to the backend): what the take-over must preserve (bytes Node already read, an EOF it
+// already saw, no FIN or RST on the way), reset propagation, abort, byte-exact bulk transfers on both
+// the copy and the splice path, no fd left behind, and no handle keeping the process alive. The behaviour shared with the JS pipe is also covered by proxy.test.ts through Proxy.
 // It runs on the io_uring engine where the kernel has one, and again on the poll engine
 // (native-pipe-poll.test.ts sets PODSOCK_TEST_RELAY_ENGINE=poll).
 import { spawn } from 'node:child_process';
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { nativePipeSockets, socketFd, type PipeHandle } from '../../../src/proxy/native-pipe.js';
-import type { PipeResult } from '../../../src/proxy/pipe.js';
-import { relayEngine, type RelayOptions } from '../../../src/sd/native.js';
+import { resetFd } from '../../../src/native/fds.js';
+import { socketFd, takeOverSocket } from '../../../src/proxy/native-pipe.js';
+import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, relayConnect, relayEngine, type ConnectTarget, type Relay, type RelayOptions } from '../../../src/native/relay.js';
 import { expectedRelayEngine } from './relay-engine.js';
 
 const CHILD_ENV = 'PODSOCK_NATIVE_PIPE_TEST_CHILD';
@@ -45,40 +45,43 @@ async function server(teardown: (fn: () => void) => void, handler: (s: Socket) =
 }
 
 interface Piped {
-  handle: PipeHandle;
-  done: Promise<PipeResult>;
+  handle: Relay;
+  /** null for a clean finish or an abort, else the error that ended the relay or its connect. */
+  done: Promise<NodeJS.ErrnoException | null>;
 }
 
 /**
- * A front that hands each accepted connection and a fresh connection to the backend to the native
- * pipe. `before(client, upstream)` may wait (e.g. until Node buffered something) before the take-over.
+ * A front that takes each accepted connection over from Node and relays it to the backend with
+ * relayConnect(), as the proxy's native path does. `before(client)` may wait (e.g. until Node buffered
+ * something) before the take-over.
  */
 async function front(
   teardown: (fn: () => void) => void,
   backendPort: number | string,
   opts: RelayOptions = {},
-  before: (client: Socket, upstream: Socket) => Promise<void> = async () => undefined,
+  before: (client: Socket) => Promise<void> = async () => undefined,
 ): Promise<{ port: number; piped: Piped[]; next: () => Promise<Piped> }> {
   const piped: Piped[] = [];
   const waiters: Array<(p: Piped) => void> = [];
   let taken = 0;
   const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     client.on('error', () => undefined);
-    const to = typeof backendPort === 'number' ? { port: backendPort, host: '127.0.0.1' } : { path: backendPort };
-    const upstream = connect({ ...to, allowHalfOpen: true });
-    upstream.on('error', () => undefined);
-    upstream.once('connect', () => {
-      void before(client, upstream).then(() => {
-        let resolve!: (r: PipeResult) => void;
-        const done = new Promise<PipeResult>((r) => (resolve = r));
-        const p = { handle: nativePipeSockets(client, upstream, resolve, opts), done };
-        piped.push(p);
-        const waiter = waiters.shift();
-        if (waiter) {
-          taken++;
-          waiter(p);
-        }
-      });
+    const to: ConnectTarget = typeof backendPort === 'number' ? { port: backendPort, host: '127.0.0.1' } : { path: backendPort };
+    void before(client).then(() => {
+      let resolve!: (r: NodeJS.ErrnoException | null) => void;
+      const done = new Promise<NodeJS.ErrnoException | null>((r) => (resolve = r));
+      const side = takeOverSocket(client);
+      const handle = relayConnect(side, to, (err, event) => {
+        if (event === RELAY_CONNECT_FAILED) resetFd(side.fd);
+        if (event !== RELAY_CONNECTED) resolve(err);
+      }, { timeoutMs: 5000, ...opts });
+      const p = { handle, done };
+      piped.push(p);
+      const waiter = waiters.shift();
+      if (waiter) {
+        taken++;
+        waiter(p);
+      }
     });
   });
   teardown(() => {
@@ -203,16 +206,13 @@ if (process.env[CHILD_ENV] === '1') {
     t.equal(await (await f.next()).done, null);
   });
 
-  void t.test("a backend's banner that Node already read reaches the client", async (t) => {
+  void t.test("a backend that speaks first: its banner reaches the client", async (t) => {
     const bport = await server(t.teardown.bind(t), (s) => {
       s.write('banner\n');
       s.on('end', () => s.end());
       s.resume();
     });
-    // Node reads a fresh connection into its buffer even without a 'data' listener (net.js afterConnect).
-    const f = await front(t.teardown.bind(t), bport, {}, async (_c, up) => {
-      while (up.readableLength < 7) await new Promise((r) => setTimeout(r, 5));
-    });
+    const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
     const reply = collect(c);
     c.end();

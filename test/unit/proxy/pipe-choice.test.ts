@@ -3,7 +3,7 @@
 import t from 'tap';
 import { PodsockError } from '../../../src/errors.js';
 import { defaultPipe } from '../../../src/proxy/proxy.js';
-import { relayEngine } from '../../../src/sd/native.js';
+import { relayEngine } from '../../../src/native/relay.js';
 import { expectedRelayEngine } from './relay-engine.js';
 
 void t.test('PODSOCK_PROXY_PIPE selects the data path; an unknown value is refused by name', async (t) => {

@@ -13,7 +13,8 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { Proxy } from '../../../src/proxy/proxy.js';
-import { closeFd, inspectFd, listenSocket, relayEngine } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { relayEngine } from '../../../src/native/relay.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /** More than the pool's 256 buffers (URING_BUFS). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PodsockError } from '../../../src/errors.js';
 import { Proxy, type PipeKind, type ProxyOptions } from '../../../src/proxy/proxy.js';
-import { closeFd, dupFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { closeFd, dupFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 
 // ---------------------------------------------------------------- helpers
 

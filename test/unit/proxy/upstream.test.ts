@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectUpstream, describeTarget, type ConnectOptions } from '../../../src/proxy/upstream.js';
-import { closeFd, inspectFd, listenSocket } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { latePort } from '../late-port.js';
 
 function opts(over: Partial<ConnectOptions> = {}): ConnectOptions {

@@ -14,18 +14,10 @@ import { connectTcp } from '../../../src/proxy/netns-connect.js';
 import { connectUpstream } from '../../../src/proxy/upstream.js';
 import { probeTcpOnce } from '../../../src/readiness/tcp.js';
 import { requestStatus } from '../../../src/readiness/http.js';
-import {
-  acceptConnections,
-  closeFd,
-  inspectFd,
-  listenSocket,
-  netnsOpen,
-  netnsSocket,
-  RELAY_CONNECTED,
-  RELAY_DONE,
-  relayConnect,
-  type RelayEvent,
-} from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { RELAY_CONNECTED, RELAY_DONE, relayConnect, type RelayEvent } from '../../../src/native/relay.js';
+import { acceptConnections } from '../../../src/native/acceptor.js';
+import { netnsOpen, netnsSocket } from '../../../src/native/netns.js';
 
 const PORT = 18080;
 const MARK = 'hello from the other namespace';

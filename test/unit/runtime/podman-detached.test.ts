@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { childPids, startRun, type Podman } from '../../../src/runtime/podman.js';
-import { nativeSpawnAvailable } from '../../../src/sd/native.js';
+import { nativeSpawnAvailable } from '../../../src/native/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'podsock-detached-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

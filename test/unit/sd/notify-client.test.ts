@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPodsockError, type PodsockError } from '../../../src/errors.js';
-import { openDgram, type ReceivedDatagram } from '../../../src/sd/native.js';
+import { openDgram, type ReceivedDatagram } from '../../../src/native/dgram.js';
 import { createNotifier, notifySocketAddress, watchdogFromEnv } from '../../../src/sd/notify-client.js';
 import { NotifyServer, type NotifyMessage } from '../../../src/sd/notify-server.js';
 

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closerInfo } from '../../../src/sd/native.js';
+import { closerInfo } from '../../../src/native/closer.js';
 import { NotifyServer, type NotifyMessage } from '../../../src/sd/notify-server.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPodsockError } from '../../../src/errors.js';
-import { openDgram } from '../../../src/sd/native.js';
+import { openDgram } from '../../../src/native/dgram.js';
 import { NotifyServer, TokenBucket, type NotifyDrop, type NotifyMessage } from '../../../src/sd/notify-server.js';
 
 const SERVER_MODULE = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '../../../src/sd/notify-server.ts')).href;

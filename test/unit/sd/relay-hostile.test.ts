@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closerInfo } from '../../../src/sd/native.js';
+import { closerInfo } from '../../../src/native/closer.js';
 import { NotifyServer, type NotifyDrop, type NotifyMessage } from '../../../src/sd/notify-server.js';
 import { filterContainerMessage, type RelayPhase } from '../../../src/sd/relay-filter.js';
 

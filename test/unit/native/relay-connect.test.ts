@@ -8,19 +8,9 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import {
-  acceptConnections,
-  closeFd,
-  inspectFd,
-  listenSocket,
-  RELAY_CONNECT_FAILED,
-  RELAY_CONNECTED,
-  RELAY_DONE,
-  relayConnect,
-  resetFd,
-  type ConnectTarget,
-  type RelayEvent,
-} from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket, resetFd } from '../../../src/native/fds.js';
+import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, RELAY_DONE, relayConnect, type ConnectTarget, type RelayEvent } from '../../../src/native/relay.js';
+import { acceptConnections } from '../../../src/native/acceptor.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -375,7 +365,7 @@ void t.test('acceptConnections: close() from inside onAccept stops exactly there
     t.teardown(() => s.destroy());
   }
   await Promise.all([once(a, 'connect'), once(b, 'connect')]); // both queued in the kernel now
-  const { dupFd } = await import('../../../src/sd/native.js');
+  const { dupFd } = await import('../../../src/native/fds.js');
   const accepted: number[] = [];
   const acceptor = acceptConnections(dupFd(lfd), 16, (fd) => {
     accepted.push(fd);

@@ -4,16 +4,17 @@
 // bytes to whatever got the number. The case built here, step by step and without any timing: in one
 // batch of completions relay A receives bytes from its client (a send of them to its backend is queued,
 // not yet submitted), then its backend's reset ends A, then the cancelled receives of relay Y, aborted
-// just before, complete and Y's onDone runs. What onDone does there is what the proxy does when a
-// connection ends: start the next one, whose socket() takes the lowest free fd number. When A had
+// just before, complete and Y's end is reported. What its callback does there is what the proxy does
+// when a connection ends: start the next one, whose socket() takes the lowest free fd number. When A had
 // closed its fds already, that was A's backend's number, and A's queued send delivered A's client's
 // bytes to the next connection's backend.
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { socketFd } from '../../../src/proxy/native-pipe.js';
-import { dupFd, relay, RELAY_CONNECTED, relayConnect, relayEngine, type Relay } from '../../../src/sd/native.js';
+import { dupFd } from '../../../src/native/fds.js';
+import { RELAY_CONNECTED, relayConnect, relayEngine, type Relay } from '../../../src/native/relay.js';
 
 const engine = relayEngine('auto');
 const skip = engine.engine === 'io_uring' ? false : `the relay polls here (${engine.reason ?? 'unknown'}): nothing is queued in a ring`;
@@ -45,12 +46,30 @@ function takeOver(inner: Socket): number {
   return fd;
 }
 
+/** A server on loopback whose connections are destroyed at teardown: its port and its next connection. */
+async function backend(t: Test): Promise<{ port: number; accepted: Promise<Socket> }> {
+  const server: Server = createServer({ allowHalfOpen: true });
+  const sockets: Socket[] = [];
+  server.on('connection', (s: Socket) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const accepted = once(server, 'connection').then(([s]) => s as Socket);
+  return { port: (server.address() as { port: number }).port, accepted };
+}
+
 void t.test('a queued send of a finished relay never reaches a reused fd number', { skip }, async (t) => {
-  const [a1, a1Inner] = await pair(t);
-  const [a2, a2Inner] = await pair(t);
+  const [aClient, aClientInner] = await pair(t);
   const [, yClientInner] = await pair(t);
-  const [, yBackendInner] = await pair(t);
   const [vClientOuter, vClientInner] = await pair(t);
+  const aServer = await backend(t);
+  const yServer = await backend(t);
 
   // The next connection's backend: whatever reaches it is recorded.
   const received: Buffer[] = [];
@@ -66,25 +85,37 @@ void t.test('a queued send of a finished relay never reaches a reused fd number'
   t.teardown(() => victim.close());
   const victimPort = (victim.address() as { port: number }).port;
 
-  // A's backend is the side with the lower fd: the next socket() takes its number, the one A's send names.
-  const f1 = takeOver(a1Inner);
-  const f2 = takeOver(a2Inner);
-  const [aClient, fa, aBackend, fb] = f1 > f2 ? [a1, f1, a2, f2] : [a2, f2, a1, f1];
+  // A's backend socket gets the lower fd number, the one the next socket() takes and A's send names:
+  // a number is kept free below A's client fd until relayConnect() creates A's backend socket.
+  let aConnected!: () => void;
+  const connectedA = new Promise<void>((r) => (aConnected = r));
+  const reserved = openSync('/dev/null', 'r');
+  const fa = takeOver(aClientInner);
+  closeSync(reserved);
   const doneA = new Promise<NodeJS.ErrnoException | null>((resolve) => {
-    relay({ fd: fa, initial: null, ended: false }, { fd: fb, initial: null, ended: false }, resolve, { spliceAfter: -1 });
+    relayConnect({ fd: fa, initial: null, ended: false }, { host: '127.0.0.1', port: aServer.port }, (err, event) => {
+      if (event === RELAY_CONNECTED) aConnected();
+      else resolve(err);
+    }, { timeoutMs: 5000, spliceAfter: -1 });
   });
   const vClient = takeOver(vClientInner);
   let next: Relay | null = null;
-  let abortY = (): void => undefined;
+  let yConnected!: () => void;
+  const connectedY = new Promise<void>((r) => (yConnected = r));
+  let y!: Relay;
   const doneV = new Promise<NodeJS.ErrnoException | null>((resolveV) => {
-    const y = relay({ fd: takeOver(yClientInner), initial: null, ended: false }, { fd: takeOver(yBackendInner), initial: null, ended: false }, () => {
+    y = relayConnect({ fd: takeOver(yClientInner), initial: null, ended: false }, { host: '127.0.0.1', port: yServer.port }, (_err, event) => {
+      if (event === RELAY_CONNECTED) return yConnected();
       next = relayConnect({ fd: vClient, initial: null, ended: false }, { host: '127.0.0.1', port: victimPort }, (err, event) => {
         if (event !== RELAY_CONNECTED) resolveV(err);
       }, { timeoutMs: 5000 });
-    });
-    abortY = () => y.abort();
+    }, { timeoutMs: 5000 });
   });
-  // Every relay's first receives were submitted by relay() itself.
+  await Promise.all([connectedA, connectedY]);
+  t.ok(reserved < fa && readlinkSync(`/proc/self/fd/${reserved}`).startsWith('socket:'), "A's backend socket has the lower number");
+  const aBackend = await aServer.accepted;
+  await yServer.accepted;
+  // Every relay's first receives were submitted when it connected.
 
   // Fill every free fd number below A's, so that A's are the lowest free ones once A closes them.
   const fillers: number[] = [];
@@ -103,7 +134,7 @@ void t.test('a queued send of a finished relay never reaches a reused fd number'
   // One synchronous block, so that all of it lands in the same batch of completions, in this order.
   aClient.write('L'.repeat(1000)); // A receives; a send to A's backend gets queued
   aBackend.resetAndDestroy(); // A's backend resets: A finishes
-  abortY(); // Y's receives are cancelled; their completions come after A's
+  y.abort(); // Y's receives are cancelled; their completions come after A's
 
   t.ok((await doneA) !== null, 'A ended with its backend reset');
   while (next === null) await new Promise((r) => setTimeout(r, 10));

@@ -8,7 +8,8 @@ import { constants } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { closeFd, inspectFd, listenSocket, nativeSpawnAvailable, spawnProcess } from '../../../src/sd/native.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { nativeSpawnAvailable, spawnProcess } from '../../../src/native/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'podsock-spawn-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
