@@ -1,9 +1,8 @@
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPodsockError } from '../../../src/errors.js';
@@ -18,16 +17,10 @@ import {
   unixAddressProblem,
   type ReceivedDatagram,
 } from '../../../src/sd/native.js';
+import { tmpDir as tmp } from '../../helpers/tmp-dir.js';
+import { PYTHON } from '../../helpers/python.js';
 
-// The system interpreter starts in ~0.1 s; a version-manager shim on PATH can take seconds.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const ADDON = resolve(fileURLToPath(import.meta.url), '../../../../build/Release/podsock_native.node');
-
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-native-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A name nobody else on the machine uses (abstract names are per network namespace, not per process). */
 function abstractName(tag: string): string {

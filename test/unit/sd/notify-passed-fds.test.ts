@@ -2,33 +2,10 @@
 // close() that blocks (a TCP socket with SO_LINGER and unsent data, socket(7)) must not stop timers.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { closerInfo } from '../../../src/sd/native.js';
-import { NotifyServer, type NotifyMessage } from '../../../src/sd/notify-server.js';
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-async function serve(t: Test) {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-fds-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const messages: NotifyMessage[] = [];
-  let wake: (() => void) | null = null;
-  const server = await NotifyServer.create({
-    parentDir: dir,
-    onMessage: (m) => {
-      messages.push(m);
-      wake?.();
-    },
-  });
-  t.teardown(() => server.close());
-  const delivered = async (n: number): Promise<NotifyMessage[]> => {
-    while (messages.length < n) await new Promise<void>((r) => (wake = r));
-    return messages;
-  };
-  return { server, messages, delivered };
-}
+import { notifyServer as serve } from '../../helpers/notify.js';
+import { PYTHON } from '../../helpers/python.js';
 
 /** A python3 child given the socket path; `lines` collects its stdout lines. Killed at teardown. */
 function python(t: Test, code: string, socketPath: string) {
