@@ -8,8 +8,8 @@
 # 1. packages: uidmap (newuidmap/newgidmap), slirp4netns (rootless networking for proxy mode);
 # 2. a user, podsock-test, with a home directory and subordinate uid/gid ranges;
 # 3. that user's systemd user manager with XDG_RUNTIME_DIR=/run/user/UID. On a host whose PID 1 is
-#    systemd that is `loginctl enable-linger`. Otherwise (these test machines) root starts it as the
-#    test-host notes do for root's own manager, in a private mount namespace where
+#    systemd that is `loginctl enable-linger`. Otherwise (these test machines) root starts it as
+#    scripts/test-host.sh does root's own manager, in a private mount namespace where
 #    /run/systemd/system exists, but drops to the user before exec'ing `systemd --user`. An
 #    unprivileged manager can only create cgroups in a subtree it owns, so root first creates
 #    user.slice/user-UID.slice/user@UID.service in the manager's hierarchies (unified and

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes this machine ready for the end-to-end tests, idempotently, and records what it found in
 # .test-host/env.json for test/e2e/harness.ts. Runs before every `npm test` (the pretest script), so
-# the path where everything is already in place must stay fast. The recipe is the project's
-# test-host notes: packages, a containers.conf only where podman's defaults fail, a systemd user
-# manager (the user's own when there is one), and the fixture image.
+# the path where everything is already in place must stay fast. The steps: packages, a
+# containers.conf only where podman's defaults fail, a systemd user manager (the user's own when
+# there is one), and the fixture image.
 #
 # Nothing global is changed on a machine that already works: /etc/containers is never edited, a
 # running user manager is used as it is, and the user manager this script starts itself (root on a

@@ -288,7 +288,7 @@ export class Supervisor {
     let pre = this.prestart;
     this.prestart = null;
     const removeRunFiles = (): void => {
-      rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (P11)
+      rmSync(cidfile, { force: true }); // podman refuses an existing cidfile (podman-run(1), --cidfile)
       if (pidfile !== null) rmSync(pidfile, { force: true });
       if (conmonPidfile !== null) rmSync(conmonPidfile, { force: true });
     };
@@ -388,7 +388,8 @@ export class Supervisor {
       });
       this.log.debug({ argv: shellQuote(['podman', ...cmd.args]) }, 'Starting podman');
       setStatus(`Starting container ${q(cfg.containerName)} from ${q(cfg.image)}`);
-      // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout (P6).
+      // Keep systemd from killing a slow first start (image pull, slow init) that is within StartTimeout
+      // (EXTEND_TIMEOUT_USEC= in sd_notify(3)).
       this.notify([['EXTEND_TIMEOUT_USEC', String((cfg.startTimeoutMs + cfg.stopTimeoutMs + EXTEND_MARGIN_MS) * 1000)]]);
       const fds = cfg.mode === 'handover' ? this.o.listeners.map((l) => l.fd) : [];
       const podman = this.podman();
@@ -596,7 +597,7 @@ export class Supervisor {
   /** The container is gone before it was ready: say why, precisely, and make sure nothing is left. */
   private async exitedBeforeReady(info: ExitInfo): Promise<PodsockError> {
     const { cfg } = this.o;
-    // Whatever podman left behind (created but not started, P11) goes.
+    // Whatever podman left behind goes (a podman signalled early can leave a container created, not started).
     await stopContainer(this.podman(), { cid: null, name: cfg.containerName }, 0).catch(() => undefined);
     if (info.code === 125 && !(await imageExists(this.podman(), cfg.image).catch(() => true))) {
       return new PodsockError(

@@ -2,7 +2,8 @@
  * Proxy mode: accept on the listening sockets systemd passed, hold connections until the container
  * is ready, then pipe each one to its backend.
  *
- * Where this differs from systemd-socket-proxyd (protocols.md §4, P14, P21):
+ * Where this differs from systemd-socket-proxyd (systemd-socket-proxyd(8); systemd's
+ * src/socket-proxy/socket-proxyd.c):
  * - connections that arrive before the backend is up are held, not closed;
  * - the connection limit is exact and never accept-then-close: at the limit podsock stops accepting
  *   (closes its net.Server, i.e. its dup of the fd) and the kernel keeps queueing on systemd's socket;
@@ -541,7 +542,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       else this.#listenFailed(e);
     });
     // Pass the backlog explicitly: Node would otherwise call listen() with 511 and shrink the
-    // backlog of systemd's socket for every later activation too (protocols.md §5.5, P12). It must
+    // backlog of systemd's socket for every later activation too (the backlog belongs to the socket,
+    // listen(2)). It must
     // be the second argument: for a `{ fd }` handle Node 20 ignores `options.backlog` (net.js
     // Server.prototype.listen uses only backlogFromArgs on that path); the unit test checks with ss.
     server.listen({ fd: dup }, this.#backlog);
@@ -796,7 +798,10 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
-/** Refuse what net.Server cannot adopt or what is not ours to accept on (protocols.md §4: listening stream sockets only). */
+/**
+ * Refuse what net.Server cannot adopt or what is not ours to accept on: listening stream sockets only,
+ * as systemd's socket-proxyd.c requires.
+ */
 function checkListener(l: ProxyListener): void {
   const info = inspectFd(l.fd);
   const family = info.family === 'inet' || info.family === 'inet6' || info.family === 'unix';

@@ -5,7 +5,7 @@
  *
  * Why an addon at all: core Node cannot open unix datagram sockets (dgram knows only udp4/udp6, and
  * net.connect() to a datagram path fails with EPROTOTYPE), cannot receive SCM_CREDENTIALS, and cannot
- * duplicate or inspect a raw fd. See reference/protocols.md §5.6.
+ * duplicate or inspect a raw fd (Node's dgram.createSocket() documents only 'udp4' and 'udp6').
  */
 import { fileURLToPath } from 'node:url';
 import { isIP } from '../ip.js';
