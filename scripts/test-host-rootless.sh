@@ -31,6 +31,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/podman-conf.sh
+source "$repo/scripts/lib/podman-conf.sh"
 # shellcheck source=lib/user-manager.sh
 source "$repo/scripts/lib/user-manager.sh"
 state="$repo/.test-host"
@@ -296,21 +298,11 @@ fi
 probe() {
   user_podman run --rm --network=none --rootfs "$probe_rootfs" /bin/busybox true >>"$probe_log" 2>&1
 }
-# The same settings as the root test host's file (see test-host.sh), for the same reasons.
+# The same settings as the root test host's file (scripts/lib/podman-conf.sh), for the same reasons;
+# readable by the user.
 write_conf() {
-  cat >"$conf_file.tmp" <<'EOF'
-# Written by scripts/test-host-rootless.sh because rootless podman's defaults cannot run a container here.
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-EOF
-  chmod 644 "$conf_file.tmp"
-  mv "$conf_file.tmp" "$conf_file"
+  podman_conf_write "$conf_file" scripts/test-host-rootless.sh
+  chmod 644 "$conf_file"
 }
 key="$(podman --version) uid=$uid manager=${manager_pid:-external}"
 cached=$(cat "$probe_cache" 2>/dev/null || true)
