@@ -984,7 +984,7 @@ static napi_value js_dgram_fd(napi_env env, napi_callback_info info) {
  *   stops while the other side is not writable: TCP flow control pushes back on the sender), and for
  *   WRITABLE while a direction writing to it has bytes pending;
  * - EOF (read returns 0) becomes shutdown(SHUT_WR) on the other fd once everything read was written,
- *   and the other direction keeps flowing (half-close, which socket-proxyd does not do: protocols.md P14);
+ *   and the other direction keeps flowing (half-close, which systemd's socket-proxyd.c does not do);
  * - any error (ECONNRESET, EPIPE...) closes both fds abortively (SO_LINGER {1, 0}: a TCP reset, socket(7)),
  *   so a truncated stream never looks like a clean EOF to the peer.
  *

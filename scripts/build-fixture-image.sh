@@ -2,7 +2,7 @@
 # Builds the end-to-end tests' container image, localhost/podsock-fixture:latest, without a registry:
 # a directory holding a static busybox, symlinks lib -> usr/lib and lib64 -> usr/lib64, and
 # test/fixtures/* under /app, turned into an image with `podman import`. Containers run it with
-# `-v /usr:/usr:ro`, so the host's /usr/bin/node and /usr/bin/python3 work inside (test-host.md §4).
+# `-v /usr:/usr:ro`, so the host's /usr/bin/node and /usr/bin/python3 work inside.
 #
 # The image carries the hash of its inputs (test/fixtures/* and this script) in the label
 # io.podsock.fixture-hash; when the hash matches, nothing is rebuilt. --force rebuilds anyway.

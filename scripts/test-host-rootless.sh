@@ -8,8 +8,8 @@
 # 1. packages: uidmap (newuidmap/newgidmap), slirp4netns (rootless networking for proxy mode);
 # 2. a user, podsock-test, with a home directory and subordinate uid/gid ranges;
 # 3. that user's systemd user manager with XDG_RUNTIME_DIR=/run/user/UID. On a host whose PID 1 is
-#    systemd that is `loginctl enable-linger`. Otherwise (these test machines) root starts it as the
-#    test-host notes do for root's own manager, in a private mount namespace where
+#    systemd that is `loginctl enable-linger`. Otherwise (these test machines) root starts it as
+#    scripts/test-host.sh does root's own manager, in a private mount namespace where
 #    /run/systemd/system exists, but drops to the user before exec'ing `systemd --user`. An
 #    unprivileged manager can only create cgroups in a subtree it owns, so root first creates
 #    user.slice/user-UID.slice/user@UID.service in the manager's hierarchies (unified and
@@ -31,6 +31,10 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/podman-conf.sh
+source "$repo/scripts/lib/podman-conf.sh"
+# shellcheck source=lib/user-manager.sh
+source "$repo/scripts/lib/user-manager.sh"
 state="$repo/.test-host"
 out="$state/rootless.json"
 user=podsock-test
@@ -191,14 +195,6 @@ cgroup_leaf="user.slice/user-$uid.slice/user@$uid.service"
 manager_answers() {
   as_user timeout 10 systemctl --user show-environment >/dev/null 2>&1
 }
-own_manager_pid() {
-  local pid
-  pid=$(cat "$pid_file" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]] || return 1
-  [[ $(stat -c %u "/proc/$pid") == "$uid" ]] || return 1
-  printf '%s\n' "$pid"
-}
-
 # The hierarchies a manager tracks its processes in: the v2 one (pure or hybrid) and name=systemd.
 cgroup_roots() {
   if [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; then
@@ -214,8 +210,10 @@ cgroup_roots() {
 
 start_manager() {
   local systemd_bin roots=() root dir f
-  systemd_bin=$(command -v /lib/systemd/systemd /usr/lib/systemd/systemd 2>/dev/null | head -n1 || true)
-  [[ -n $systemd_bin ]] || { echo "systemd is not installed"; return 1; }
+  systemd_bin=$(user_manager_binary) || {
+    echo "$systemd_bin"
+    return 1
+  }
   mapfile -t roots < <(cgroup_roots)
   for root in "${roots[@]}"; do
     dir=$root/$cgroup_leaf
@@ -227,7 +225,6 @@ start_manager() {
   done
   install -d -o "$uid" -g "$gid" -m 700 "$xdg"
   mkdir -p /run/systemd
-  rm -f "$state/rootless-manager-notify.sock"
   # In the new mount namespace, as root: join the delegated cgroups, make /run/systemd/system exist,
   # then become the user and exec the manager.
   # shellcheck disable=SC2016
@@ -240,43 +237,16 @@ start_manager() {
     exec setpriv --reuid="$RUN_UID" --regid="$RUN_GID" --init-groups "$0" --user'
   local dirs=''
   for root in "${roots[@]}"; do dirs+="$root/$cgroup_leaf "; done
-  python3 - "$state/rootless-manager-notify.sock" "$manager_log" "$pid_file" 30 \
-    "$xdg" "$home" "$user" "$uid" "$gid" "$dirs" \
-    unshare -m --propagation private sh -c "$script" "$systemd_bin" <<'EOF'
-import os, select, socket, subprocess, sys, time
-sock_path, log_path, pid_path, timeout, xdg, home, user, uid, gid, dirs = sys.argv[1:11]
-cmd = sys.argv[11:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sock_path)
-os.chmod(sock_path, 0o666)  # the manager sends READY=1 as the user
-env = dict(HOME=home, USER=user, LOGNAME=user, SHELL='/bin/sh', LANG=os.environ.get('LANG', 'C.UTF-8'),
-           PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-           XDG_RUNTIME_DIR=xdg, NOTIFY_SOCKET=sock_path,
-           RUN_UID=uid, RUN_GID=gid, CGROUP_DIRS=dirs)
-with open(log_path, 'ab') as log:
-    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, cwd='/')
-with open(pid_path, 'w') as f:
-    f.write(f'{p.pid}\n')
-pidfd = os.pidfd_open(p.pid)
-deadline = time.monotonic() + float(timeout)
-try:
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            sys.exit(f'no READY=1 from the systemd user manager within {timeout} s')
-        ready, _, _ = select.select([s, pidfd], [], [], left)
-        if s in ready and 'READY=1' in s.recv(4096).decode(errors='replace').split('\n'):
-            sys.exit(0)
-        if pidfd in ready:
-            sys.exit(f'the systemd user manager exited with status {p.wait()}')
-finally:
-    os.unlink(sock_path)
-EOF
+  # The manager sends READY=1 as the user, hence the socket's mode 666.
+  user_manager_start "$state/rootless-manager-notify.sock" "$manager_log" "$pid_file" 30 666 \
+    "HOME=$home" "USER=$user" "LOGNAME=$user" SHELL=/bin/sh "LANG=${LANG:-C.UTF-8}" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "XDG_RUNTIME_DIR=$xdg" \
+    "RUN_UID=$uid" "RUN_GID=$gid" "CGROUP_DIRS=$dirs" \
+    -- unshare -m --propagation private sh -c "$script" "$systemd_bin"
 }
 
 if manager_answers; then
-  manager_pid=$(own_manager_pid || true)
+  manager_pid=$(user_manager_pid "$pid_file" "$uid" || true)
 elif [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]]; then
   say "enabling lingering for $user"
   loginctl enable-linger "$user" || fail "'loginctl enable-linger $user' failed"
@@ -286,16 +256,15 @@ elif [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]]; then
   done
   manager_answers || fail "no systemd user manager answers for '$user' at $xdg after enable-linger"
 else
-  if stale=$(own_manager_pid); then
+  if stale=$(user_manager_pid "$pid_file" "$uid"); then
     say "user manager $stale of $user does not answer, restarting it"
-    kill "$stale" 2>/dev/null || true
-    timeout 10 tail --pid="$stale" -f /dev/null || kill -KILL "$stale" 2>/dev/null || true
+    user_manager_stop "$stale"
   fi
   say "starting the systemd user manager of $user (XDG_RUNTIME_DIR=$xdg)"
   if ! err=$(start_manager 2>&1) || ! manager_answers; then
     fail "could not start the systemd user manager of '$user': ${err:-systemctl --user does not answer} (log: $manager_log)"
   fi
-  manager_pid=$(own_manager_pid || true)
+  manager_pid=$(user_manager_pid "$pid_file" "$uid" || true)
 fi
 as_user mkdir -p "$xdg/systemd/user"
 
@@ -329,21 +298,11 @@ fi
 probe() {
   user_podman run --rm --network=none --rootfs "$probe_rootfs" /bin/busybox true >>"$probe_log" 2>&1
 }
-# The same settings as the root test host's file (see test-host.sh), for the same reasons.
+# The same settings as the root test host's file (scripts/lib/podman-conf.sh), for the same reasons;
+# readable by the user.
 write_conf() {
-  cat >"$conf_file.tmp" <<'EOF'
-# Written by scripts/test-host-rootless.sh because rootless podman's defaults cannot run a container here.
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-EOF
-  chmod 644 "$conf_file.tmp"
-  mv "$conf_file.tmp" "$conf_file"
+  podman_conf_write "$conf_file" scripts/test-host-rootless.sh
+  chmod 644 "$conf_file"
 }
 key="$(podman --version) uid=$uid manager=${manager_pid:-external}"
 cached=$(cat "$probe_cache" 2>/dev/null || true)

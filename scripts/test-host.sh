@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes this machine ready for the end-to-end tests, idempotently, and records what it found in
 # .test-host/env.json for test/e2e/harness.ts. Runs before every `npm test` (the pretest script), so
-# the path where everything is already in place must stay fast. The recipe is the project's
-# test-host notes: packages, a containers.conf only where podman's defaults fail, a systemd user
-# manager (the user's own when there is one), and the fixture image.
+# the path where everything is already in place must stay fast. The steps: packages, a
+# containers.conf only where podman's defaults fail, a systemd user manager (the user's own when
+# there is one), and the fixture image.
 #
 # Nothing global is changed on a machine that already works: /etc/containers is never edited, a
 # running user manager is used as it is, and the user manager this script starts itself (root on a
@@ -16,6 +16,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib/podman-conf.sh
 source "$repo/scripts/lib/podman-conf.sh"
+# shellcheck source=lib/user-manager.sh
+source "$repo/scripts/lib/user-manager.sh"
 state="$repo/.test-host"
 image=localhost/podsock-fixture:latest
 uid=$(id -u)
@@ -75,28 +77,13 @@ manager_answers() {
     timeout 10 systemctl --user show-environment >/dev/null 2>&1
 }
 
-# The manager a previous run started, if it is still alive.
-own_manager_pid() {
-  local pid
-  pid=$(cat "$pid_file" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]] || return 1
-  printf '%s\n' "$pid"
-}
-
-# Starts `systemd --user` and waits for its READY=1 (it is a Type=notify service to its parent), so
-# the wait is an event, not a poll; bounded by 30 s and by the manager's exit.
+# Starts `systemd --user` (scripts/lib/user-manager.sh) and waits for its READY=1.
 start_manager() {
-  local python=/usr/bin/python3 systemd_bin cmd
-  have "$python" || python=$(command -v python3 || true)
-  if [[ -z $python ]]; then
-    echo "python3 is needed to start a systemd user manager"
+  local systemd_bin cmd env_vars=() name value
+  systemd_bin=$(user_manager_binary) || {
+    echo "$systemd_bin"
     return 1
-  fi
-  systemd_bin=$(command -v /lib/systemd/systemd /usr/lib/systemd/systemd 2>/dev/null | head -n1 || true)
-  if [[ -z $systemd_bin ]]; then
-    echo "systemd is not installed"
-    return 1
-  fi
+  }
   if [[ -d /run/systemd/system ]]; then
     cmd=("$systemd_bin" --user)
   else
@@ -108,56 +95,31 @@ start_manager() {
       'mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec "$0" --user' "$systemd_bin")
   fi
   mkdir -p -m 700 "$xdg"
-  rm -f "$state/manager-notify.sock"
-  "$python" - "$state/manager-notify.sock" "$state/logs/systemd-user.log" "$pid_file" 30 "$xdg" "${cmd[@]}" <<'EOF'
-import os, select, socket, subprocess, sys, time
-sock_path, log_path, pid_path, timeout, xdg = sys.argv[1:6]
-cmd = sys.argv[6:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sock_path)
-# A clean environment: the manager passes its own on to every unit it starts.
-env = {k: os.environ[k] for k in ('HOME', 'USER', 'LOGNAME', 'LANG') if k in os.environ}
-env.update(PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-           XDG_RUNTIME_DIR=xdg, NOTIFY_SOCKET=sock_path)
-with open(log_path, 'ab') as log:
-    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, cwd='/')
-with open(pid_path, 'w') as f:
-    f.write(f'{p.pid}\n')
-pidfd = os.pidfd_open(p.pid)
-deadline = time.monotonic() + float(timeout)
-try:
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            sys.exit(f'no READY=1 from the systemd user manager within {timeout} s')
-        ready, _, _ = select.select([s, pidfd], [], [], left)
-        if s in ready and 'READY=1' in s.recv(4096).decode(errors='replace').split('\n'):
-            sys.exit(0)
-        if pidfd in ready:
-            sys.exit(f'the systemd user manager exited with status {p.wait()}')
-finally:
-    os.unlink(sock_path)
-EOF
+  # A clean environment: the manager passes its own on to every unit it starts.
+  for name in HOME USER LOGNAME LANG; do
+    if value=$(printenv "$name"); then env_vars+=("$name=$value"); fi
+  done
+  env_vars+=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "XDG_RUNTIME_DIR=$xdg")
+  user_manager_start "$state/manager-notify.sock" "$state/logs/systemd-user.log" "$pid_file" 30 '' \
+    "${env_vars[@]}" -- "${cmd[@]}"
 }
 
 if manager_answers; then
   systemd_user=true
-  manager_pid=$(own_manager_pid || true)
+  manager_pid=$(user_manager_pid "$pid_file" || true)
 elif [[ $(cat /proc/1/comm 2>/dev/null) == systemd && $uid != 0 ]]; then
   systemd_reason="no systemd user manager answers for uid $uid at $xdg (log in, or: loginctl enable-linger)"
 elif [[ $uid != 0 ]]; then
   systemd_reason="no systemd user manager answers at $xdg, and starting one needs root here"
 else
-  if stale=$(own_manager_pid); then
+  if stale=$(user_manager_pid "$pid_file"); then
     say "user manager $stale does not answer, restarting it"
-    kill "$stale" 2>/dev/null || true
-    timeout 10 tail --pid="$stale" -f /dev/null || kill -KILL "$stale" 2>/dev/null || true
+    user_manager_stop "$stale"
   fi
   say "starting a systemd user manager (XDG_RUNTIME_DIR=$xdg)"
   if err=$(start_manager 2>&1) && manager_answers; then
     systemd_user=true
-    manager_pid=$(own_manager_pid || true)
+    manager_pid=$(user_manager_pid "$pid_file" || true)
   else
     systemd_reason="could not start a systemd user manager: ${err:-systemctl --user does not answer} (log: $state/logs/systemd-user.log)"
   fi

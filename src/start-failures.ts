@@ -3,7 +3,7 @@
  * instead of crash-looping. Every failed activation under systemd exits, and systemd (Restart=, or the
  * socket on the next connection) starts podsock again; a service that fails at once would trip the
  * socket's TriggerLimitBurst= (20 activations in 2 s for Accept=no) and take the socket down
- * (systemd.socket(5); protocols.md P8). So before exiting after a failure podsock waits
+ * (systemd.socket(5)). So before exiting after a failure podsock waits
  * 1 s, 2 s, 4 s … (at most 30 s), saying so in STATUS=. A container that stayed ready for a while
  * resets the count, and so does a quiet period.
  *

@@ -2,7 +2,7 @@
 # Builds the proxy benchmark's backend image, localhost/podsock-bench-nginx:latest, without a registry:
 # a Debian bookworm root file system from `debootstrap --variant=minbase --include=nginx-light`, with an
 # nginx configuration that serves two static files on port 8080, turned into an image with
-# `podman import` (test-host.md §4).
+# `podman import` (podman-import(1)).
 #
 #   /1k     1024 bytes    the keep-alive and new-connection scenarios
 #   /256m   256 MiB       the bulk scenario (zeros; sendfile makes the file's content irrelevant)

@@ -1,7 +1,7 @@
 /**
  * The cold-start benchmark's contact with the systemd user manager and podman: install the units of
  * the variants, stop a service after a sample and wait until its container is gone, and remove
- * everything at the end. The manager is the test host's (scripts/test-host.sh, test-host.md §3).
+ * everything at the end. The manager is the test host's (scripts/test-host.sh).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

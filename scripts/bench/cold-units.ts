@@ -7,7 +7,7 @@
  *
  * - native-none: podman's own socket activation, the anchor of the issue. The service runs
  *   `podman run --network none` directly; podman passes LISTEN_FDS and fd 3 into the container
- *   (protocols.md §3.2) and nginx adopts fd 3 through `NGINX=3;`.
+ *   (podman's libpod/oci_conmon_common.go) and nginx adopts fd 3 through `NGINX=3;`.
  * - native-default: the same on podman's default network. The inherited fd is still the host's
  *   socket, so the container's own network namespace plays no part in serving it.
  * - podsock-handover: `podsock run` with the same container, Network=none, Mode=handover.

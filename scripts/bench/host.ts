@@ -17,7 +17,7 @@ export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)),
 /**
  * The environment for every child: the caller's, plus CONTAINERS_CONF from .test-host/env.json when
  * the test host recorded one and the caller set none (podman on the project's machines needs it,
- * test-host.md §2), minus NODE_EXTRA_CA_CERTS, which a systemd service does not have and which
+ * scripts/lib/podman-conf.sh), minus NODE_EXTRA_CA_CERTS, which a systemd service does not have and which
  * costs every Node process start-up time and resident memory.
  */
 export function childEnv(): NodeJS.ProcessEnv {

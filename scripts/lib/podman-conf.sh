@@ -1,6 +1,7 @@
 # Decides whether podman's default configuration can run a container on this machine, and writes a
-# containers.conf for podman only where it cannot (the test-host notes, step 2). Sourced by
-# scripts/test-host.sh and scripts/demo.sh; defines functions and nothing else.
+# containers.conf for podman only where it cannot (containers.conf(5), used through CONTAINERS_CONF).
+# Sourced by scripts/test-host.sh, scripts/test-host-rootless.sh (podman_conf_write only) and
+# scripts/demo.sh; defines functions and nothing else.
 #
 # The configuration written is the one for machines like the project's test hosts: runc (crun 1.8
 # refuses hybrid cgroups), rlimits within the hard nofile limit and without CAP_SYS_RESOURCE,

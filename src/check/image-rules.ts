@@ -1,7 +1,7 @@
 /**
  * `podsock check` rules about the image: whether it is in local storage, given the pull policy.
  * Pure: the CLI asks podman (`podman image exists`) and passes the answer. podman run pulls before it
- * creates the container, so a pull is part of the first start (protocols.md P20).
+ * creates the container, so a pull is part of the first start (podman-run(1), --pull).
  */
 import type { ServiceConfig } from '../config/load.js';
 import { formatTimespan } from '../config/timespan.js';

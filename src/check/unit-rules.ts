@@ -21,7 +21,7 @@ function lastService(unit: UnitFile, key: string): { value: string; line: number
  * Type= must be notify: podsock sends READY=1 once the container is ready, and with any other type
  * systemd ignores it and declares the service started at once (systemd.service(5)). NotifyAccess=none
  * would drop podsock's messages. KillMode= other than mixed sends the first SIGTERM to podman and
- * conmon too, so the container is not stopped in order (protocols.md P10, P11; Quadlet uses mixed).
+ * conmon too, so the container is not stopped in order (systemd.kill(5); Quadlet uses mixed).
  */
 export function unitWarnings(unit: UnitFile): CheckWarning[] {
   const out: CheckWarning[] = [];

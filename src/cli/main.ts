@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// `podsock run` deletes NOTIFY_SOCKET from process.env once it has its notifier (P2), and some
+// `podsock run` deletes NOTIFY_SOCKET from process.env once it has its notifier, and some
 // failures come after that (podman not found): keep the address for the status line below.
 const notifySocket = process.env.NOTIFY_SOCKET;
 

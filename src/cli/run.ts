@@ -125,7 +125,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     `Starting ${q(cfg.name)} (${standalone ? 'standalone' : 'socket-activated'})`,
   );
 
-  // Capture what belongs to podsock, then keep it away from every child (P2).
+  // Capture what belongs to podsock, then keep it away from every child (sd/listen-fds.ts says why).
   const systemd = createNotifier(env);
   const watchdog = watchdogFromEnv(env, process.pid);
   const childEnv = scrubbedEnv(env);

@@ -1,6 +1,6 @@
 /**
  * The demo's image, localhost/podsock-demo:latest, built locally (no registry): a root directory
- * holding the host's static busybox and one page, imported with `podman import` (test-host.md §4).
+ * holding the host's static busybox and one page, imported with `podman import` (podman-import(1)).
  * `busybox httpd` serves the page on port 8080 in the container. The image carries a hash of its
  * inputs in a label, so it is rebuilt only when busybox, the page or the command change.
  */

@@ -1,6 +1,6 @@
 /**
  * The NAME.service unit for `podsock generate`: podsock as a Type=notify service started by its
- * socket units, shaped after protocols.md §7 and units/podsock@.service, every line with the reason
+ * socket units, shaped after units/podsock@.service, every line with the reason
  * it is there. No Documentation=man:podsock(1): `systemd-analyze verify` fails a unit whose man page
  * is not installed, and npm does not install man pages for a local install. Pure: the caller resolves the paths (podsock, podman) and passes them in.
  */

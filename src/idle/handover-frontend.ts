@@ -1,6 +1,6 @@
 /**
  * The frontend for handover mode. The container owns accept(), so podsock cannot see connections
- * (P13); it counts them in the kernel instead: established connections on each listening address,
+ * itself; it counts them in the kernel instead: established connections on each listening address,
  * including those still waiting in the accept queue (kernel-connections.ts; unix listeners through
  * sock_diag, native/sock-diag.c, falling back to /proc/net/unix only where that is missing). The count is sampled
  * every `pollMs`: this is the one place podsock polls, because the kernel offers no event for

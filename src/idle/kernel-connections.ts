@@ -1,8 +1,8 @@
 /**
  * Counting connections on sockets podsock handed over to the container (handover mode idle detection).
  *
- * After the hand-off the container owns accept(), so podsock sees no connections itself (P13 in the
- * protocol reference). The kernel does: every connection on a listening socket, accepted or still queued,
+ * After the hand-off the container owns accept(), so podsock sees no connections itself.
+ * The kernel does: every connection on a listening socket, accepted or still queued,
  * is a row in /proc/net/{tcp,tcp6,unix}. This module counts those rows; the idle timer decides what a
  * count of zero means.
  *

@@ -1,7 +1,8 @@
 /**
  * The per-connection data path: shovel bytes between a client socket and an upstream socket.
  *
- * What systemd-socket-proxyd gets wrong and this gets right (protocols.md §4, P14):
+ * What systemd-socket-proxyd gets wrong and this gets right (systemd's src/socket-proxy/socket-proxyd.c
+ * closes a side at its EOF instead of shutting it down for writing):
  * - half-close: EOF on one side becomes end() (shutdown(SHUT_WR)) on the other while the opposite
  *   direction keeps flowing, so `echo x | nc` style and EOF-delimited protocols get their reply;
  * - an abortive close (reset, error) on one side resets the other: a truncated stream must not

@@ -1,7 +1,8 @@
 /**
  * Connecting to the container's backend, with a bounded retry.
  *
- * systemd-socket-proxyd closes the client as soon as one connect() fails (protocols.md §4, P14).
+ * systemd-socket-proxyd closes the client as soon as one connect() fails (systemd's
+ * src/socket-proxy/socket-proxyd.c: no retry).
  * podsock only connects once the container reported ready, so a failure here means the app is
  * momentarily not accepting (a restart of its listener, a full accept queue: a unix socket with a
  * full backlog fails with EAGAIN at once). A few attempts with a short doubling backoff ride that

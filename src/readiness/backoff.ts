@@ -1,7 +1,7 @@
 /**
  * Bounded, cancellable retry for the readiness probes that have to poll (tcp, http, healthy).
  *
- * House style: race events, don't sleep-poll; only probes poll, and then with a delay that grows
+ * Readiness races events rather than sleep-polling; only probes poll, and then with a delay that grows
  * exponentially up to a cap and a sleep that an AbortSignal cancels at once. Nothing here keeps the
  * process alive after an abort: the pending timer is cleared and the abort listener removed.
  */

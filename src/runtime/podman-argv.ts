@@ -2,7 +2,7 @@
  * The `podman run` command line for one activation, built by a pure function so that every flag podsock
  * adds is unit-tested and `podsock check` can print exactly what `run` executes.
  *
- * What podsock adds, and why (protocols.md §3, pitfalls P2, P3, P10, P11):
+ * What podsock adds, and why (each flag as podman-run(1) describes it):
  * - `--name NAME --replace --rm --cidfile FILE`: a leftover container of the same name (after a SIGKILL of
  *   podsock) is replaced; the cidfile is how podsock stops and removes exactly its own container.
  * - a read-only bind mount of podsock's private notify directory and `NOTIFY_SOCKET` pointing into it:
@@ -99,7 +99,8 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
 
 /**
  * The argv that starts `podman` with LISTEN_PID equal to podman's own pid: Node cannot know a child's
- * pid before it exists, so a shell exports `$$` and execs (protocols.md §5.3, P1). The script is a
+ * pid before it exists, so a shell exports `$$` and execs (sd_listen_fds(3) ignores the fds unless
+ * LISTEN_PID is the pid of the process reading them). The script is a
  * constant; every user value travels as a positional parameter, never as shell text.
  */
 export function trampoline(podman: string, args: readonly string[]): { file: string; args: string[] } {

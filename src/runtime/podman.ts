@@ -1,8 +1,8 @@
 /**
  * The one podman driver: every podman process podsock starts is spawned here. The `run` child gets the
  * listening fds (handover) and the trampoline; helper commands (stop, rm, port, image exists) run
- * with a scrubbed environment and never see LISTEN_* (P2: podman forwards whatever sits at fds 3.. when
- * LISTEN_FDS is set). Library code: throws PodsockError, never logs.
+ * with a scrubbed environment and never see LISTEN_* (podman forwards whatever sits at fds 3.. when
+ * LISTEN_FDS is set: containers/podman issue 20968). Library code: throws PodsockError, never logs.
  */
 import type * as ChildProcessModule from 'node:child_process';
 import { accessSync, constants as fsConstants, watch, readFileSync, readdirSync } from 'node:fs';

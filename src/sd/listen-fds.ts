@@ -31,7 +31,10 @@ export interface ListenFd extends FdInfo {
 
 const LISTEN_VARS = ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const;
 
-/** Variables that belong to podsock's own process and must never reach a child (P2 in protocols.md). */
+/**
+ * Variables that belong to podsock's own process and must never reach a child: podman hands on whatever
+ * sits at fds 3.. whenever LISTEN_FDS is set, without looking at LISTEN_PID (containers/podman issue 20968).
+ */
 // PODSOCK_PLAN and PODSOCK_PRESTART are podsock-launch's word to podsock (runtime/prestart.ts).
 const PRIVATE_VARS = [...LISTEN_VARS, 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'PODSOCK_PLAN', 'PODSOCK_PRESTART'] as const;
 

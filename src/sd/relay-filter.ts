@@ -2,12 +2,14 @@
  * Which of the container's sd_notify assignments podsock passes on to systemd, and what each means for
  * the supervisor. Pure: a decision per message, no I/O.
  *
- * podsock owns the container's notify socket (protocols.md, addendum), so every datagram the container
- * sends reaches it unfiltered, hostile ones included. Only these are relayed (issue: run, item 5):
+ * podsock owns the container's notify socket (podman runs with --sdnotify=conmon, and the container's
+ * NOTIFY_SOCKET is podsock's, runtime/podman-argv.ts), so every datagram the container sends reaches
+ * it unfiltered, hostile ones included. Only these are relayed:
  * STATUS=, ERRNO=, RELOADING=1/READY=1 (reload cycles once ready), STOPPING=1, EXTEND_TIMEOUT_USEC=
  * (only while starting), WATCHDOG=1. Never MAINPID= (it would make the container the unit's main pid,
- * P3), FDSTORE, FDNAME, FDSTOREREMOVE (the container must not fill systemd's fd store), NOTIFYACCESS=
- * (v254+, would widen who may talk to systemd), BARRIER=1 (answered locally by closing its fd).
+ * sd_notify(3)), FDSTORE, FDNAME, FDSTOREREMOVE (the container must not fill systemd's fd store),
+ * NOTIFYACCESS= (v254+, would widen who may talk to systemd), BARRIER=1 (answered locally by closing
+ * its fd).
  */
 
 export type RelayPhase = 'starting' | 'ready' | 'stopping';

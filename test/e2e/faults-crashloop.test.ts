@@ -2,7 +2,7 @@
  * Crash loops under the real systemd user manager. A connection waiting in the socket re-activates
  * the service as soon as it fails, so a service that fails at once would be started again and again
  * until systemd's start limit (5 starts in 10 s by default) fails the service and, with it, the
- * socket, which then stops listening for good (systemd.socket(5), protocols.md P8). podsock backs off
+ * socket, which then stops listening for good (systemd.socket(5)). podsock backs off
  * instead (src/start-failures.ts: 0, 1 s, 2 s, 4 s … 30 s before exiting, said in STATUS=), and forgets
  * the streak once a container served.
  */

@@ -93,7 +93,8 @@ export function hostEnv(t: Test, needs: HostNeeds = {}): HostEnv | null {
  * The environment for a child process of a test (systemctl, podman, curl, podsock itself): this
  * process's environment with the host's XDG_RUNTIME_DIR and CONTAINERS_CONF, and without what
  * must not leak into it: the socket-activation and notify variables of whoever started the tests
- * (protocols.md P2), a session bus that is not the test manager's, and NODE_EXTRA_CA_CERTS (which
+ * (podman hands on fds 3.. whenever LISTEN_FDS is set: containers/podman issue 20968), a session bus
+ * that is not the test manager's, and NODE_EXTRA_CA_CERTS (which
  * slows every Node start by 50-70 ms). `extra` is applied last.
  */
 export function childEnv(h: HostEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -28,7 +28,7 @@ await t.test('a .socket unit activates podman run of the fixture', async (t) => 
   const log = logFile(h, name);
 
   // `$$$$` is `$$` after systemd's own `$` expansion: the shell's pid, which `exec` hands to podman,
-  // so LISTEN_PID names the process that reads it (protocols.md P1; podman 4.3 does not check it).
+  // so LISTEN_PID names the process that reads it (sd_listen_fds(3); podman 4.3 does not check it).
   // NotifyAccess=all: MAINPID= comes from podman and READY=1 from conmon, neither the main process.
   const podmanArgs = [
     'run', '--rm', '--name', name, '--replace', '--network=none', '--pull=never',

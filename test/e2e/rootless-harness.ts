@@ -259,7 +259,7 @@ export async function installUserService(t: Test, r: RootlessEnv, name: string, 
 /**
  * Ends the test user's podman pause process (the holder of rootless podman's user and mount
  * namespaces), so that the next podman call creates them again: the full user-namespace re-exec path
- * of rootless podman (protocols.md §3.2 item 3) instead of joining an existing pause process.
+ * of rootless podman (podman's pkg/rootless/rootless_linux.c) instead of joining an existing pause process.
  * Throws while the user has any container, which would lose its namespace holder. Resolves with the
  * ended pid (null when there was none) once the process is gone.
  */

@@ -3,7 +3,7 @@
  * socket unit, it finds NAME.container in ~/.config/podsock/, keeps its cidfile and notify socket in
  * $XDG_RUNTIME_DIR/podsock/, and runs the container with rootless podman, in handover mode (the
  * listening socket goes through rootless podman's user-namespace re-exec into the container;
- * protocols.md §3.2 item 3) and in proxy mode (the backend port published through slirp4netns).
+ * podman's pkg/rootless/rootless_linux.c) and in proxy mode (the backend port published through slirp4netns).
  * The test host comes from scripts/test-host-rootless.sh.
  */
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';

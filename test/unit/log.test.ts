@@ -1,15 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ATTACH_AFTER_MS, createLogger, EARLY_RECORDS_MAX, formatLine, stderrIsJournal } from '../../src/log.js';
 import { closeFd, listenSocket } from '../../src/native/fds.js';
+import { tmpDir } from '../helpers/tmp-dir.js';
 
 /** An empty log file in a private directory, open for writing; both go when the test ends. */
 function logFile(t: Test, prefix: string): { file: string; fd: number } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, prefix);
   const file = join(dir, 'log.json');
   const fd = openSync(file, 'w');
   t.teardown(() => closeSync(fd));
@@ -46,8 +45,7 @@ void t.test('JOURNAL_STREAM is honoured only when it names fd 2', async (t) => {
 });
 
 void t.test('podsock logs JSON when stderr is neither journal nor terminal, with priority prefixes for the journal', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-log-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-log-');
   const bin = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'podsock.cjs');
   // Socket-activated like under systemd (a listening fd at 3, LISTEN_PID = podsock's pid via a shell
   // that execs), with a podman that does not exist: one logged start, then one logged failure.

@@ -3,32 +3,16 @@
  * symbolic link where a directory or a file should be, a file at a name podsock might write to.
  * Run as root (the test machines are): chown() gives things to `nobody`.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { PodsockError } from '../../src/errors.js';
+import t from 'tap';
 import { privateDir, readPrivateFile, removePrivateFile, writePrivateFile } from '../../src/private-files.js';
+import { caught } from '../helpers/caught.js';
+import { tmpDir as base } from '../helpers/tmp-dir.js';
 
 const NOBODY = 65534;
 const root = process.geteuid?.() === 0;
-
-function base(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-pf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
 
 void t.test('creates each missing level with mode 0700', async (t) => {
   const b = base(t);

@@ -1,16 +1,15 @@
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { backoffFor, clearFailures, recordFailure, FAILURE_MEMORY_MS } from '../../src/start-failures.js';
+import { tmpDir } from '../helpers/tmp-dir.js';
 
 void t.test('backoff grows 0, 1, 2, 4 … and stops at 30 s', async (t) => {
   t.same([1, 2, 3, 4, 5, 6, 7, 8, 50].map(backoffFor), [0, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
 });
 
 void t.test('failures count up, are forgotten after a quiet period, and clear', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-sf-');
   const file = join(dir, 'state', 'svc.failures');
   t.equal(recordFailure(file, 1000), 1);
   t.equal(recordFailure(file, 2000), 2);
@@ -22,8 +21,7 @@ void t.test('failures count up, are forgotten after a quiet period, and clear', 
 });
 
 void t.test('a corrupt record counts as no history', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-sf-');
   const file = join(dir, 'state', 'x.failures');
   mkdirSync(join(dir, 'state'), { mode: 0o700 });
   writeFileSync(file, '{"count":"lots"}');
@@ -31,8 +29,7 @@ void t.test('a corrupt record counts as no history', async (t) => {
 });
 
 void t.test('a symbolic link planted at the record\'s name is replaced, never written through', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-sf-');
   mkdirSync(join(dir, 'state'), { mode: 0o700 });
   const victim = join(dir, 'victim');
   writeFileSync(victim, 'precious');
@@ -47,8 +44,7 @@ void t.test('a symbolic link planted at the record\'s name is replaced, never wr
 });
 
 void t.test('a state directory of another user is not written to', { skip: process.geteuid?.() !== 0 && 'needs root to chown' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-sf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-sf-');
   const top = join(dir, 'podsock-1000');
   mkdirSync(join(top, 'state'), { recursive: true, mode: 0o700 });
   chownSync(top, 65534, 65534);

@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { podsockStateDir, removePodsockState } from '../../../scripts/bench/memory-systemd.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 void t.test('podsockStateDir follows podsock: /run/podsock/state for root, else below XDG_RUNTIME_DIR', async (t) => {
   t.equal(podsockStateDir('/run/user/0', 0), '/run/podsock/state');
@@ -11,8 +11,7 @@ void t.test('podsockStateDir follows podsock: /run/podsock/state for root, else 
 });
 
 void t.test('removePodsockState removes only the plans and failure files of the benchmark', async (t) => {
-  const state = mkdtempSync(join(tmpdir(), 'psmem-state-test-'));
-  t.teardown(() => rmSync(state, { recursive: true, force: true }));
+  const state = tmpDir(t, 'psmem-state-test-');
   const plan = (...tokens: string[]): string => ['podsock-plan', '1', ...tokens, ''].join('\0');
   const files: Record<string, string> = {
     'launch-00000000000000aa.plan': plan('file', '/tmp/psmem-AbC/config/psmem-handover-1-1-0.container', '1:2:3:4'),

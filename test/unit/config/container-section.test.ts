@@ -1,19 +1,9 @@
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { containerSectionToArgs, isValidContainerName, type ContainerSettings } from '../../../src/config/container-section.js';
 import { parseUnitText } from '../../../src/config/unit-syntax.js';
+import { caught } from '../../helpers/caught.js';
 
 const FILE = '/etc/podsock/web.container';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
 
 /** Parses a [Container] body (lines after the header, which is line 1). */
 function convert(body: string, pathExists: (p: string) => boolean = () => false): ContainerSettings {

@@ -1,18 +1,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { assertSafeName, configCandidates, configSearchDirs, findConfigFile } from '../../../src/config/find.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 void t.test('search directories', async (t) => {
   t.same(configSearchDirs({}, 0), ['/etc/podsock']);

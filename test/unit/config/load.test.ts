@@ -1,19 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { defaultContainerName, loadConfig, type LoadOptions, type ServiceConfig } from '../../../src/config/load.js';
 import { MAX_UNIT_FILE_BYTES } from '../../../src/config/unit-syntax.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 /** A config dir with the given NAME.container files; returns LoadOptions for `name`. */
 function setup(t: Test, files: Record<string, string>, name = 'web', extra: Partial<LoadOptions> = {}): LoadOptions & { dir: string } {

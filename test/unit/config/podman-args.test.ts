@@ -1,18 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { optionFacts, parsePodmanOptions, parsePodmanRunArgs } from '../../../src/config/podman-args.js';
 import { BOOLEAN_OPTIONS, SHORT_OPTIONS, VALUE_OPTIONS } from '../../../src/config/podman-options.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 const W = "arguments after '--'";
 

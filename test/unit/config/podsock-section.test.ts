@@ -1,19 +1,9 @@
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { resolvePodsockSettings, type PodsockKey, type PodsockSettings } from '../../../src/config/podsock-section.js';
 import { parseUnitText } from '../../../src/config/unit-syntax.js';
+import { caught } from '../../helpers/caught.js';
 
 const FILE = '/etc/podsock/web.container';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
 
 /** [Podsock] body starts at line 2. */
 function resolve(body: string | null, flags: Partial<Record<PodsockKey, string>> = {}): PodsockSettings {

@@ -1,16 +1,6 @@
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { splitEnvironment, splitWords } from '../../../src/config/split-words.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 void t.test('words, quotes and escapes (extract_first_word with UNQUOTE|CUNESCAPE)', async (t) => {
   const table: Array<[string, string[]]> = [

@@ -1,16 +1,6 @@
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import { MAX_TIMESPAN_MS, formatTimespan, parseTimespan } from '../../../src/config/timespan.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 void t.test('valid spans, in milliseconds', async (t) => {
   const table: Array<[string, number | null]> = [

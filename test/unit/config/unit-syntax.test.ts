@@ -1,5 +1,4 @@
 import t from 'tap';
-import { PodsockError } from '../../../src/errors.js';
 import {
   MAX_LINE_LENGTH,
   MAX_UNIT_FILE_BYTES,
@@ -8,16 +7,7 @@ import {
   parseUnitText,
   type UnitFile,
 } from '../../../src/config/unit-syntax.js';
-
-function caught(fn: () => unknown): PodsockError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PodsockError) return err;
-    throw err;
-  }
-  throw new Error('expected a PodsockError');
-}
+import { caught } from '../../helpers/caught.js';
 
 /** Sections as plain [name, line, [key, value, line][]] for exact comparison. */
 function shape(u: UnitFile): Array<[string, number, Array<[string, string, number]>]> {

@@ -8,13 +8,13 @@
 //    plan that is valid by construction the digest is the one podsock computes (commandDigest).
 // Without gcc (and its sanitizer runtimes) this is skipped, except in CI (CI=true), where it fails.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { commandDigest, fileSignature, parsePrestart, PLAN_LIMITS, removePlan, writePlan } from '../../../src/runtime/prestart.js';
 import { fuzzIterations, fuzzSeed, mutateBytes, Rng, show } from './rng.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const SEED = fuzzSeed();
@@ -47,8 +47,7 @@ function compile(out: string, sources: string[]): void {
   execFileSync('gcc', [...CFLAGS, '-I', join(root, 'native'), ...sources, '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'podsock-launch-asan-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tmpDir(t, 'podsock-launch-asan-');
 const missing = noSanitizers(dir);
 if (missing !== null && process.env.CI === 'true') t.fail(`the launcher's sanitizer tests need gcc in CI: ${missing}`);
 const skip = missing ?? false;

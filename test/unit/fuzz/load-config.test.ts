@@ -2,8 +2,7 @@
 // (byte flips, NULs, invalid UTF-8, duplicated and deleted lines, random keys, sections, quotes and
 // backslashes, huge lines). Every outcome must be a frozen ServiceConfig or a PodsockError with a
 // catalogue code whose message names the file - and `file:line` when the error carries a line.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ERROR_CODES, PodsockError } from '../../../src/errors.js';
@@ -11,6 +10,7 @@ import { loadConfig, type ServiceConfig } from '../../../src/config/load.js';
 import { FLAG_NAMES, PODSOCK_KEYS, type PodsockKey } from '../../../src/config/podsock-section.js';
 import { MAX_LINE_LENGTH } from '../../../src/config/unit-syntax.js';
 import { fuzzIterations, fuzzSeed, mutateBytes, Rng, show } from './rng.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const SEED = fuzzSeed();
 const N = fuzzIterations(4000);
@@ -79,11 +79,7 @@ function problem(o: Outcome, file: string): string | null {
   return null;
 }
 
-function tmp(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-fuzz-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tmp = (): string => tmpDir(t, 'podsock-fuzz-');
 
 void t.test(`loadConfig on mutated .container files (seed ${SEED}, ${N} inputs)`, async (t) => {
   const dir = tmp();

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { parseListenAddress } from '../../../src/listeners/listen-address.js';
 import { serviceUnit, type ServiceUnitInput } from '../../../src/generate/service-unit.js';
 import { listenStreamValue, socketUnits } from '../../../src/generate/socket-units.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const listen = (raw: string): { raw: string; spec: ReturnType<typeof parseListenAddress> } => ({ raw, spec: parseListenAddress(raw) });
 
@@ -96,8 +96,7 @@ void t.test('systemd-analyze verify accepts the generated units', { skip: analyz
   const dir = t.testdir({});
   // systemd-analyze --user needs a runtime directory; a private one keeps the host's manager out of it.
   // Short, because the user units shipped with the OS put socket paths below it (108-byte limit).
-  const runtime = mkdtempSync(join(tmpdir(), 'psk-'));
-  t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
+  const runtime = tmpDir(t, 'psk-');
   const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
   const units = [
     ...socketUnits({ name: 'vfy', listens: [listen('127.0.0.1:18080'), listen('admin=/run/vfy admin.sock')], service: 'vfy.service', header: ['hdr'] }),

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
@@ -9,6 +8,7 @@ import { isPodsockError } from '../../../src/errors.js';
 import { linesContaining, countConnections, readConnectionCount, type WatchedSocket } from '../../../src/idle/kernel-connections.js';
 import { closeFd, dupFd, listenSocket } from '../../../src/native/fds.js';
 import { unixConnections } from '../../../src/native/sock-diag.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 // The captured tables described in proc-net.test.ts.
 const procRoot = new URL('./proc', import.meta.url).pathname;
@@ -91,8 +91,7 @@ void t.test('countConnections refuses a host that is not an IP literal or a bad 
 void t.test('readConnectionCount reads the tables under procRoot', async (t) => {
   t.equal(await readConnectionCount([{ kind: 'tcp', host: '::', port: 41169 }], procRoot), 2);
   t.equal(await readConnectionCount([{ kind: 'unix', path: '/tmp/exp/app.sock' }], procRoot), 2);
-  const empty = mkdtempSync(join(tmpdir(), 'podsock-proc-'));
-  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = tmpDir(t, 'podsock-proc-');
   t.equal(await readConnectionCount([{ kind: 'tcp', host: '::', port: 41169 }], empty), 0, 'missing tables are empty');
   t.equal(await readConnectionCount([], '/nonexistent'), 0, 'no sockets, no reads');
   await t.rejects(readConnectionCount([{ kind: 'unix', path: '/x' }], '/dev/null'), { code: 'PODSOCK_ERR_INTERNAL' });
@@ -195,8 +194,7 @@ void t.test('live dual-stack listener on :: with IPv4 clients', async (t) => {
 });
 
 void t.test('live unix listener on a path', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-kc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-kc-');
   const path = join(dir, 'app.sock');
   const listener = await startListener(t, 'unix', path);
   t.equal(listener.first, 'ok');
@@ -222,8 +220,7 @@ async function sockDiagLifecycle(t: Test, path: string, connectOptions?: net.Net
 }
 
 void t.test('sock_diag: live unix listener on a path', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-kc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-kc-');
   const path = join(dir, 'app.sock');
   await sockDiagLifecycle(t, path, { path });
 });
@@ -233,8 +230,7 @@ void t.test('sock_diag: live unix listener on an abstract name', async (t) => {
 });
 
 void t.test('sock_diag: two fds of one listener count its connections once; errors name the fd', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-kc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-kc-');
   const path = join(dir, 'app.sock');
   const fd = listenSocket({ kind: 'unix', path, backlog: 8 });
   t.teardown(() => closeFd(fd));

@@ -11,10 +11,10 @@
 // where a missing toolchain is a failure.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 /** The addon's sources as binding.gyp lists them (its `#` comment lines left out, the rest is JSON). */
@@ -55,8 +55,7 @@ void t.test('the relay under AddressSanitizer: many short connections and aborts
   const nodedir = /"nodedir":\s*"([^"]+)"/.exec(readFileSync(join(root, 'build', 'config.gypi'), 'utf8'))?.[1];
   t.ok(nodedir, 'build/config.gypi names the Node headers node-gyp used');
   if (nodedir === undefined) return;
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-asan-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-asan-');
 
   const build = (name: string, defines: string[]): string => {
     const out = join(dir, `${name}.node`);

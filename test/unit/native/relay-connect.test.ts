@@ -3,43 +3,17 @@
 // connects that give the client back, unix paths, initial bytes and EOF, half-close, resets, cancel,
 // abort, many at once, no fd left behind) and resetFd(). Real sockets throughout.
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { acceptConnections } from '../../../src/native/acceptor.js';
 import { closeFd, inspectFd, listenSocket, resetFd } from '../../../src/native/fds.js';
 import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, RELAY_DONE, relayConnect, type ConnectTarget, type RelayEvent } from '../../../src/native/relay.js';
-import { acceptConnections } from '../../../src/native/acceptor.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
+import { backend, replyOnEnd } from '../../helpers/backend.js';
 
 // ---------------------------------------------------------------- helpers
-
-/** A backend on 127.0.0.1:0 (or a unix path); every connection goes to `handler`; all closed at teardown. */
-async function backend(t: Test, handler: (s: Socket) => void, path?: string): Promise<{ server: Server; target: ConnectTarget }> {
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    handler(s);
-  });
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  if (path === undefined) server.listen(0, '127.0.0.1');
-  else server.listen(path);
-  await once(server, 'listening');
-  const target = path === undefined ? { host: '127.0.0.1', port: (server.address() as AddressInfo).port } : { path };
-  return { server, target };
-}
-
-/** Replies 'reply:' + everything it received once the client half-closes, then ends. */
-function replyOnEnd(s: Socket): void {
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.on('end', () => s.end(`reply:${Buffer.concat(chunks).toString()}`));
-}
 
 /**
  * A connected pair: `peer` is a Node socket (the proxy's client), `fd` the accepted end as a raw fd
@@ -176,8 +150,7 @@ void t.test('relayConnect: connected, bytes both ways with half-close, then done
 });
 
 void t.test('relayConnect: a unix socket path as the backend', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-connect-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-connect-');
   const { target } = await backend(t, replyOnEnd, join(dir, 'app.sock'));
   const { peer, fd } = await clientPair(t);
   const ev = events();

@@ -3,16 +3,15 @@
  * environment, fds 0..n-1 and nothing else, default signal dispositions), how its exit is reported,
  * and that a signal never reaches a process once it has exited.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { nativeSpawnAvailable, spawnProcess } from '../../../src/native/spawn.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'podsock-spawn-test-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tmpDir(t, 'podsock-spawn-test-');
 
 function run(file: string, argv: string[], env: Record<string, string>, stdio: number[]): Promise<{ code: number | null; signal: number | null; pid: number }> {
   return new Promise((resolve) => {

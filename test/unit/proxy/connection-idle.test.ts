@@ -5,31 +5,22 @@
 // exit waits for). On every data path: the native relay on io_uring and on its poll engine, and the JS pipe.
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Proxy, type PipeKind } from '../../../src/proxy/proxy.js';
 import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { relayEngine } from '../../../src/native/relay.js';
+import { backend } from '../../helpers/backend.js';
 
 const TIMEOUT_MS = 2000;
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An echo backend on 127.0.0.1:0. */
 async function echo(t: Test): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
+  const { port } = await backend(t, (s) => {
     s.on('data', (d: Buffer) => s.write(d));
     s.on('end', () => s.end());
   });
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return (server.address() as { port: number }).port;
+  return port;
 }
 
 /** A client whose every reply is awaited: send(x) resolves with the echo of x. */

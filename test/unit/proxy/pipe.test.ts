@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pipeSockets, resetOrDestroy, type PipeResult } from '../../../src/proxy/pipe.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
+import { backend, listenLoopback as listen } from '../../helpers/backend.js';
 
 /**
  * A minimal front: every accepted socket is piped to a fresh connection to `backendPort`.
@@ -31,33 +31,8 @@ async function front(t: Test, backendPort: number): Promise<{ port: number; resu
   return { port: await listen(server), results, done };
 }
 
-async function listen(server: Server): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('no address');
-  return addr.port;
-}
-
-async function backend(t: Test, handler: (s: Socket) => void): Promise<number> {
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => {});
-    handler(s);
-  });
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return listen(server);
-}
-
 void t.test('half-close both ways; onDone reports a clean finish', async (t) => {
-  const bport = await backend(t, (s) => {
+  const { port: bport } = await backend(t, (s) => {
     let n = 0;
     s.on('data', (c: Buffer) => (n += c.length));
     s.on('end', () => s.end(`got ${n}`));
@@ -76,7 +51,7 @@ void t.test('half-close both ways; onDone reports a clean finish', async (t) => 
 });
 
 void t.test('an upstream error resets the client and is reported', async (t) => {
-  const bport = await backend(t, (s) => {
+  const { port: bport } = await backend(t, (s) => {
     s.write('x');
     setTimeout(() => s.resetAndDestroy(), 20);
   });
@@ -95,7 +70,7 @@ void t.test('destroying one side from outside resets the other', async (t) => {
   let backendCode: string | undefined;
   let backendClosed!: () => void;
   const closed = new Promise<void>((resolve) => (backendClosed = resolve));
-  const bport = await backend(t, (s) => {
+  const { port: bport } = await backend(t, (s) => {
     s.on('error', (e: NodeJS.ErrnoException) => (backendCode = e.code));
     s.on('close', backendClosed);
     s.write('hello');
@@ -126,8 +101,7 @@ void t.test('destroying one side from outside resets the other', async (t) => {
 });
 
 void t.test('resetOrDestroy: TCP gets a reset, unix a close, destroyed sockets are left alone', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-pipe-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-pipe-');
   const path = join(dir, 's.sock');
   const peers: Socket[] = [];
   const unixServer = createServer((s) => peers.push(s));
@@ -148,7 +122,7 @@ void t.test('resetOrDestroy: TCP gets a reset, unix a close, destroyed sockets a
       let code: string | undefined;
       s.on('error', (e: NodeJS.ErrnoException) => (code = e.code));
       s.on('close', () => resolve(code));
-    }).then(async (port) => {
+    }).then(async ({ port }) => {
       const c = connect(port, '127.0.0.1');
       await once(c, 'connect');
       resetOrDestroy(c);

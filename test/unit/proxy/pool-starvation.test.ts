@@ -10,13 +10,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { Proxy } from '../../../src/proxy/proxy.js';
 import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { relayEngine } from '../../../src/native/relay.js';
+import { PYTHON } from '../../helpers/python.js';
 
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /** More than the pool's 256 buffers (URING_BUFS). */
 const SLOW_CLIENTS = 300;
 /** Larger than what the kernel buffers for one such client, smaller than four full receives need to be sent. */

@@ -1,13 +1,14 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PodsockError } from '../../../src/errors.js';
 import { Proxy, type PipeKind, type ProxyOptions } from '../../../src/proxy/proxy.js';
 import { closeFd, dupFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { tmpDir as tmp } from '../../helpers/tmp-dir.js';
+import { backend, replyOnEnd } from '../../helpers/backend.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -20,12 +21,6 @@ function tcpListener(t: Test, backlog = 4096): { fd: number; port: number } {
   return { fd, port };
 }
 
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-proxy-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** The data path under test: js-path.test.ts runs this whole file again with the JS data path, native-path-poll.test.ts on the relay's poll engine. */
 const PIPE: PipeKind = process.env.PODSOCK_TEST_PROXY_PIPE === 'js' ? 'js' : 'native';
 
@@ -33,33 +28,6 @@ function makeProxy(t: Test, opts: Partial<ProxyOptions> & Pick<ProxyOptions, 'li
   const proxy = new Proxy({ maxConnections: 1000, maxPending: 1000, connectBackoffMs: 10, pipe: PIPE, ...opts });
   t.teardown(() => proxy.destroy());
   return proxy;
-}
-
-/** A backend server on 127.0.0.1:0; every connection goes to `handler`. */
-async function backend(t: Test, handler: (s: Socket) => void): Promise<{ server: Server; port: number }> {
-  const server = createServer({ allowHalfOpen: true }, handler);
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('no address');
-  return { server, port: addr.port };
-}
-
-/** Replies 'reply:' + everything it received once the client half-closes, then ends. */
-function replyOnEnd(s: Socket): void {
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.on('end', () => s.end(`reply:${Buffer.concat(chunks).toString()}`));
-  s.on('error', () => {});
 }
 
 interface Exchange {

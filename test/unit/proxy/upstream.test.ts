@@ -1,12 +1,11 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectUpstream, describeTarget, type ConnectOptions } from '../../../src/proxy/upstream.js';
 import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { latePort } from '../late-port.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 function opts(over: Partial<ConnectOptions> = {}): ConnectOptions {
   return { timeoutMs: 2000, attempts: 3, backoffMs: 5, highWaterMark: 32 * 1024, signal: new AbortController().signal, ...over };
@@ -48,8 +47,7 @@ void t.test('gives up after the attempts with PODSOCK_ERR_BACKEND and the last e
 });
 
 void t.test('a unix backend that appears during the retries is reached', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-upstream-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-upstream-');
   const path = join(dir, 'late.sock');
   const server = createServer((s) => s.end('hi'));
   serve(t, server);

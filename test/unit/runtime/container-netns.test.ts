@@ -4,9 +4,8 @@
 // namespace of its own, made with unshare(1). The namespace tests need root (setns(2), unshare -n).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { netnsBackendPossible, notTheContainer, openContainerNetns, readPidfile } from '../../../src/runtime/container-netns.js';
@@ -14,10 +13,11 @@ import { connectTcp } from '../../../src/proxy/netns-connect.js';
 import { connectUpstream } from '../../../src/proxy/upstream.js';
 import { probeTcpOnce } from '../../../src/readiness/tcp.js';
 import { requestStatus } from '../../../src/readiness/http.js';
-import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
-import { RELAY_CONNECTED, RELAY_DONE, relayConnect, type RelayEvent } from '../../../src/native/relay.js';
 import { acceptConnections } from '../../../src/native/acceptor.js';
+import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
 import { netnsOpen, netnsSocket } from '../../../src/native/netns.js';
+import { RELAY_CONNECTED, RELAY_DONE, relayConnect, type RelayEvent } from '../../../src/native/relay.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const PORT = 18080;
 const MARK = 'hello from the other namespace';
@@ -36,8 +36,7 @@ void t.test('the container is a child of its conmon, and nothing else', async (t
 });
 
 void t.test('readPidfile takes a positive decimal pid or nothing', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-pid-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-pid-');
   const f = join(dir, 'p');
   t.equal(readPidfile(f), null, 'missing');
   for (const bad of ['', 'garbage\n', '0\n', '-3\n', '12345678901\n', '1 2\n']) {
@@ -67,8 +66,7 @@ async function serverInOwnNetns(t: Test): Promise<ChildProcess> {
 void t.test('in a namespace of its own', { skip: isRoot ? false : 'needs root (unshare -n, setns)' }, async (t) => {
   const server = await serverInOwnNetns(t);
   const pid = server.pid as number;
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-netns-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-netns-');
   const pidfile = join(dir, 'ctr.pid');
   const conmonPidfile = join(dir, 'conmon.pid');
 

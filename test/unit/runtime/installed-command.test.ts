@@ -4,19 +4,18 @@
  * from PATH, through the launcher's plan logic, also when reached through a symlink (npm links it).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const LAUNCHER = join(root, 'build', 'Release', 'podsock-launch');
 const skip = existsSync(LAUNCHER) ? false : 'podsock-launch is not built (npx node-gyp rebuild)';
 
 void t.test('podsock runs node with podsock.cjs beside it, through the launcher', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-command-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-command-test-');
   const bin = join(dir, 'pkg', 'dist', 'bin');
   mkdirSync(bin, { recursive: true });
   copyFileSync(LAUNCHER, join(bin, 'podsock'));

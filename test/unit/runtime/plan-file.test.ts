@@ -1,20 +1,19 @@
 // How writePlan()/removePlan() (runtime/prestart.ts) touch the file system, against what another local
 // user can plant in a state directory under /tmp: a symbolic link at the plan's name, a world-readable
 // file at a temporary name, a directory of theirs. The plan's contents are prestart.test.ts's concern.
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PodsockError } from '../../../src/errors.js';
 import { removePlan, writePlan } from '../../../src/runtime/prestart.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const NOBODY = 65534;
 const root = process.geteuid?.() === 0;
 
 /** A fresh stand-in for /tmp (0700, ours) and the state directory podsock uses below it. */
 function stateDir(t: Test): { top: string; state: string } {
-  const tmp = mkdtempSync(join(tmpdir(), 'podsock-plan-'));
-  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tmpDir(t, 'podsock-plan-');
   const top = join(tmp, 'podsock-1000');
   return { top, state: join(top, 'state') };
 }

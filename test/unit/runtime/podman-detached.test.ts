@@ -4,15 +4,14 @@
  * "conmon", which writes its own pid to the --conmon-pidfile, and exits once that one runs. The real
  * podman cannot be made to lose its conmon pidfile or fail on demand; the e2e tests run the real one.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { childPids, startRun, type Podman } from '../../../src/runtime/podman.js';
 import { nativeSpawnAvailable } from '../../../src/native/spawn.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'podsock-detached-test-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tmpDir(t, 'podsock-detached-test-');
 
 /**
  * A fake `podman run -d`: a "conmon" started through an intermediate shell that exits at once (so it

@@ -2,14 +2,13 @@
  * The podman driver's helper commands, against small shell scripts standing in for podman (the real
  * podman cannot be made to print a megabyte, hang or vanish on demand).
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { podmanCommand, waitForFile, type Podman } from '../../../src/runtime/podman.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'podsock-podman-test-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tmpDir(t, 'podsock-podman-test-');
 
 function fake(name: string, body: string): Podman {
   const file = join(dir, name);

@@ -3,13 +3,13 @@
 // and a shell script stands in for node and records what podsock would see (PODSOCK_PLAN,
 // PODSOCK_PRESTART, its fds). No systemd needed: LISTEN_FDS and LISTEN_PID are set as systemd sets them.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { commandDigest, fileSignature, parsePrestart, planBytes, PLAN_LIMITS, removePlan, writePlan, type PlanInput } from '../../../src/runtime/prestart.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const LAUNCHER = join(fileURLToPath(new URL('../../..', import.meta.url)), 'build', 'Release', 'podsock-launch');
 
@@ -103,8 +103,7 @@ interface LaunchResult {
 }
 
 void t.test('podsock-launch carries out the plan podsock wrote, and podsock can tell it is its own command', { skip: existsSync(LAUNCHER) ? false : 'podsock-launch is not built (npx node-gyp rebuild)' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-launch-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'podsock-launch-test-');
   const runtime = join(dir, 'runtime');
   const config = join(dir, 'svc.container');
   writeFileSync(config, '[Container]\nImage=x\n');

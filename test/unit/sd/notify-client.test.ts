@@ -1,17 +1,10 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPodsockError, type PodsockError } from '../../../src/errors.js';
 import { openDgram, type ReceivedDatagram } from '../../../src/native/dgram.js';
 import { createNotifier, notifySocketAddress, watchdogFromEnv } from '../../../src/sd/notify-client.js';
 import { NotifyServer, type NotifyMessage } from '../../../src/sd/notify-server.js';
-
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-client-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir as tmp } from '../../helpers/tmp-dir.js';
 
 function thrown(fn: () => unknown): PodsockError {
   try {

@@ -1,18 +1,12 @@
 // NotifyServer.close() removes only the names podsock created in the directory it shares with the
 // container (the socket, then the directory if empty): a tree, a file or a symbolic link planted there
 // stays where it is and is reported, and nothing a link points to is touched.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { PodsockError } from '../../../src/errors.js';
 import { NotifyServer } from '../../../src/sd/notify-server.js';
-
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-srvc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir as tmp } from '../../helpers/tmp-dir.js';
 
 void t.test('a planted tree and symbolic link are left alone and reported; the socket is removed', async (t) => {
   const parent = tmp(t);

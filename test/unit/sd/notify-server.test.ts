@@ -1,60 +1,16 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPodsockError } from '../../../src/errors.js';
 import { openDgram } from '../../../src/native/dgram.js';
-import { NotifyServer, TokenBucket, type NotifyDrop, type NotifyMessage } from '../../../src/sd/notify-server.js';
+import { NotifyServer, TokenBucket } from '../../../src/sd/notify-server.js';
+import { notifyServer as serve } from '../../helpers/notify.js';
+import { python } from '../../helpers/python.js';
+import { tmpDir as tmp } from '../../helpers/tmp-dir.js';
 
 const SERVER_MODULE = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '../../../src/sd/notify-server.ts')).href;
-
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-srv-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A server plus a queue of what it delivered and dropped. */
-async function serve(t: Test, extra: { maxPerSecond?: number; burst?: number } = {}) {
-  const messages: NotifyMessage[] = [];
-  const drops: NotifyDrop[] = [];
-  let wake: (() => void) | null = null;
-  const server = await NotifyServer.create({
-    parentDir: tmp(t),
-    ...extra,
-    onMessage: (m) => {
-      messages.push(m);
-      wake?.();
-    },
-    onDrop: (d) => drops.push(d),
-  });
-  t.teardown(() => server.close());
-  /** Wait until `n` messages were delivered in total. */
-  const delivered = async (n: number): Promise<NotifyMessage[]> => {
-    while (messages.length < n) await new Promise<void>((r) => (wake = r));
-    return messages;
-  };
-  return { server, messages, drops, delivered };
-}
-
-// The system interpreter starts in ~0.1 s; a version-manager shim on PATH can take seconds.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-/** Run a python3 snippet with the socket path as argv[1]; resolves with its stdout. */
-function python(t: Test, code: string, socketPath: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(PYTHON, ['-c', code, socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    t.teardown(() => child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolvePromise(out.trim()) : reject(new Error(`python3 exit ${code}: ${err}`))));
-  });
-}
 
 void t.test('creates a private 0700 directory with a 0777 socket, removed on close', async (t) => {
   const parent = tmp(t);

@@ -6,60 +6,15 @@
  * oversized, NUL-containing, non-UTF-8 and empty datagrams are dropped and counted; every fd it passes
  * is closed at once (the sender sees POLLHUP), even for datagrams that are dropped.
  */
-import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import t from 'tap';
+import { readdirSync } from 'node:fs';
+import type { NotifyMessage } from '../../../src/sd/notify-server.js';
 import { closerInfo } from '../../../src/native/closer.js';
-import { NotifyServer, type NotifyDrop, type NotifyMessage } from '../../../src/sd/notify-server.js';
 import { filterContainerMessage, type RelayPhase } from '../../../src/sd/relay-filter.js';
+import { notifyServer as serve } from '../../helpers/notify.js';
+import { python } from '../../helpers/python.js';
 
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const ALLOWED = ['STATUS', 'ERRNO', 'READY', 'RELOADING', 'STOPPING', 'EXTEND_TIMEOUT_USEC'];
-
-function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-hostile-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A server whose delivered messages and drops are recorded; `delivered(n)` waits for n messages. */
-async function serve(t: Test, limits: { maxPerSecond?: number; burst?: number } = {}) {
-  const messages: NotifyMessage[] = [];
-  const drops: NotifyDrop[] = [];
-  let wake: (() => void) | null = null;
-  const server = await NotifyServer.create({
-    parentDir: tmp(t),
-    ...limits,
-    onMessage: (m) => {
-      messages.push(m);
-      wake?.();
-    },
-    onDrop: (d) => drops.push(d),
-  });
-  t.teardown(() => server.close());
-  const delivered = async (n: number): Promise<NotifyMessage[]> => {
-    while (messages.length < n) await new Promise<void>((r) => (wake = r));
-    return messages;
-  };
-  return { server, messages, drops, delivered };
-}
-
-/** Runs a python3 snippet with the socket path as argv[1]; resolves with its stdout. */
-function python(t: Test, code: string, socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, ['-c', code, socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    t.teardown(() => child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    // 'close', not 'exit': all output is read and the stdio pipes are closed (the fd count test needs that).
-    child.once('close', (status) => (status === 0 ? resolve(out.trim()) : reject(new Error(`python3 exit ${status}: ${err}`))));
-  });
-}
 
 /** The relay decisions for every delivered message in one phase, merged (what the supervisor would do). */
 function relay(messages: NotifyMessage[], phase: RelayPhase) {
