@@ -118,6 +118,10 @@ int fill_sockaddr_un(const char *addr, size_t len, struct sockaddr_un *sun, sock
 /* ------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
+  napi_value abi;
+  if (napi_create_int32(env, PODSOCK_ABI_VERSION, &abi) != napi_ok ||
+      napi_set_named_property(env, exports, "abiVersion", abi) != napi_ok)
+    return NULL;
   if (podsock_fd_register(env, exports) != napi_ok) return NULL;
   if (podsock_listen_register(env, exports) != napi_ok) return NULL;
   if (podsock_dgram_register(env, exports) != napi_ok) return NULL;
