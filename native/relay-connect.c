@@ -1,7 +1,6 @@
 /*
- * Starting a relay (relay.h): relayConnect, the connect step (a new backend socket is connected, then the
- * relay starts between it and the client), and relay, between two sockets connected already. Either
- * runs on the thread's engine (relay-poll.c or relay-uring.c).
+ * relayConnect: the relay's connect step (relay.h). A new backend socket is connected, then the relay
+ * starts between it and the client on the thread's engine (relay-poll.c or relay-uring.c).
  */
 #include "relay.h"
 #include "internal.h"
@@ -35,114 +34,6 @@ static int arg_optional_buffer(napi_env env, napi_value v, void **data, size_t *
   return 0;
 }
 
-
-/*
- * relay(fdA, fdB, initialAtoB, aEnded, initialBtoA, bEnded, spliceAfter, onDone) -> handle: a relay
- * (relay.h) between two sockets that are connected already. It owns both fds from the call on (it closes
- * them even when it throws); onDone(null | Error) is called exactly once, after both fds are closed.
- */
-static napi_value js_relay(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8], handle;
-  napi_valuetype t;
-  int32_t fds[2] = {-1, -1}, splice_after;
-  void *initial[2];
-  size_t initial_len[2];
-  bool ended[2];
-  uv_loop_t *loop;
-  relay_t *r;
-  int err = 0;
-  const char *failed = NULL;
-
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 8 || arg_int32(env, argv[0], "fdA", &fds[0]) < 0 || arg_int32(env, argv[1], "fdB", &fds[1]) < 0)
-    return NULL;
-  if (arg_optional_buffer(env, argv[2], &initial[0], &initial_len[0]) < 0 ||
-      napi_get_value_bool(env, argv[3], &ended[0]) != napi_ok ||
-      arg_optional_buffer(env, argv[4], &initial[1], &initial_len[1]) < 0 ||
-      napi_get_value_bool(env, argv[5], &ended[1]) != napi_ok ||
-      arg_int32(env, argv[6], "spliceAfter", &splice_after) < 0 || napi_typeof(env, argv[7], &t) != napi_ok ||
-      t != napi_function) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending) napi_throw_type_error(env, "EINVAL", "podsock_native: relay(fdA, fdB, bufA, endedA, bufB, endedB, spliceAfter, onDone)");
-    return NULL;
-  }
-  if (fds[0] < 0 || fds[1] < 0 || fds[0] == fds[1]) {
-    throw_errno(env, "relay", EBADF);
-    return NULL;
-  }
-
-  r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    close(fds[0]);
-    close(fds[1]);
-    throw_errno(env, "calloc", ENOMEM);
-    return NULL;
-  }
-  handle_init(&r->h, env, relay_on_env_gone);
-  r->fd[0] = fds[0];
-  r->fd[1] = fds[1];
-  r->dir[0].pipe[0] = r->dir[0].pipe[1] = r->dir[1].pipe[0] = r->dir[1].pipe[1] = -1;
-  int32_t id = relay_register(r);
-  if (id < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    free(r);
-    throw_errno(env, "relay", ENOMEM);
-    return NULL;
-  }
-
-  /* From here on every failure goes through relay_finish, which closes the fds. */
-  for (int i = 0; i < 2 && failed == NULL; i++) {
-    int flags = fcntl(r->fd[i], F_GETFL);
-    if (flags < 0 || fcntl(r->fd[i], F_SETFL, flags | O_NONBLOCK) < 0) {
-      err = errno;
-      failed = "fcntl(O_NONBLOCK)";
-    }
-  }
-  if (failed == NULL && ((err = -relay_dir_init(&r->dir[0], 0, 1, initial[0], initial_len[0], ended[0], splice_after)) != 0 ||
-                         (err = -relay_dir_init(&r->dir[1], 1, 0, initial[1], initial_len[1], ended[1], splice_after)) != 0))
-    failed = "malloc";
-  if (failed == NULL && napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    err = EINVAL;
-    failed = "napi_get_uv_event_loop";
-  }
-  if (failed == NULL) {
-    r->loop = loop;
-    relay_touch(r);
-  }
-  if (failed == NULL && ring_get(env, loop) != NULL) ring_take(r);
-  for (int i = 0; i < 2 && failed == NULL && !r->uring; i++) {
-    int rc = uv_poll_init(loop, &r->poll[i], r->fd[i]);
-    if (rc < 0) {
-      err = -rc;
-      failed = "uv_poll_init";
-      break;
-    }
-    r->poll[i].data = r;
-    r->poll_init[i] = true;
-  }
-  if (failed == NULL &&
-      (napi_create_int32(env, id, &handle) != napi_ok ||
-       handle_js_take(&r->h, argv[7], NULL, "PodsockRelay") < 0)) {
-    err = ENOMEM;
-    failed = "napi_async_init";
-  }
-  if (failed != NULL) {
-    /* Call nothing: the caller gets the exception instead. */
-    handle_js_release(&r->h);
-    r->h.env_gone = true;
-    relay_finish(r, err, failed, true);
-    throw_errno(env, failed, err);
-    return NULL;
-  }
-  handle_hook(&r->h);
-  /* First round now: initial bytes go out and a pre-ended side is passed on without waiting a loop turn. */
-  if (r->uring) ring_start(r);
-  else relay_step(r, RELAY_BOTH);
-  return handle;
-}
 
 /*
  * relayConnect(clientFd, address, port, timeoutMs, initial, ended, spliceAfter, onEvent[, netnsFd]) -> handle
@@ -439,7 +330,6 @@ static napi_value js_relay_cancel(napi_env env, napi_callback_info info) {
 
 napi_status podsock_relay_connect_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"relay", NULL, js_relay, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayConnect", NULL, js_relay_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayCancel", NULL, js_relay_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
   };
