@@ -31,8 +31,8 @@
  * Lifetime: the struct is shared by the JS wrapper object (napi_wrap) and, once receiving started, by the
  * uv_poll_t, whose memory must stay valid until its uv_close() callback. Its handle_t (handle.h) counts
  * both as owners; the last one to let go frees it. While receiving, a strong reference to the wrapper
- * keeps it from being collected (like any active Node handle), so a finalizer only ever meets an idle socket, except at environment
- * teardown, where the cleanup hook has already stopped everything.
+ * keeps it from being collected (like any active Node handle), so a finalizer only ever meets an idle
+ * socket, except at environment teardown, where the cleanup hook has already stopped everything.
  */
 typedef struct {
   handle_t h;               /* first: owners (wrapper, poll, resume), onBatch while receiving */
