@@ -9,7 +9,7 @@
  * eventfd registered with the ring (IORING_REGISTER_EVENTFD) becomes readable when such work is queued,
  * which is how an event loop learns that it should call uring_submit(.., true).
  *
- * Nothing here knows about sockets or Node: see the relay in podsock_native.c.
+ * Nothing here knows about sockets or Node: see the relay's engine in relay-uring.c.
  */
 #ifndef PODSOCK_URING_H
 #define PODSOCK_URING_H

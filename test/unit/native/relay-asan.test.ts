@@ -11,20 +11,11 @@
 // where a missing toolchain is a failure.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { tmpDir } from '../../helpers/tmp-dir.js';
+import { addonSources, nodeDir, root } from './addon-sources.js';
 
-const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
-/** The addon's sources as binding.gyp lists them (its `#` comment lines left out, the rest is JSON). */
-function addonSources(): string[] {
-  const gyp = readFileSync(join(root, 'binding.gyp'), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
-  const targets = (JSON.parse(gyp) as { targets: { target_name: string; sources: string[] }[] }).targets;
-  const addon = targets.find((x) => x.target_name === 'podsock_native');
-  if (addon === undefined) throw new Error("binding.gyp has no target 'podsock_native'");
-  return addon.sources.map((f) => join(root, f));
-}
 const SOURCES = addonSources();
 const STRESS = join(root, 'test', 'fixtures', 'relay-stress.mjs');
 const CONNECTIONS = 3000;
@@ -52,7 +43,7 @@ void t.test('the relay under AddressSanitizer: many short connections and aborts
     return;
   }
   const libasan = (tools as { libasan: string }).libasan;
-  const nodedir = /"nodedir":\s*"([^"]+)"/.exec(readFileSync(join(root, 'build', 'config.gypi'), 'utf8'))?.[1];
+  const nodedir = nodeDir();
   t.ok(nodedir, 'build/config.gypi names the Node headers node-gyp used');
   if (nodedir === undefined) return;
   const dir = tmpDir(t, 'podsock-asan-');

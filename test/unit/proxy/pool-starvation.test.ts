@@ -1,5 +1,5 @@
-// Slow readers against the io_uring relay's pool of provided buffers (native/podsock_native.c, "The
-// relay's io_uring engine"): every connection receives into one pool shared by the thread. A send used
+// Slow readers against the io_uring relay's pool of provided buffers (native/relay-uring.c): every
+// connection receives into one pool shared by the thread. A send used
 // to keep its buffer until the last byte was out, so clients that ask for a large reply and never read
 // could pin every buffer and stall every other connection. The pattern that does it: the client sets a
 // tiny SO_RCVBUF and a small TCP_MAXSEG before connecting (both are the client's to choose; a small MSS

@@ -1,0 +1,114 @@
+/*
+ * Listening stream sockets made without Node adopting them: adoption sets O_NONBLOCK on the shared open
+ * file description and shrinks the backlog to 511 (libuv's uv_listen), which would change systemd's
+ * socket for every other holder of it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * listenTcp(host, port, backlog, ipv6Only) -> fd. host is a numeric IPv4/IPv6 literal (AI_NUMERICHOST:
+ * no name lookups, which would block). ipv6Only is 1, 0, or -1 to keep the kernel default
+ * (net.ipv6.bindv6only). SO_REUSEADDR lets a restarted service rebind while old connections sit in
+ * TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
+ */
+static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  char host[STRING_ARG_MAX];
+  char service[16];
+  size_t host_len;
+  int32_t port, backlog, v6only;
+  struct addrinfo hints, *res = NULL;
+  int fd = -1, one = 1, rc, err;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4 || arg_string(env, argv[0], "getaddrinfo", host, sizeof host, &host_len) < 0 ||
+      arg_int32(env, argv[1], "port", &port) < 0 || arg_int32(env, argv[2], "backlog", &backlog) < 0 ||
+      arg_int32(env, argv[3], "ipv6Only", &v6only) < 0)
+    return NULL;
+  if (port < 0 || port > 65535) {
+    throw_errno(env, "bind", EINVAL);
+    return NULL;
+  }
+  snprintf(service, sizeof service, "%d", (int)port);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    throw_errno(env, "getaddrinfo", rc == EAI_SYSTEM ? errno : EINVAL);
+    return NULL;
+  }
+
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) failed = "socket";
+  else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "setsockopt(SO_REUSEADDR)";
+  else if (res->ai_family == AF_INET6 && v6only >= 0 &&
+           setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+    failed = "setsockopt(IPV6_V6ONLY)";
+  else if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) failed = "bind";
+  else if (listen(fd, backlog) < 0) failed = "listen";
+
+  err = errno;
+  freeaddrinfo(res);
+  if (failed != NULL) {
+    if (fd >= 0) close(fd);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
+/* listenUnix(path, backlog) -> fd. '@name' binds in the abstract namespace. An existing socket file is
+ * not removed: that belongs to whoever created it (and systemd's own sockets must never be unlinked). */
+static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  char path[STRING_ARG_MAX];
+  size_t path_len;
+  int32_t backlog;
+  struct sockaddr_un sun;
+  socklen_t sun_len;
+  int fd, rc, err;
+  const char *failed = NULL;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || arg_string(env, argv[0], "bind", path, sizeof path, &path_len) < 0 ||
+      arg_int32(env, argv[1], "backlog", &backlog) < 0)
+    return NULL;
+  rc = fill_sockaddr_un(path, path_len, &sun, &sun_len);
+  if (rc < 0) {
+    throw_errno(env, "bind", -rc);
+    return NULL;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) failed = "socket";
+  else if (bind(fd, (struct sockaddr *)&sun, sun_len) < 0) failed = "bind";
+  else if (listen(fd, backlog) < 0) failed = "listen";
+  if (failed != NULL) {
+    err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno(env, failed, err);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
+napi_status podsock_listen_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
