@@ -12,17 +12,17 @@
  * address of the container's routing table).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parseProcNetTcp, parseProcNetUnix, TCP_STATE, UNIX_FLAG_ACCEPTCON } from '../../src/idle/proc-net.js';
-import { descendants, hostEnv, installUnits, logFile, readLog, repoRoot, systemctl, uniqueName, unitProps, waitFor, type HostEnv } from './harness.js';
+import { descendants, hostEnv, readLog, uniqueName, unitProps, waitFor, type HostEnv } from './harness.js';
+import { installPodsockService } from './podsock-units.js';
 
 const h = hostEnv(t);
-const podsockBin = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
 
 /** A listener as user `nobody` would try it: a TCP host and port, or a unix path ('\0name' when abstract). */
 type Listener = { kind: 'tcp'; host: string; port: number; inode: number } | { kind: 'unix'; path: string; inode: number };
@@ -109,52 +109,24 @@ function getUnix(path: string, timeoutMs = 60_000): Promise<string> {
 /** A proxy-mode service for the fixture on a 0600 unix socket in `dir` (world-traversable). */
 async function installUnixService(t: Test, h: HostEnv, name: string, dir: string, container: string[], podsock: string[] = []): Promise<{ path: string; log: string }> {
   const path = join(dir, `${name}.sock`);
-  const log = logFile(h, name);
-  const configDir = mkdtempSync(join(h.stateDir, `config-${name}-`));
-  t.teardown(() => rmSync(configDir, { recursive: true, force: true }));
-  writeFileSync(
-    join(configDir, `${name}.container`),
-    [
-      '[Container]',
-      `Image=${h.fixtureImage}`,
-      'Pull=never',
-      `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-      `Environment=FIXTURE_NAME=${name}`,
-      ...container,
-      '[Podsock]',
-      'Mode=proxy',
-      'Backend=8080',
-      'Ready=tcp',
-      'StartTimeout=20s',
-      'IdleTimeout=infinity',
-      ...podsock,
-      '',
-    ].join('\n'),
-  );
-  await installUnits(t, h, {
-    [`${name}.socket`]: ['[Socket]', `ListenStream=${path}`, 'SocketMode=0600', ''].join('\n'),
-    [`${name}.service`]: [
-      '[Unit]',
-      `Requires=${name}.socket`,
-      `After=${name}.socket`,
-      '[Service]',
-      'Type=notify',
-      'NotifyAccess=main',
-      'KillMode=mixed',
-      'TimeoutStartSec=60',
-      `Environment=XDG_RUNTIME_DIR=${h.xdgRuntimeDir}`,
-      `Environment=PODSOCK_CONFIG_DIR=${configDir}`,
-      ...(h.containersConf === null ? [] : [`Environment=CONTAINERS_CONF=${h.containersConf}`]),
-      `ExecStart=${process.execPath} ${podsockBin} run ${name} --log-level debug`,
-      `StandardOutput=append:${log}`,
-      `StandardError=append:${log}`,
-      `ExecStopPost=-/usr/bin/podman rm --force --ignore podsock-${name}`,
-      '',
-    ].join('\n'),
-  });
-  const started = await systemctl(h, 'start', `${name}.socket`);
-  if (started.exitCode !== 0) throw new Error(`cannot start ${name}.socket: ${started.stderr}`);
-  return { path, log };
+  const containerFile = [
+    '[Container]',
+    `Image=${h.fixtureImage}`,
+    'Pull=never',
+    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+    `Environment=FIXTURE_NAME=${name}`,
+    ...container,
+    '[Podsock]',
+    'Mode=proxy',
+    'Backend=8080',
+    'Ready=tcp',
+    'StartTimeout=20s',
+    'IdleTimeout=infinity',
+    ...podsock,
+    '',
+  ].join('\n');
+  const svc = await installPodsockService(t, h, name, { containerFile, listen: path, socket: ['SocketMode=0600'] });
+  return { path, log: svc.log };
 }
 
 if (h !== null && process.getuid?.() === 0) {

@@ -21,6 +21,8 @@ export interface PodsockServiceOptions {
   containerFile?: string;
   /** Extra [Service] lines. */
   service?: string[];
+  /** The socket's ListenStream= (default 127.0.0.1 and a free port; `port` and `url` then mean nothing). */
+  listen?: string;
   /** Extra [Socket] lines (after ListenStream). */
   socket?: string[];
   /** Extra arguments for `podsock run NAME`. */
@@ -65,7 +67,7 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
   writeFileSync(join(configDir, `${name}.container`), text);
   await installUnits(t, h, {
     ...(o.extraUnits ?? {}),
-    [`${name}.socket`]: ['[Socket]', `ListenStream=127.0.0.1:${port}`, ...(o.socket ?? []), ''].join('\n'),
+    [`${name}.socket`]: ['[Socket]', `ListenStream=${o.listen ?? `127.0.0.1:${port}`}`, ...(o.socket ?? []), ''].join('\n'),
     [`${name}.service`]: [
       '[Unit]',
       `Requires=${name}.socket`,
