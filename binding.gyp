@@ -17,13 +17,13 @@
         "native/acceptor.c", "native/spawn.c", "native/memory.c", "native/closer.c", "native/sock-diag.c", "native/netns.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"]
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror=implicit-function-declaration", "-fvisibility=hidden"]
     },
     {
       "target_name": "podsock-launch",
       "type": "executable",
       "sources": ["native/launch.c", "native/plan.c", "native/command-digest.c", "native/sha256.c"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
     }
   ]
 }

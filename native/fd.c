@@ -39,25 +39,6 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setCloexec(fd, on): toggles FD_CLOEXEC (fcntl(2) F_GETFD/F_SETFD), leaving the other fd flags alone. */
-static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int32_t fd;
-  bool on;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
-  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) {
-    throw_errno(env, "fcntl(F_GETFD)", errno);
-    return NULL;
-  }
-  int wanted = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  if (wanted != flags && fcntl(fd, F_SETFD, wanted) < 0) throw_errno(env, "fcntl(F_SETFD)", errno);
-  return NULL;
-}
-
 static napi_status set_string(napi_env env, napi_value obj, const char *key, const char *value, size_t len) {
   napi_value v;
   napi_status st = napi_create_string_utf8(env, value, len, &v);
@@ -196,7 +177,6 @@ napi_status podsock_fd_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"dupFd", NULL, js_dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"inspectFd", NULL, js_inspect_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };

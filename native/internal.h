@@ -39,7 +39,7 @@
  * (the errno's name), `errno` and `syscall`. NULL when it could not be made. */
 napi_value errno_error(napi_env env, const char *syscall, int err);
 
-/* Throw errno_error(env, syscall, err) (also declared in spawn.h, for the files that predate this one). */
+/* Throw errno_error(env, syscall, err). */
 void throw_errno(napi_env env, const char *syscall, int err);
 
 /* Argument helpers: 0, or a negative errno with a JS exception thrown. */

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "memory.h"
-#include "spawn.h"
+#include "internal.h"
 
 /* mallocTrim() -> boolean: malloc_trim(0); true when memory was returned. */
 static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {

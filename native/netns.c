@@ -18,7 +18,7 @@
  * (ESRCH/ENOENT) instead of describing another process. Which parent is right is the caller's decision.
  */
 #include "netns.h"
-#include "spawn.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

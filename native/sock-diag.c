@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "sock-diag.h"
-#include "spawn.h"
+#include "internal.h"
 
 /* TCP_ESTABLISHED and TCP_LISTEN (include/net/tcp_states.h): unix sockets use the same sk_state values. */
 #define DIAG_STATE_ESTABLISHED 1

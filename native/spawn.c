@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "internal.h"
 #include "spawn.h"
 
 /* Bounds on what JS may pass: podman's argv and environment are far below these. */

@@ -6,7 +6,4 @@
 /* Adds spawnSupported, spawnProcess and killProcess to `exports`. */
 napi_status podsock_spawn_register(napi_env env, napi_value exports);
 
-/* Throws an Error with code = the errno's name, "SYSCALL: NAME (description)" (podsock_native.c). */
-void throw_errno(napi_env env, const char *syscall, int err);
-
 #endif

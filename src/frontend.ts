@@ -2,7 +2,7 @@
  * How the supervisor sees client connections, whatever the mode:
  * - handover: the container accepts; podsock only counts connections in the kernel (idle/handover-frontend.ts);
  * - proxy: podsock accepts, holds connections until the container is ready, then pipes them (proxy/proxy-frontend.ts).
- * The supervisor drives the idle timer from `onActivity` and never needs to know which one it has.
+ * The activation (activation/activation.ts) drives the idle timer from `onActivity` and never needs to know which one it has.
  */
 export interface Backend {
   host: string;
