@@ -1,5 +1,5 @@
 /*
- * Listening stream sockets made without Node adopting them: adoption sets O_NONBLOCK on the shared open
+ * Listening stream sockets (and bound UDP sockets) made without Node adopting them: adoption sets O_NONBLOCK on the shared open
  * file description and shrinks the backlog to 511 (libuv's uv_listen), which would change systemd's
  * socket for every other holder of it.
  */
@@ -13,20 +13,52 @@
 #include <unistd.h>
 
 /*
- * listenTcp(host, port, backlog, ipv6Only) -> fd. host is a numeric IPv4/IPv6 literal (AI_NUMERICHOST:
- * no name lookups, which would block). ipv6Only is 1, 0, or -1 to keep the kernel default
- * (net.ipv6.bindv6only). SO_REUSEADDR lets a restarted service rebind while old connections sit in
- * TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
+ * An IPv4/IPv6 socket of `socktype` bound to host:port (and listening with `backlog` when it is a stream
+ * socket): the fd, or a negative errno with *failed naming the step. host is a numeric literal
+ * (AI_NUMERICHOST: no name lookups, which would block). ipv6Only is 1, 0, or -1 to keep the kernel
+ * default (net.ipv6.bindv6only). SO_REUSEADDR lets a restarted service rebind while old connections sit
+ * in TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
  */
+static int bind_inet(const char *host, int port, int socktype, int v6only, int backlog, const char **failed) {
+  char service[16];
+  struct addrinfo hints, *res = NULL;
+  int fd = -1, one = 1, rc, err = 0;
+
+  snprintf(service, sizeof service, "%d", port);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = socktype;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    *failed = "getaddrinfo";
+    return -(rc == EAI_SYSTEM ? errno : EINVAL);
+  }
+  fd = socket(res->ai_family, socktype | SOCK_CLOEXEC, 0);
+  if (fd < 0) *failed = "socket";
+  else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) *failed = "setsockopt(SO_REUSEADDR)";
+  else if (res->ai_family == AF_INET6 && v6only >= 0 &&
+           setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+    *failed = "setsockopt(IPV6_V6ONLY)";
+  else if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) *failed = "bind";
+  else if (socktype == SOCK_STREAM && listen(fd, backlog) < 0) *failed = "listen";
+  else *failed = NULL;
+  if (*failed != NULL) err = errno;
+  freeaddrinfo(res);
+  if (*failed != NULL) {
+    if (fd >= 0) close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+/* listenTcp(host, port, backlog, ipv6Only) -> fd: a listening TCP socket (bind_inet). */
 static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], result;
   char host[STRING_ARG_MAX];
-  char service[16];
   size_t host_len;
   int32_t port, backlog, v6only;
-  struct addrinfo hints, *res = NULL;
-  int fd = -1, one = 1, rc, err;
   const char *failed = NULL;
 
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -38,31 +70,35 @@ static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
     throw_errno(env, "bind", EINVAL);
     return NULL;
   }
-  snprintf(service, sizeof service, "%d", (int)port);
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-  rc = getaddrinfo(host, service, &hints, &res);
-  if (rc != 0 || res == NULL) {
-    throw_errno(env, "getaddrinfo", rc == EAI_SYSTEM ? errno : EINVAL);
+  int fd = bind_inet(host, port, SOCK_STREAM, v6only, backlog, &failed);
+  if (fd < 0) {
+    throw_errno(env, failed, -fd);
     return NULL;
   }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
 
-  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) failed = "socket";
-  else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "setsockopt(SO_REUSEADDR)";
-  else if (res->ai_family == AF_INET6 && v6only >= 0 &&
-           setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
-    failed = "setsockopt(IPV6_V6ONLY)";
-  else if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) failed = "bind";
-  else if (listen(fd, backlog) < 0) failed = "listen";
+/* bindUdp(host, port, ipv6Only) -> fd: a bound UDP socket (bind_inet), as ListenDatagram= makes one. */
+static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  char host[STRING_ARG_MAX];
+  size_t host_len;
+  int32_t port, v6only;
+  const char *failed = NULL;
 
-  err = errno;
-  freeaddrinfo(res);
-  if (failed != NULL) {
-    if (fd >= 0) close(fd);
-    throw_errno(env, failed, err);
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || arg_string(env, argv[0], "getaddrinfo", host, sizeof host, &host_len) < 0 ||
+      arg_int32(env, argv[1], "port", &port) < 0 || arg_int32(env, argv[2], "ipv6Only", &v6only) < 0)
+    return NULL;
+  if (port < 0 || port > 65535) {
+    throw_errno(env, "bind", EINVAL);
+    return NULL;
+  }
+  int fd = bind_inet(host, port, SOCK_DGRAM, v6only, 0, &failed);
+  if (fd < 0) {
+    throw_errno(env, failed, -fd);
     return NULL;
   }
   NAPI_CALL(env, napi_create_int32(env, fd, &result));
@@ -109,6 +145,7 @@ napi_status podsock_listen_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindUdp", NULL, js_bind_udp, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

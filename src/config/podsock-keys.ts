@@ -14,6 +14,7 @@ import {
   configError,
   parseBackends,
   parseMaxConnections,
+  parseMaxFlows,
   parseMode,
   parseReady,
   parseSpan,
@@ -38,6 +39,10 @@ export interface PodsockValues {
   maxConnections: number;
   /** Proxy mode: close a connection idle (no bytes either way) this long; null = never (the default). */
   connectionIdleTimeoutMs: number | null;
+  /** Proxy mode, UDP: a flow (one client address) ends after this long without a datagram either way. */
+  flowTimeoutMs: number;
+  /** Proxy mode, UDP: flows served at once; at the limit the least recently active one is closed. */
+  maxFlows: number;
 }
 
 /** One [Podsock] key (see the module comment). */
@@ -71,6 +76,8 @@ const BOTH: readonly Mode[] = ['handover', 'proxy'];
 const PROXY: readonly Mode[] = ['proxy'];
 
 export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_FLOW_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_FLOWS = 1024;
 
 /** The table, in the order of the help texts and of a generated file. */
 export const PODSOCK_KEY_TABLE = [
@@ -203,6 +210,33 @@ export const PODSOCK_KEY_TABLE = [
       v.connectionIdleTimeoutMs === null
         ? null
         : { comment: 'Close a connection that moved no byte in either direction for this long.', value: formatTimespan(v.connectionIdleTimeoutMs) },
+  }),
+  define({
+    key: 'FlowTimeout',
+    flag: '--flow-timeout',
+    metavar: 'SPAN',
+    field: 'flowTimeoutMs',
+    modes: PROXY,
+    refusedOutside: 'flows are how proxy mode serves datagram sockets (in handover mode the container reads them itself)',
+    help: ['UDP: end a flow idle this long;', 'default 30s'],
+    absent: () => DEFAULT_FLOW_TIMEOUT_MS,
+    parse: (s) => parseSpan(s, false, false) as number,
+    file: (v) =>
+      v.flowTimeoutMs === DEFAULT_FLOW_TIMEOUT_MS
+        ? null
+        : { comment: 'A UDP flow (one client address) ends after this long without a datagram in either direction.', value: formatTimespan(v.flowTimeoutMs) },
+  }),
+  define({
+    key: 'MaxFlows',
+    flag: '--max-flows',
+    metavar: 'N',
+    field: 'maxFlows',
+    modes: PROXY,
+    refusedOutside: null,
+    help: [`UDP: flows at once, the least recently`, `active one closes first; default ${DEFAULT_MAX_FLOWS}`],
+    absent: () => DEFAULT_MAX_FLOWS,
+    parse: (s) => parseMaxFlows(s),
+    file: (v) => (v.maxFlows === DEFAULT_MAX_FLOWS ? null : { comment: 'Serve at most this many UDP flows (client addresses) at once.', value: String(v.maxFlows) }),
   }),
 ] as const;
 

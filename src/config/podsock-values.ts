@@ -179,3 +179,15 @@ export function parseMaxConnections(s: Setting): number {
   }
   return n;
 }
+
+/** Upper bound of MaxFlows=: each flow holds one upstream UDP socket (an fd). */
+export const MAX_MAX_FLOWS = 65536;
+
+/** MaxFlows=: how many UDP flows (client addresses) proxy mode serves at once, 1 to MAX_MAX_FLOWS. */
+export function parseMaxFlows(s: Setting): number {
+  const n = /^[0-9]{1,6}$/.test(s.text) ? Number(s.text) : NaN;
+  if (!(n >= 1 && n <= MAX_MAX_FLOWS)) {
+    throw configError(s.where, `invalid flow limit ${q(s.text)} (expected an integer from 1 to ${MAX_MAX_FLOWS})`, { value: s.text });
+  }
+  return n;
+}

@@ -1,5 +1,5 @@
 /**
- * The .socket units for `podsock generate`: one ListenStream= per `--listen` address (the forms of
+ * The .socket units for `podsock generate`: one ListenStream= (ListenDatagram= for `udp:`) per `--listen` address (the forms of
  * src/listeners/listen-address.ts, written the way systemd.socket(5) reads them). A socket unit has one
  * FileDescriptorName= for all its sockets, so addresses with different names (`web=...`,
  * `admin=...`) go to separate units: the first group is NAME.socket, the others NAME-FDNAME.socket,
@@ -27,11 +27,12 @@ function isNamed(l: ListenInput): boolean {
   return l.raw.startsWith(`${l.spec.name}=`);
 }
 
-/** ListenStream= text for an address: a bare port stays a bare port (all addresses, dual-stack). */
+/** ListenStream= or ListenDatagram= text for an address: a bare port stays a bare port (all addresses, dual-stack). */
 export function listenStreamValue(l: ListenInput): string {
   const s = l.spec;
   if (s.kind === 'unix') return escapeSpecifiers(s.path);
-  const addr = isNamed(l) ? l.raw.slice(s.name.length + 1) : l.raw;
+  let addr = isNamed(l) ? l.raw.slice(s.name.length + 1) : l.raw;
+  if (s.kind === 'udp') addr = addr.slice('udp:'.length);
   if (/^[0-9]+$/.test(addr)) return String(s.port);
   return s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
 }
@@ -63,8 +64,8 @@ export function socketUnits(input: SocketUnitsInput): UnitText[] {
       `Description=Sockets of the podsock service ${input.name}`,
       '',
       '[Socket]',
-      `# systemd listens here; the first connection starts ${input.service}.`,
-      ...g.listens.map((l) => `ListenStream=${listenStreamValue(l)}`),
+      `# systemd listens here; the first ${g.listens.some((l) => l.spec.kind === 'udp') ? 'connection or datagram' : 'connection'} starts ${input.service}.`,
+      ...g.listens.map((l) => `${l.spec.kind === 'udp' ? 'ListenDatagram' : 'ListenStream'}=${listenStreamValue(l)}`),
     ];
     if (g.fdName !== null) {
       lines.push("# The name the container sees in LISTEN_FDNAMES (and that Backend=NAME=PORT refers to).", `FileDescriptorName=${g.fdName}`);

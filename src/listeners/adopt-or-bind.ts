@@ -32,7 +32,13 @@ export function adoptOrBind(env: NodeJS.ProcessEnv, pid: number, listen: readonl
       // A socket file left by an earlier standalone run is ours to replace (anything else is not).
       if (spec.kind === 'unix' && !spec.path.startsWith('@')) removeStaleSocket(spec.path);
       try {
-        fd = listenSocket(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: spec.backlog } : { kind: 'unix', path: spec.path, backlog: spec.backlog });
+        fd = listenSocket(
+          spec.kind === 'tcp'
+            ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: spec.backlog }
+            : spec.kind === 'udp'
+              ? { kind: 'udp', host: spec.host, port: spec.port }
+              : { kind: 'unix', path: spec.path, backlog: spec.backlog },
+        );
       } catch (err) {
         throw new PodsockError('PODSOCK_ERR_LISTEN', `Cannot listen on ${q(raw)}: ${(err as Error).message}`, { cause: err });
       }

@@ -1,6 +1,7 @@
 /**
  * Whether the sockets podsock was given can serve the configured mode: stream sockets must be
- * listening (Accept=no), proxy mode needs listening stream sockets, and with named backends every
+ * listening (Accept=no), proxy mode needs listening stream sockets or UDP sockets (served as flows,
+ * proxy/udp-frontend.ts), and with named backends every
  * socket's name (FileDescriptorName=) must have one. Pure.
  */
 import type { ServiceConfig } from '../config/load.js';
@@ -16,10 +17,11 @@ export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'>, list
         `Socket ${describeFd(l)} is a connection, not a listening socket: use Accept=no (the default) in the .socket unit`,
       );
     }
-    if (cfg.mode === 'proxy' && (l.type !== 'stream' || l.family === 'other')) {
+    const udp = l.type === 'dgram' && (l.family === 'inet' || l.family === 'inet6');
+    if (cfg.mode === 'proxy' && !udp && (l.type !== 'stream' || l.family === 'other')) {
       throw new PodsockError(
         'PODSOCK_ERR_BAD_SOCKET',
-        `Socket ${describeFd(l)} cannot be proxied: proxy mode needs listening stream sockets (ListenStream=); use Mode=handover for datagram sockets`,
+        `Socket ${describeFd(l)} cannot be proxied: proxy mode serves listening stream sockets (ListenStream=) and UDP sockets (ListenDatagram= on an IP address); use Mode=handover for the others`,
       );
     }
   }

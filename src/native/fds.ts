@@ -21,9 +21,10 @@ export interface FdInfo {
   path?: string;
 }
 
-/** What listenSocket() creates: a TCP listener on a numeric host, or a unix stream listener. */
+/** What listenSocket() creates: a TCP listener or a bound UDP socket on a numeric host, or a unix stream listener. */
 export type ListenSpec =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
+  | { kind: 'udp'; host: string; port: number; ipv6Only?: boolean }
   | { kind: 'unix'; path: string; backlog: number };
 
 interface FdsBinding {
@@ -33,6 +34,7 @@ interface FdsBinding {
   inspectFd(fd: number): FdInfo;
   listenTcp(host: string, port: number, backlog: number, ipv6Only: number): number;
   listenUnix(path: string, backlog: number): number;
+  bindUdp(host: string, port: number, ipv6Only: number): number;
 }
 
 /**
@@ -70,18 +72,23 @@ export function inspectFd(fd: number): FdInfo {
 }
 
 /**
- * Create a listening stream socket and return its fd (blocking, close-on-exec), not adopted by Node.
+ * Create a listening stream socket (or a bound UDP socket) and return its fd (blocking, close-on-exec),
+ * not adopted by Node.
  * TCP: `host` is an IPv4 or IPv6 literal ('0.0.0.0', '::', '::1'), SO_REUSEADDR is set, port 0 picks a
  * free port (read it back with inspectFd), `ipv6Only` sets IPV6_V6ONLY (unset: kernel default).
  * unix: `path` is a filesystem path or '@name' (abstract). An existing socket file is not removed.
  * Throws PODSOCK_ERR_NATIVE (EADDRINUSE, EACCES, EINVAL for a malformed host…).
  */
 export function listenSocket(spec: ListenSpec): number {
-  if (spec.kind === 'tcp') {
+  if (spec.kind === 'tcp' || spec.kind === 'udp') {
     const address = spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
-    const operation = 'listen on TCP address';
+    const operation = spec.kind === 'tcp' ? 'listen on TCP address' : 'bind UDP address';
     if (isIP(spec.host) === 0) throw invalid(operation, address, `${q(spec.host)} is not an IPv4 or IPv6 address`);
     checkInt(operation, address, 'the port', spec.port, 65535);
+    if (spec.kind === 'udp') {
+      const v6only = spec.ipv6Only === undefined ? -1 : spec.ipv6Only ? 1 : 0;
+      return call(operation, address, (b: FdsBinding) => b.bindUdp(spec.host, spec.port, v6only));
+    }
     checkInt(operation, address, 'the backlog', spec.backlog, 0x7fffffff);
     const v6only = spec.ipv6Only === undefined ? -1 : spec.ipv6Only ? 1 : 0;
     return call(operation, address, (b: FdsBinding) => b.listenTcp(spec.host, spec.port, spec.backlog, v6only));

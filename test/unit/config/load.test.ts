@@ -49,6 +49,8 @@ void t.test('a complete file', async (t) => {
     backends: [],
     maxConnections: 4096,
     connectionIdleTimeoutMs: null,
+    flowTimeoutMs: 30_000,
+    maxFlows: 1024,
     hasHealthCheck: true,
     publishPorts: ['8080:80'],
     network: null,

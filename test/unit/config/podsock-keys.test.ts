@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { FLAG_NAMES, PODSOCK_KEY_DESCRIPTORS, PODSOCK_KEYS } from '../../../src/config/podsock-keys.js';
 import { parseSpan, type Mode, type ModeContext } from '../../../src/config/podsock-values.js';
-import { parseMaxConnections } from '../../../src/config/podsock-values.js';
+import { parseMaxConnections, parseMaxFlows } from '../../../src/config/podsock-values.js';
 
 const ctx = (mode: Mode): ModeContext => ({ mode, modeWhere: 'the default', modeSetAt: null });
 
@@ -28,6 +28,8 @@ void t.test('the default the help names is the value of an unset key', async (t)
     StopTimeout: (text) => parseSpan({ text, key: 'StopTimeout', where: 'help', location: null }, false, false),
     MaxConnections: (text) => parseMaxConnections({ text, key: 'MaxConnections', where: 'help', location: null }),
     ConnectionIdleTimeout: (text) => (text === 'off' ? null : undefined),
+    FlowTimeout: (text) => parseSpan({ text, key: 'FlowTimeout', where: 'help', location: null }, false, false),
+    MaxFlows: (text) => parseMaxFlows({ text, key: 'MaxFlows', where: 'help', location: null }),
   };
   for (const d of PODSOCK_KEY_DESCRIPTORS) {
     const named = /\bdefault ([^\s,;)]+)/.exec(d.help.join(' '));
@@ -53,11 +55,17 @@ void t.test('a generated file writes the keys of its mode', async (t) => {
     backends: [{ name: null, port: 8080 }],
     maxConnections: 4096,
     connectionIdleTimeoutMs: 150_000,
+    flowTimeoutMs: 30_000,
+    maxFlows: 1024,
   };
   t.same(byKey.get('ConnectionIdleTimeout')?.file(v)?.value, '2min 30s');
   t.equal(byKey.get('ConnectionIdleTimeout')?.file({ ...v, connectionIdleTimeoutMs: null }), null, 'off is left out');
   t.equal(byKey.get('MaxConnections')?.file(v), null, 'the default is left out');
   t.same(byKey.get('MaxConnections')?.file({ ...v, maxConnections: 10 })?.value, '10');
+  t.equal(byKey.get('FlowTimeout')?.file(v), null, 'the default flow timeout is left out');
+  t.same(byKey.get('FlowTimeout')?.file({ ...v, flowTimeoutMs: 90_000 })?.value, '1min 30s');
+  t.equal(byKey.get('MaxFlows')?.file(v), null, 'the default flow limit is left out');
+  t.same(byKey.get('MaxFlows')?.file({ ...v, maxFlows: 64 })?.value, '64');
   t.same(byKey.get('Backend')?.file({ ...v, backends: [{ name: 'web', port: 80 }, { name: 'admin', port: 81 }] })?.value, 'web=80 admin=81');
 });
 

@@ -22,6 +22,8 @@ void t.test('defaults', async (t) => {
     backends: [],
     maxConnections: 4096,
     connectionIdleTimeoutMs: null,
+    flowTimeoutMs: 30_000,
+    maxFlows: 1024,
     keyLines: {},
   });
   t.same(resolve(''), resolve(null));
@@ -46,6 +48,8 @@ void t.test('every value from the file', async (t) => {
     backends: [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }],
     maxConnections: 10,
     connectionIdleTimeoutMs: null,
+    flowTimeoutMs: 30_000,
+    maxFlows: 1024,
     keyLines: { Mode: 2, Ready: 3, IdleTimeout: 4, StartTimeout: 5, StopTimeout: 6, Backend: 7, MaxConnections: 8 },
   });
 });
@@ -76,7 +80,7 @@ void t.test('flags win over the file; the last file assignment wins', async (t) 
 
 void t.test('errors name file:line and key, or the flag, and list allowed values', async (t) => {
   const cases: Array<[string | null, Partial<Record<PodsockKey, string>>, string, string]> = [
-    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections, ConnectionIdleTimeout)`],
+    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections, ConnectionIdleTimeout, FlowTimeout, MaxFlows)`],
     ['Mode=socket', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Mode: invalid mode 'socket' (allowed: 'handover', 'proxy')`],
     [null, { Mode: 'Proxy' }, 'PODSOCK_ERR_CONFIG', `--mode: invalid mode 'Proxy' (allowed: 'handover', 'proxy')`],
     ['Ready=up', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Ready: invalid readiness 'up' (allowed with mode 'handover': 'started', 'notify')`],
@@ -109,12 +113,27 @@ void t.test('errors name file:line and key, or the flag, and list allowed values
     [null, { Mode: 'proxy', Backend: '1', ConnectionIdleTimeout: '-1s' }, 'PODSOCK_ERR_TIMESPAN', `Invalid time span for --connection-idle-timeout: '-1s' (expected e.g. '90s', '5min', '1h 30min' or 'infinity')`],
     ['ConnectionIdleTimeout=30s', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: ConnectionIdleTimeout: a connection idle timeout only applies in proxy mode (in handover mode the container owns the connections), but the mode is 'handover' (the default)`],
     [null, { ConnectionIdleTimeout: '30s' }, 'PODSOCK_ERR_CONFIG', `--connection-idle-timeout: a connection idle timeout only applies in proxy mode (in handover mode the container owns the connections), but the mode is 'handover' (the default)`],
+    ['FlowTimeout=30s', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: FlowTimeout: flows are how proxy mode serves datagram sockets (in handover mode the container reads them itself), but the mode is 'handover' (the default)`],
+    ['Mode=proxy\nBackend=1\nFlowTimeout=0', {}, 'PODSOCK_ERR_TIMESPAN', `${FILE}:4: FlowTimeout: must be greater than 0, got '0'`],
+    [null, { Mode: 'proxy', Backend: '1', FlowTimeout: 'infinity' }, 'PODSOCK_ERR_TIMESPAN', `--flow-timeout: 'infinity' is not allowed here; give a time span such as '90s' or '5min'`],
+    ['Mode=proxy\nBackend=1\nMaxFlows=0', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:4: MaxFlows: invalid flow limit '0' (expected an integer from 1 to 65536)`],
+    [null, { Mode: 'proxy', Backend: '1', MaxFlows: '65537' }, 'PODSOCK_ERR_CONFIG', `--max-flows: invalid flow limit '65537' (expected an integer from 1 to 65536)`],
   ];
   for (const [body, flags, code, message] of cases) {
     const err = caught(() => resolve(body, flags));
     t.equal(err.code, code, message);
     t.equal(err.message, message);
   }
+});
+
+void t.test('FlowTimeout and MaxFlows: documented defaults, values from the file, the flag wins', async (t) => {
+  const d = resolve('Mode=proxy\nBackend=1');
+  t.equal(d.flowTimeoutMs, 30_000);
+  t.equal(d.maxFlows, 1024);
+  const s = resolve('Mode=proxy\nBackend=1\nFlowTimeout=2min\nMaxFlows=16');
+  t.equal(s.flowTimeoutMs, 120_000);
+  t.equal(s.maxFlows, 16);
+  t.equal(resolve('Mode=proxy\nBackend=1\nMaxFlows=16', { MaxFlows: '8' }).maxFlows, 8);
 });
 
 void t.test('ConnectionIdleTimeout: off by default, a time span, infinity and 0 are off, the flag wins', async (t) => {

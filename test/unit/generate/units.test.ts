@@ -30,6 +30,14 @@ void t.test('ListenStream= values in the forms systemd reads', async (t) => {
   t.equal(listenStreamValue(listen('/run/a%b.sock')), '/run/a%%b.sock');
   t.equal(listenStreamValue(listen('@abstract')), '@abstract');
   t.equal(listenStreamValue(listen('api=9000')), '9000');
+  t.equal(listenStreamValue(listen('udp:5353')), '5353', 'udp: is the directive, not the value');
+  t.equal(listenStreamValue(listen('dns=udp:[::1]:53')), '[::1]:53');
+});
+
+void t.test('udp: addresses become ListenDatagram= lines', async (t) => {
+  const units = socketUnits({ name: 'dns', listens: [listen('dns=udp:127.0.0.1:53'), listen('dns=127.0.0.1:53')], service: 'dns.service', header: [] });
+  t.equal(units.length, 1, 'one name, one unit');
+  t.match(units[0]?.text, /first connection or datagram starts dns\.service\.\nListenDatagram=127\.0\.0\.1:53\nListenStream=127\.0\.0\.1:53\n/);
 });
 
 void t.test('one socket unit per FileDescriptorName=', async (t) => {

@@ -21,9 +21,17 @@ void t.test('handover mode takes listening and datagram sockets, not connections
   t.equal(code(() => checkSockets({ mode: 'handover', backends: [] }, [{ ...tcp, listening: false }])), 'PODSOCK_ERR_BAD_SOCKET', 'Accept=yes');
 });
 
-void t.test('proxy mode needs listening stream sockets, and a backend for each named one', async (t) => {
+void t.test('proxy mode needs listening stream sockets or UDP sockets, and a backend for each named one', async (t) => {
   t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [tcp])), 'none');
-  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [dgram])), 'PODSOCK_ERR_BAD_SOCKET');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [dgram])), 'none', 'UDP is served as flows');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [{ ...dgram, family: 'inet6', host: '::' }])), 'none');
+  t.equal(
+    code(() => checkSockets({ mode: 'proxy', backends: [{ name: null, port: 80 }] }, [{ fd: 5, name: 'log', family: 'unix', type: 'dgram', listening: false, path: '/run/log.sock' }])),
+    'PODSOCK_ERR_BAD_SOCKET',
+    'a unix datagram socket has no flows to proxy',
+  );
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'dns', port: 53 }] }, [dgram])), 'none');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'web', port: 53 }] }, [dgram])), 'PODSOCK_ERR_CONFIG');
   t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'web', port: 80 }] }, [tcp])), 'none');
   t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'admin', port: 80 }] }, [tcp])), 'PODSOCK_ERR_CONFIG');
 });
