@@ -7,6 +7,8 @@
 export interface Backend {
   host: string;
   port: number;
+  /** Where UDP flows go when it is not `port` (rootless: TCP and UDP are published on different host ports). */
+  udpPort?: number;
   /** Connect from inside this network namespace (an open /proc/PID/ns/net, runtime/container-netns.ts). */
   netns?: number;
 }

@@ -121,7 +121,7 @@ export class Activation {
     this.files = runFilesFor(s.runtimeDir, cfg.name, { detached, direct: this.direct });
     const { conmonPidfile } = this.files;
     this.watch = conmonPidfile === null ? { detached: false } : { detached: true, conmonPidfile };
-    this.backends = new Backends({ cfg, direct: this.direct, files: this.files, hostPorts: s.backendHostPorts, uid: s.uid ?? 0 });
+    this.backends = new Backends({ cfg, direct: this.direct, files: this.files, hostPorts: s.backendHostPorts, udpHostPorts: s.backendUdpHostPorts ?? [], uid: s.uid ?? 0 });
     this.stopped = once(this.ac.signal, 'abort').then(() => STOPPED);
     this.notified = new Promise((resolve) => (this.resolveNotified = resolve));
     this.podmanRunning = new Promise((resolve) => (this.resolvePodmanRunning = resolve));

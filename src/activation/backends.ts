@@ -7,14 +7,9 @@
 import type { ServiceConfig } from '../config/load.js';
 import type { Backend } from '../frontend.js';
 import { NETNS_BACKEND_HOST, openContainerNetns } from '../runtime/container-netns.js';
-import { checkPublishedPorts } from '../runtime/published-port.js';
+import { checkPublishedPorts, type PublishedPort } from '../runtime/published-port.js';
 import { closeFd } from '../native/fds.js';
 import type { RunFiles } from './run-files.js';
-
-export interface PublishedPort {
-  hostPort: number;
-  containerPort: number;
-}
 
 export interface BackendsOptions {
   cfg: ServiceConfig;
@@ -23,13 +18,15 @@ export interface BackendsOptions {
   files: RunFiles;
   /** The loopback ports picked for the backends, by backend index (published unless direct). */
   hostPorts: number[];
+  /** The same for the backends that datagram sockets use, published as /udp; null where none does. */
+  udpHostPorts?: ReadonlyArray<number | null>;
   /** podsock's uid: published ports must be listened on by it. */
   uid: number;
 }
 
 /** One activation's view of the backends; owns the namespace fd, released by `close()` (idempotent). */
 export class Backends {
-  /** The ports podman publishes (`-p 127.0.0.1:host:container`): none in handover mode or when direct. */
+  /** The ports podman publishes (`-p 127.0.0.1:host:container/tcp`, and `/udp` for datagram sockets): none in handover mode or when direct. */
   readonly publish: PublishedPort[];
   private readonly o: BackendsOptions;
   private netns: number | null = null;
@@ -38,13 +35,27 @@ export class Backends {
   constructor(o: BackendsOptions) {
     this.o = o;
     const { cfg } = o;
-    this.publish = cfg.mode === 'proxy' && !o.direct ? cfg.backends.map((b, i) => ({ hostPort: o.hostPorts[i] ?? 0, containerPort: b.port })) : [];
+    this.publish = [];
+    if (cfg.mode !== 'proxy' || o.direct) return;
+    cfg.backends.forEach((b, i) => this.publish.push({ hostPort: o.hostPorts[i] ?? 0, containerPort: b.port }));
+    cfg.backends.forEach((b, i) => {
+      const udp = o.udpHostPorts?.[i];
+      if (udp !== undefined && udp !== null) this.publish.push({ hostPort: udp, containerPort: b.port, protocol: 'udp' });
+    });
   }
 
   /** The addresses to connect to, in listener order; empty while direct and the namespace is not open yet. */
   list(): Backend[] {
     const { cfg } = this.o;
-    if (!this.o.direct) return this.publish.map((p) => ({ host: '127.0.0.1', port: p.hostPort }));
+    if (!this.o.direct) {
+      return cfg.mode !== 'proxy'
+        ? []
+        : cfg.backends.map((_, i) => {
+            const udp = this.o.udpHostPorts?.[i];
+            const port = this.o.hostPorts[i] ?? 0;
+            return udp === undefined || udp === null ? { host: '127.0.0.1', port } : { host: '127.0.0.1', port, udpPort: udp };
+          });
+    }
     const netns = this.netns;
     return netns === null ? [] : cfg.backends.map((b) => ({ host: NETNS_BACKEND_HOST, port: b.port, netns }));
   }

@@ -29,6 +29,8 @@ export interface ServiceSetup {
   watchdog: { intervalMs: number } | null;
   /** Loopback ports podsock picked for the backends (proxy mode, unless directBackend), by backend index. */
   backendHostPorts: number[];
+  /** The same for the backends of datagram sockets (published as /udp), by backend index; null where none. */
+  backendUdpHostPorts?: ReadonlyArray<number | null>;
   /**
    * Proxy mode: reach the container's loopback from inside its network namespace instead of publishing
    * (runtime/container-netns.ts); needs podman detached (the conmon pid file).

@@ -9,6 +9,7 @@ import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
 import { HandoverFrontend } from '../idle/handover-frontend.js';
+import { backendProtocols } from '../proxy/socket-backends.js';
 import { handoverPollMs } from '../idle/handover-poll.js';
 import { adoptOrBind, removeStaleSocket } from '../listeners/adopt-or-bind.js';
 import { checkSockets } from '../listeners/check-sockets.js';
@@ -135,7 +136,14 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
   // ports are published on loopback ports picked here (and checked to be podman's once it runs).
   const directBackend = cfg.mode === 'proxy' && netnsBackendPossible({ rootless: uid !== 0, detached: detachAvailable() });
   const backendHostPorts: number[] = [];
-  if (cfg.mode === 'proxy' && !directBackend) for (let i = 0; i < cfg.backends.length; i++) backendHostPorts.push(freePort());
+  const backendUdpHostPorts: Array<number | null> = [];
+  if (cfg.mode === 'proxy' && !directBackend) {
+    const protocols = backendProtocols(cfg, listeners);
+    for (let i = 0; i < cfg.backends.length; i++) {
+      backendHostPorts.push(freePort());
+      backendUdpHostPorts.push(protocols[i]?.udp === true ? freePort('udp') : null);
+    }
+  }
 
   const frontend: Frontend =
     cfg.mode === 'proxy'
@@ -165,6 +173,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     unit: env.PODMAN_SYSTEMD_UNIT ?? null,
     watchdog,
     backendHostPorts,
+    backendUdpHostPorts,
     directBackend,
     uid,
     selinux: existsSync('/sys/fs/selinux/enforce'),

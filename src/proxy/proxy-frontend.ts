@@ -10,6 +10,7 @@ import type { ServiceConfig } from '../config/load.js';
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
 import { Proxy, type PipeKind } from './proxy.js';
+import { backendIndexFor } from './socket-backends.js';
 
 export interface ProxyFrontendOptions {
   cfg: ServiceConfig;
@@ -21,14 +22,6 @@ export interface ProxyFrontendOptions {
 
 /** Connections held before the container is ready, at most; past this podsock stops accepting. */
 const MAX_PENDING = 1024;
-
-/** Which backend (index into cfg.backends) serves the socket named `name`. */
-export function backendIndexFor(cfg: ServiceConfig, name: string): number {
-  const byName = cfg.backends.findIndex((b) => b.name === name);
-  if (byName !== -1) return byName;
-  const unnamed = cfg.backends.findIndex((b) => b.name === null);
-  return unnamed === -1 ? 0 : unnamed;
-}
 
 export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
   const proxy = new Proxy({

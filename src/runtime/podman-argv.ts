@@ -26,6 +26,7 @@
  *   `trampoline()`).
  * Values are argv elements, never shell text: nothing the user wrote is ever parsed by a shell.
  */
+import type { PublishedPort } from './published-port.js';
 import type { ServiceConfig } from '../config/load.js';
 
 /** Where podsock's notify directory appears inside the container. */
@@ -43,7 +44,7 @@ export interface RunPlan {
   /** Handover mode: the fds passed at 3.. with their names; null in proxy mode. */
   handover: { names: string[] } | null;
   /** Proxy mode: container ports to publish on loopback (hostPort 0 lets podman pick). */
-  publish: Array<{ hostPort: number; containerPort: number }>;
+  publish: PublishedPort[];
   /** Detached (`-d`): where conmon's pid is written (`--conmon-pidfile`); null runs podman attached. */
   conmonPidfile: string | null;
   /** Proxy mode reaching the container from inside its network namespace (container-netns.ts): where podman writes its pid. */
@@ -84,7 +85,7 @@ export function podmanRunCommand(cfg: ServiceConfig, plan: RunPlan): RunCommand 
   if (plan.conmonPidfile !== null) args.push('--detach', `--conmon-pidfile=${plan.conmonPidfile}`);
   if (plan.pidfile !== null) args.push(`--pidfile=${plan.pidfile}`);
   for (const p of plan.publish) {
-    args.push('--publish', `127.0.0.1:${p.hostPort === 0 ? '' : p.hostPort}:${p.containerPort}/tcp`);
+    args.push('--publish', `127.0.0.1:${p.hostPort === 0 ? '' : p.hostPort}:${p.containerPort}/${p.protocol ?? 'tcp'}`);
   }
   args.push(...cfg.podmanOptions, cfg.image, ...cfg.command);
 

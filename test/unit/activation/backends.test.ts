@@ -40,6 +40,27 @@ void t.test('published: one loopback port per backend, in backend order', async 
   b.close();
 });
 
+void t.test('published: a backend of datagram sockets is published as /udp too, and flows go there', async (t) => {
+  const b = new Backends({
+    cfg: proxy,
+    direct: false,
+    files: runFilesFor('/run/p', 'web', { detached: false, direct: false }),
+    hostPorts: [40001, 40002],
+    udpHostPorts: [null, 40003],
+    uid: 0,
+  });
+  t.same(b.publish, [
+    { hostPort: 40001, containerPort: 8080 },
+    { hostPort: 40002, containerPort: 9090 },
+    { hostPort: 40003, containerPort: 9090, protocol: 'udp' },
+  ]);
+  t.same(b.list(), [
+    { host: '127.0.0.1', port: 40001 },
+    { host: '127.0.0.1', port: 40002, udpPort: 40003 },
+  ]);
+  b.close();
+});
+
 void t.test('direct: nothing published, no address before the namespace is open', async (t) => {
   const b = new Backends({ cfg: proxy, direct: true, files: runFilesFor('/run/p', 'web', { detached: true, direct: true }), hostPorts: [], uid: 0 });
   t.same(b.publish, []);

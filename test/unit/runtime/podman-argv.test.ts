@@ -50,10 +50,10 @@ void t.test('handover: podsock-owned flags, then the user options, image and com
 });
 
 void t.test('proxy: backends published on loopback only; no LISTEN_*; SELinux relabel', async (t) => {
-  const { args, env } = podmanRunCommand(cfg, { ...plan, handover: null, unit: null, selinux: true, publish: [{ hostPort: 41000, containerPort: 8080 }, { hostPort: 0, containerPort: 8443 }] });
+  const { args, env } = podmanRunCommand(cfg, { ...plan, handover: null, unit: null, selinux: true, publish: [{ hostPort: 41000, containerPort: 8080 }, { hostPort: 0, containerPort: 8443 }, { hostPort: 41001, containerPort: 53, protocol: 'udp' }] });
   t.ok(args.includes('/run/podsock/podsock-abc123:/run/podsock-notify:ro,z'));
   const i = args.indexOf('--publish');
-  t.same(args.slice(i, i + 4), ['--publish', '127.0.0.1:41000:8080/tcp', '--publish', '127.0.0.1::8443/tcp']);
+  t.same(args.slice(i, i + 6), ['--publish', '127.0.0.1:41000:8080/tcp', '--publish', '127.0.0.1::8443/tcp', '--publish', '127.0.0.1:41001:53/udp']);
   t.same(env, { NOTIFY_SOCKET: '/run/podsock/podsock-def456/notify.sock' }, 'podman reports to podsock, never to systemd');
 });
 

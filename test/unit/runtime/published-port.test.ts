@@ -37,6 +37,47 @@ void t.test('foreignListener names what is wrong, or nothing', async (t) => {
   t.match(foreignListener([1000, 1001], 1000, 41000, 8080), /by uid 1001, not/);
 });
 
+// /proc/net/udp: 127.0.0.1:41000 bound by uid 1000 (unconnected, state 07), 127.0.0.1:41001 connected
+// to 127.0.0.1:53 by uid 1000 (a client, not a published port), 127.0.0.1:41002 bound by uid 1001.
+const UDP = [
+  '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops',
+  ' 1001: 0100007F:A028 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 6001 2 0000000000000000 0',
+  ' 1002: 0100007F:A029 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 6002 2 0000000000000000 0',
+  ' 1003: 0100007F:A02A 00000000:0000 07 00000000:00000000 00:00000000 00000000  1001        0 6003 2 0000000000000000 0',
+  '',
+].join('\n');
+
+void t.test('listenerUids for UDP: the owners of the unconnected sockets bound to the port', async (t) => {
+  t.same(listenerUids(UDP, '127.0.0.1', 41000, 'udp'), [1000]);
+  t.same(listenerUids(UDP, '127.0.0.1', 41001, 'udp'), [], 'a connected socket is nobody\'s published port');
+  t.same(listenerUids(UDP, '127.0.0.1', 41002, 'udp'), [1001]);
+  t.same(listenerUids(TCP, '127.0.0.1', 41000, 'udp'), [], 'a TCP LISTEN row is no UDP socket');
+  t.match(foreignListener([1001], 1000, 41002, 53, 'udp'), /^'127\.0\.0\.1:41002\/udp', published for container port 53, is listened on by uid 1001/);
+});
+
+void t.test('checkPublishedPorts reads /proc/net/udp for UDP ports, once', async (t) => {
+  const reads: string[] = [];
+  const read = (protocol: 'tcp' | 'udp'): string => {
+    reads.push(protocol);
+    return protocol === 'tcp' ? TCP : UDP;
+  };
+  checkPublishedPorts(
+    [
+      { hostPort: 41000, containerPort: 53 },
+      { hostPort: 41000, containerPort: 53, protocol: 'udp' },
+    ],
+    1000,
+    'podsock-dns',
+    read,
+  );
+  t.same(reads, ['tcp', 'udp']);
+  t.throws(() => checkPublishedPorts([{ hostPort: 41002, containerPort: 53, protocol: 'udp' }], 1000, 'podsock-dns', read), {
+    code: 'PODSOCK_ERR_BACKEND',
+    message: /'127\.0\.0\.1:41002\/udp', published for container port 53, is listened on by uid 1001/,
+  });
+  t.throws(() => checkPublishedPorts([{ hostPort: 41009, containerPort: 53, protocol: 'udp' }], 1000, 'podsock-dns', read), { message: /nothing listens on '127\.0\.0\.1:41009\/udp'/ });
+});
+
 void t.test('checkPublishedPorts checks every port, with one read of the table', async (t) => {
   let reads = 0;
   const read = (): string => {
