@@ -19,7 +19,7 @@
 /* The addon's interface version, exported as `abiVersion`: the TypeScript side checks it at load, so a
  * build/ left over from another version of the package fails at once instead of at its first call.
  * Raise it whenever an export is added, removed or changes its arguments or results. */
-#define PODSOCK_ABI_VERSION 1
+#define PODSOCK_ABI_VERSION 2
 
 /* Longest string argument accepted at all (addresses are far shorter; this only bounds the copy). */
 #define STRING_ARG_MAX 1024
@@ -59,5 +59,6 @@ napi_status podsock_relay_register(napi_env env, napi_value exports);
 napi_status podsock_relay_connect_register(napi_env env, napi_value exports);
 napi_status podsock_relay_uring_register(napi_env env, napi_value exports);
 napi_status podsock_acceptor_register(napi_env env, napi_value exports);
+napi_status podsock_udp_proxy_register(napi_env env, napi_value exports);
 
 #endif

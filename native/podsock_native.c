@@ -11,6 +11,7 @@
  * - relay.c (core and JS entry points), relay-connect.c (its connect step), relay-poll.c (its poll
  *   engine and copy path), relay-uring.c (its io_uring engine, on uring.c): the proxy's data path;
  * - acceptor.c: the proxy's accept loop;
+ * - udp-proxy.c (on udp-flows.c and proxy-v2.c): proxy mode's data path for UDP sockets;
  * - handle.c: the life cycle the datagram socket, the relay and the acceptor share;
  * - spawn.c, memory.c, closer.c, sock-diag.c, netns.c: see their headers.
  *
@@ -129,6 +130,7 @@ NAPI_MODULE_INIT() {
   if (podsock_relay_connect_register(env, exports) != napi_ok) return NULL;
   if (podsock_relay_uring_register(env, exports) != napi_ok) return NULL;
   if (podsock_acceptor_register(env, exports) != napi_ok) return NULL;
+  if (podsock_udp_proxy_register(env, exports) != napi_ok) return NULL;
   if (podsock_spawn_register(env, exports) != napi_ok) return NULL;
   if (podsock_memory_register(env, exports) != napi_ok) return NULL;
   if (podsock_closer_register(env, exports) != napi_ok) return NULL;
