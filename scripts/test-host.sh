@@ -37,7 +37,8 @@ say() { printf 'test-host: %s\n' "$*"; }
 
 # command:package; the fixture runs the host's /usr/bin/python3 inside containers, so that path matters.
 required=(podman:podman runc:runc catatonit:catatonit newuidmap:uidmap busybox:busybox-static
-  socat:socat curl:curl /usr/bin/python3:python3 systemd-socket-activate:systemd unshare:util-linux)
+  socat:socat curl:curl /usr/bin/python3:python3 systemd-socket-activate:systemd unshare:util-linux
+  /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils)
 have() {
   if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
 }

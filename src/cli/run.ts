@@ -70,7 +70,11 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
 
 /** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
 async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
-  const [{ createProxyFrontend }, { defaultPipe }] = await Promise.all([import('../proxy/proxy-frontend.js'), import('../proxy/proxy.js')]);
+  const [{ createProxyFrontend }, { defaultPipe }, { udpProxyOpen }] = await Promise.all([
+    import('../proxy/proxy-frontend.js'),
+    import('../proxy/proxy.js'),
+    import('../native/udp-proxy.js'),
+  ]);
   const pipe = defaultPipe(env);
   if (pipe === 'native') {
     // PODSOCK_PROXY_PIPE=poll keeps the relay off io_uring (to rule it out when chasing a bug).
@@ -78,7 +82,7 @@ async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Log
     if (e.engine === 'io_uring') log.debug('Relaying connections through io_uring');
     else log.info({ reason: e.reason }, `Relaying connections with recv/send: io_uring is not available (${e.reason ?? 'unknown'})`);
   }
-  return createProxyFrontend({ cfg, listeners, log, pipe });
+  return createProxyFrontend({ cfg, listeners, log, pipe, openUdp: udpProxyOpen });
 }
 
 /** Run the service until it stops; resolves with the exit status. */

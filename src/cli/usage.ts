@@ -37,7 +37,8 @@ Options (each also a [Podsock] key; the option wins):
   --config FILE            Use FILE instead of looking up NAME.container
 ${KEY_OPTIONS}
   --listen ADDR            Standalone: bind ADDR yourself (repeatable): /path, @name,
-                           127.0.0.1:8080, [::1]:8080 or 8080; NAME=ADDR names it
+                           127.0.0.1:8080, [::1]:8080 or 8080, udp:ADDR for UDP;
+                           NAME=ADDR names it
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace
   -h, --help               Show this help
 `,
@@ -74,7 +75,8 @@ which starts podman from the last activation's plan while node boots.
 
 Options:
   --listen ADDR            Address for ListenStream= (repeatable): /path, @name, 127.0.0.1:8080,
-                           [::1]:8080 or 8080; NAME=ADDR sets FileDescriptorName=NAME
+                           [::1]:8080 or 8080; udp:ADDR for ListenDatagram=;
+                           NAME=ADDR sets FileDescriptorName=NAME
 ${KEY_OPTIONS}
   --user                   Units for the user manager (default unless root):
                            ~/.config/systemd/user and ~/.config/podsock

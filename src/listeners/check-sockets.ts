@@ -9,7 +9,7 @@ import { PodsockError, q } from '../errors.js';
 import { describeFd, type ListenFd } from '../sd/listen-fds.js';
 
 /** Throws PodsockError 'PODSOCK_ERR_BAD_SOCKET' (or 'PODSOCK_ERR_CONFIG' for a socket without a backend), naming the socket. */
-export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'>, listeners: readonly ListenFd[]): void {
+export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'> & { ready?: ServiceConfig['ready'] }, listeners: readonly ListenFd[]): void {
   for (const l of listeners) {
     if (l.family !== 'other' && l.type === 'stream' && !l.listening) {
       throw new PodsockError(
@@ -24,6 +24,14 @@ export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'>, list
         `Socket ${describeFd(l)} cannot be proxied: proxy mode serves listening stream sockets (ListenStream=) and UDP sockets (ListenDatagram= on an IP address); use Mode=handover for the others`,
       );
     }
+  }
+  const probe = cfg.ready?.kind;
+  if (cfg.mode === 'proxy' && (probe === 'tcp' || probe === 'http') && listeners.length > 0 && listeners.every((l) => l.type === 'dgram')) {
+    throw new PodsockError(
+      'PODSOCK_ERR_CONFIG',
+      `Ready=${probe} probes the backend over TCP, but every socket of this service is a datagram socket (${listeners.map(describeFd).join(', ')}): ` +
+        'set Ready=notify (the app sends READY=1), Ready=healthy (its HealthCmd=) or Ready=started (datagrams refused while it starts are sent again)',
+    );
   }
   if (cfg.mode === 'proxy' && cfg.backends.some((b) => b.name !== null)) {
     for (const l of listeners) {

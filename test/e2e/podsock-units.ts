@@ -23,6 +23,8 @@ export interface PodsockServiceOptions {
   service?: string[];
   /** The socket's ListenStream= (default 127.0.0.1 and a free port; `port` and `url` then mean nothing). */
   listen?: string;
+  /** UDP: 'only' listens with ListenDatagram= instead of ListenStream=, 'also' with both on the same address. */
+  datagram?: 'only' | 'also';
   /** Extra [Socket] lines (after ListenStream). */
   socket?: string[];
   /** Extra arguments for `podsock run NAME`. */
@@ -67,7 +69,13 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
   writeFileSync(join(configDir, `${name}.container`), text);
   await installUnits(t, h, {
     ...(o.extraUnits ?? {}),
-    [`${name}.socket`]: ['[Socket]', `ListenStream=${o.listen ?? `127.0.0.1:${port}`}`, ...(o.socket ?? []), ''].join('\n'),
+    [`${name}.socket`]: [
+      '[Socket]',
+      ...(o.datagram === 'only' ? [] : [`ListenStream=${o.listen ?? `127.0.0.1:${port}`}`]),
+      ...(o.datagram === undefined ? [] : [`ListenDatagram=${o.listen ?? `127.0.0.1:${port}`}`]),
+      ...(o.socket ?? []),
+      '',
+    ].join('\n'),
     [`${name}.service`]: [
       '[Unit]',
       `Requires=${name}.socket`,

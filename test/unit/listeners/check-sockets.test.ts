@@ -35,3 +35,12 @@ void t.test('proxy mode needs listening stream sockets or UDP sockets, and a bac
   t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'web', port: 80 }] }, [tcp])), 'none');
   t.equal(code(() => checkSockets({ mode: 'proxy', backends: [{ name: 'admin', port: 80 }] }, [tcp])), 'PODSOCK_ERR_CONFIG');
 });
+
+void t.test('a TCP readiness probe needs a stream socket to probe for', async (t) => {
+  const backends = [{ name: null, port: 53 }];
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'tcp' } }, [dgram])), 'PODSOCK_ERR_CONFIG', 'Ready=tcp, UDP only');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'http', path: '/' } }, [dgram])), 'PODSOCK_ERR_CONFIG', 'Ready=http, UDP only');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'tcp' } }, [tcp, dgram])), 'none', 'a stream socket beside it');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'started' } }, [dgram])), 'none');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'notify' } }, [dgram])), 'none');
+});

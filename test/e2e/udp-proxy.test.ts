@@ -1,0 +1,73 @@
+/**
+ * Proxy mode for UDP under the real systemd user manager with real podman: Debian's dnsmasq in the
+ * fixture container answers DNS behind a ListenDatagram= socket. From cold, the queries sent while the
+ * container starts are answered (dig, a real client, and a burst of our own); 200 concurrent clients
+ * each get the answer to their own question; flows end after FlowTimeout= and the service idles out
+ * only after the last one.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { hostEnv, uniqueName } from './harness.js';
+import { installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { resolveA } from '../helpers/dns.js';
+
+const h = hostEnv(t);
+const DNSMASQ = '/usr/sbin/dnsmasq';
+const ANSWER = '10.1.2.3';
+
+function dnsmasqContainer(name: string, podsock: string[]): string {
+  return [
+    '[Container]',
+    `Image=${h?.fixtureImage ?? ''}`,
+    'Network=none',
+    'Pull=never',
+    `Volume=${h?.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+    // -k: stay in the foreground; any name under podsock.test is ANSWER.
+    `Exec=${DNSMASQ} -k --log-facility=- --port=5353 --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --user=root --pid-file --address=/podsock.test/${ANSWER}`,
+    '[Podsock]',
+    'Mode=proxy',
+    'Backend=5353',
+    ...podsock,
+    '',
+  ].join('\n');
+}
+
+if (h !== null) {
+  await t.test('dnsmasq behind a datagram socket, from cold', async (t) => {
+    const name = uniqueName('udp');
+    const svc = await installPodsockService(t, h, name, {
+      datagram: 'only',
+      // dnsmasq sends no READY=1; a query that reaches it before it binds is refused (ICMP) and retried.
+      containerFile: dnsmasqContainer(name, ['Ready=started', 'IdleTimeout=3s', 'FlowTimeout=2s']),
+    });
+    t.equal((await serviceState(h, name)).ActiveState, 'inactive', 'nothing runs before the first datagram');
+
+    // A real client first: dig, one try, a long timeout, so only podsock's queue can make it succeed.
+    const dig = await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(svc.port), 'first.podsock.test', '+short', '+tries=1', '+time=60']);
+    t.equal(dig.stdout.trim(), ANSWER, "dig's single query sent into the cold start was answered");
+    t.equal((await serviceState(h, name)).ActiveState, 'active');
+
+    // 200 clients at once, each from its own socket and with its own name.
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => resolveA('127.0.0.1', svc.port, `c${i}.podsock.test`, { retryMs: 5000, timeoutMs: 30_000 })));
+    const wrong = answers.filter((a, i) => !a.response || a.rcode !== 0 || a.name !== `c${i}.podsock.test` || a.address !== ANSWER);
+    t.equal(wrong.length, 0, 'each of 200 concurrent clients got the answer to its own question');
+    t.ok(answers.every((a) => a.tries === 1), `no client had to ask twice (max ${Math.max(...answers.map((a) => a.tries))})`);
+
+    // One client keeps asking every 500 ms for longer than FlowTimeout + IdleTimeout: the service stays.
+    const until = Date.now() + 7000;
+    while (Date.now() < until) {
+      const a = await resolveA('127.0.0.1', svc.port, 'keep.podsock.test', { timeoutMs: 10_000 });
+      t.equal(a.address, ANSWER, 'kept answering');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    t.equal((await serviceState(h, name)).ActiveState, 'active', 'a live flow keeps the service up past IdleTimeout');
+    // Then the flows expire and the service idles out.
+    await waitState(h, name, ['inactive'], 60_000);
+    t.pass('the service exited after the last flow expired and IdleTimeout passed');
+
+    // And from cold again, a burst of clients while it starts: all answered.
+    const again = await Promise.all(Array.from({ length: 20 }, (_, i) => resolveA('127.0.0.1', svc.port, `b${i}.podsock.test`, { retryMs: 60_000, timeoutMs: 60_000 })));
+    t.ok(again.every((a, i) => a.name === `b${i}.podsock.test` && a.address === ANSWER && a.tries === 1), 'a burst sent into the second cold start was answered, once each');
+  });
+}
