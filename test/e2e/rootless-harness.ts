@@ -194,6 +194,8 @@ export function waitUserState(r: RootlessEnv, name: string, states: string[], ti
 }
 
 export interface UserServiceOptions {
+  /** Listen with ListenDatagram= on the same address as well (UDP proxy mode). */
+  datagram?: boolean;
   /** The whole NAME.container text. */
   containerFile: string;
 }
@@ -230,7 +232,11 @@ export async function installUserService(t: Test, r: RootlessEnv, name: string, 
     await userPodman(r, 'rm', '--force', '--ignore', containerName);
   });
   writeUserFile(r, configFile, o.containerFile);
-  writeUserFile(r, join(r.unitDir, `${name}.socket`), ['[Socket]', `ListenStream=127.0.0.1:${port}`, ''].join('\n'));
+  writeUserFile(
+    r,
+    join(r.unitDir, `${name}.socket`),
+    ['[Socket]', `ListenStream=127.0.0.1:${port}`, ...(o.datagram === true ? [`ListenDatagram=127.0.0.1:${port}`] : []), ''].join('\n'),
+  );
   writeUserFile(r, join(r.unitDir, `${name}.service`), [
     '[Unit]',
     `Requires=${name}.socket`,

@@ -10,11 +10,10 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { hostEnv, uniqueName } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
-import { resolveA } from '../helpers/dns.js';
+import { createSocket } from 'node:dgram';
+import { DNSMASQ_ANSWER as ANSWER, DNSMASQ_EXEC, resolveA } from '../helpers/dns.js';
 
 const h = hostEnv(t);
-const DNSMASQ = '/usr/sbin/dnsmasq';
-const ANSWER = '10.1.2.3';
 
 function dnsmasqContainer(name: string, podsock: string[]): string {
   return [
@@ -23,8 +22,7 @@ function dnsmasqContainer(name: string, podsock: string[]): string {
     'Network=none',
     'Pull=never',
     `Volume=${h?.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-    // -k: stay in the foreground; any name under podsock.test is ANSWER.
-    `Exec=${DNSMASQ} -k --log-facility=- --port=5353 --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --user=root --pid-file --address=/podsock.test/${ANSWER}`,
+    `Exec=${DNSMASQ_EXEC}`,
     '[Podsock]',
     'Mode=proxy',
     'Backend=5353',
@@ -54,17 +52,26 @@ if (h !== null) {
     t.equal(wrong.length, 0, 'each of 200 concurrent clients got the answer to its own question');
     t.ok(answers.every((a) => a.tries === 1), `no client had to ask twice (max ${Math.max(...answers.map((a) => a.tries))})`);
 
-    // One client keeps asking every 500 ms for longer than FlowTimeout + IdleTimeout: the service stays.
+    // One client (one socket: one flow) keeps asking every 500 ms for longer than FlowTimeout +
+    // IdleTimeout: its flow keeps the service up.
+    const keeper = createSocket('udp4');
+    t.teardown(() => keeper.close());
     const until = Date.now() + 7000;
-    while (Date.now() < until) {
-      const a = await resolveA('127.0.0.1', svc.port, 'keep.podsock.test', { timeoutMs: 10_000 });
-      t.equal(a.address, ANSWER, 'kept answering');
+    let answered = 0;
+    let lastAnswer = Date.now();
+    for (;;) {
+      const a = await resolveA('127.0.0.1', svc.port, 'keep.podsock.test', { timeoutMs: 10_000, socket: keeper });
+      lastAnswer = Date.now();
+      if (a.address === ANSWER) answered++;
+      if (Date.now() >= until) break;
       await new Promise((r) => setTimeout(r, 500));
     }
+    t.ok(answered >= 10, `one flow was answered throughout (${answered} answers)`);
     t.equal((await serviceState(h, name)).ActiveState, 'active', 'a live flow keeps the service up past IdleTimeout');
-    // Then the flows expire and the service idles out.
+    // Then its flow expires (FlowTimeout=2s) and only then does the idle timer (IdleTimeout=3s) run.
     await waitState(h, name, ['inactive'], 60_000);
-    t.pass('the service exited after the last flow expired and IdleTimeout passed');
+    const quiet = Date.now() - lastAnswer;
+    t.ok(quiet >= 5000, `the service exited only after the flow expired and IdleTimeout passed (${quiet} ms after the last datagram, at least 5000 expected)`);
 
     // And from cold again, a burst of clients while it starts: all answered.
     const again = await Promise.all(Array.from({ length: 20 }, (_, i) => resolveA('127.0.0.1', svc.port, `b${i}.podsock.test`, { retryMs: 60_000, timeoutMs: 60_000 })));

@@ -2,6 +2,16 @@
 // parts of the answer a test checks (the id, the question's name, the first A record).
 import { createSocket, type Socket } from 'node:dgram';
 
+/** What dnsmasq answers for every name under podsock.test (DNSMASQ_EXEC). */
+export const DNSMASQ_ANSWER = '10.1.2.3';
+
+/**
+ * Debian's dnsmasq as a container's command (the host's /usr is mounted in the fixture image), on port
+ * 5353 over UDP and TCP on every address: -k stays in the foreground, nothing read from the host's
+ * resolv.conf or hosts, and any name under podsock.test is DNSMASQ_ANSWER.
+ */
+export const DNSMASQ_EXEC = `/usr/sbin/dnsmasq -k --log-facility=- --port=5353 --no-resolv --no-hosts --user=root --pid-file --address=/podsock.test/${DNSMASQ_ANSWER}`;
+
 /** A standard query for the A record of `name`, with recursion desired. */
 export function dnsQuery(id: number, name: string): Buffer {
   const header = Buffer.alloc(12);
@@ -54,11 +64,17 @@ export function parseDnsAnswer(b: Buffer): DnsAnswer {
 }
 
 /**
- * Sends one query from a socket of its own and resolves with the answer, retrying every `retryMs` (as
- * a resolver does) until `timeoutMs`; `tries` counts the queries sent.
+ * Sends one query from a socket of its own (or from `socket`, which stays open: one flow for many
+ * queries) and resolves with the answer, retrying every `retryMs` (as a resolver does) until
+ * `timeoutMs`; `tries` counts the queries sent.
  */
-export async function resolveA(host: string, port: number, name: string, o: { retryMs?: number; timeoutMs?: number } = {}): Promise<DnsAnswer & { tries: number }> {
-  const sock: Socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+export async function resolveA(
+  host: string,
+  port: number,
+  name: string,
+  o: { retryMs?: number; timeoutMs?: number; socket?: Socket } = {},
+): Promise<DnsAnswer & { tries: number }> {
+  const sock: Socket = o.socket ?? createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const id = Math.floor(Math.random() * 0x10000);
   const query = dnsQuery(id, name);
   let tries = 0;
@@ -73,21 +89,27 @@ export async function resolveA(host: string, port: number, name: string, o: { re
         clearInterval(retry);
         reject(new Error(`no answer for ${name} from ${host}:${port} after ${tries} queries`));
       }, o.timeoutMs ?? 30_000);
-      sock.on('message', (m) => {
+      const onMessage = (m: Buffer): void => {
         const a = parseDnsAnswer(m);
         if (a.id !== id) return;
-        clearInterval(retry);
-        clearTimeout(deadline);
+        done();
         resolve({ ...a, tries });
-      });
-      sock.on('error', (e) => {
+      };
+      const onError = (e: Error): void => {
+        done();
+        reject(e);
+      };
+      const done = (): void => {
         clearInterval(retry);
         clearTimeout(deadline);
-        reject(e);
-      });
+        sock.off('message', onMessage);
+        sock.off('error', onError);
+      };
+      sock.on('message', onMessage);
+      sock.on('error', onError);
       send();
     });
   } finally {
-    sock.close();
+    if (o.socket === undefined) sock.close();
   }
 }
