@@ -74,7 +74,8 @@ async function ask(sock: Socket, t: Target, msg: string, deadlineMs: number): Pr
 
 async function udpSocket(): Promise<Socket> {
   const s = createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  // Any address: the direct target is on podman's bridge, which a socket bound to 127.0.0.1 cannot reach.
+  await new Promise<void>((resolve) => s.bind(0, resolve));
   return s;
 }
 
