@@ -7,6 +7,7 @@
 import { q } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServiceConfig } from '../config/load.js';
+import type { ProxyProtocolVersion } from '../config/podsock-values.js';
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
 import { Proxy, type PipeKind } from './proxy.js';
@@ -30,9 +31,18 @@ export function backendIndexFor(cfg: ServiceConfig, name: string): number {
   return unnamed === -1 ? 0 : unnamed;
 }
 
+/**
+ * Which PROXY protocol header (ProxyProtocol=) goes to the backend of the socket named `name`: its own
+ * NAME=VERSION, else the version given for every socket, else 'off'.
+ */
+export function proxyProtocolFor(cfg: Pick<ServiceConfig, 'proxyProtocol'>, name: string): ProxyProtocolVersion {
+  const p = cfg.proxyProtocol.find((x) => x.name === name) ?? cfg.proxyProtocol.find((x) => x.name === null);
+  return p?.version ?? 'off';
+}
+
 export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
   const proxy = new Proxy({
-    listeners: o.listeners.map((l) => ({ name: l.name, fd: l.fd })),
+    listeners: o.listeners.map((l) => ({ name: l.name, fd: l.fd, proxyProtocol: proxyProtocolFor(o.cfg, l.name) })),
     maxConnections: o.cfg.maxConnections,
     maxPending: Math.min(MAX_PENDING, o.cfg.maxConnections),
     pipe: o.pipe,

@@ -49,6 +49,7 @@ void t.test('a complete file', async (t) => {
     backends: [],
     maxConnections: 4096,
     connectionIdleTimeoutMs: null,
+    proxyProtocol: [],
     hasHealthCheck: true,
     publishPorts: ['8080:80'],
     network: null,

@@ -28,6 +28,7 @@ void t.test('the default the help names is the value of an unset key', async (t)
     StopTimeout: (text) => parseSpan({ text, key: 'StopTimeout', where: 'help', location: null }, false, false),
     MaxConnections: (text) => parseMaxConnections({ text, key: 'MaxConnections', where: 'help', location: null }),
     ConnectionIdleTimeout: (text) => (text === 'off' ? null : undefined),
+    ProxyProtocol: (text) => (text === 'off' ? [] : undefined),
   };
   for (const d of PODSOCK_KEY_DESCRIPTORS) {
     const named = /\bdefault ([^\s,;)]+)/.exec(d.help.join(' '));
@@ -53,6 +54,7 @@ void t.test('a generated file writes the keys of its mode', async (t) => {
     backends: [{ name: null, port: 8080 }],
     maxConnections: 4096,
     connectionIdleTimeoutMs: 150_000,
+    proxyProtocol: [],
   };
   t.same(byKey.get('ConnectionIdleTimeout')?.file(v)?.value, '2min 30s');
   t.equal(byKey.get('ConnectionIdleTimeout')?.file({ ...v, connectionIdleTimeoutMs: null }), null, 'off is left out');
