@@ -16,7 +16,7 @@ import { PodsockError, q } from '../errors.js';
  * The interface version this code expects of the addon (its `abiVersion` export). The addon ships in
  * the same package, so a mismatch means a stale build, found at load instead of at the first call.
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** What the addon throws: an Error with the errno name on `code` and the failing call on `syscall`. */
 export interface RawError extends Error {
