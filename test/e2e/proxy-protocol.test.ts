@@ -41,21 +41,34 @@ function nginxDir(h: HostEnv, name: string): string {
   return dir;
 }
 
-/** GET `path` from 127.0.0.2; resolves with the client's port and the whole reply. */
-function getFrom127002(port: number, path: string): Promise<{ clientPort: number; reply: string }> {
+/** A proxy-mode .container file running nginx from `dir` behind podsock with ProxyProtocol=`version`. */
+function nginxContainer(h: HostEnv, dir: string, version: string): string {
+  return [
+    '[Container]',
+    `Image=${h.fixtureImage}`,
+    'Pull=never',
+    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+    `Volume=${dir}:${dir}`,
+    `Exec=/usr/sbin/nginx -p ${dir} -c ${dir}/nginx.conf -e ${dir}/error.log`,
+    '[Podsock]',
+    'Mode=proxy',
+    'Backend=8080',
+    `ProxyProtocol=${version}`,
+    'IdleTimeout=infinity',
+    '',
+  ].join('\n');
+}
+
+/** One HTTP/1.0 GET on `s` once connected; resolves with the whole reply. */
+function get(s: net.Socket, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
     const chunks: Buffer[] = [];
-    let clientPort = 0;
     const timer = setTimeout(() => s.destroy(new Error(`timeout on ${path}`)), 60_000);
-    s.on('connect', () => {
-      clientPort = s.localPort as number;
-      s.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`);
-    });
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`));
     s.on('data', (c: Buffer) => chunks.push(c));
     s.on('end', () => {
       clearTimeout(timer);
-      resolve({ clientPort, reply: Buffer.concat(chunks).toString() });
+      resolve(Buffer.concat(chunks).toString());
     });
     s.on('error', (err) => {
       clearTimeout(timer);
@@ -64,27 +77,21 @@ function getFrom127002(port: number, path: string): Promise<{ clientPort: number
   });
 }
 
+/** GET `path` from 127.0.0.2; resolves with the client's port and the whole reply. */
+async function getFrom127002(port: number, path: string): Promise<{ clientPort: number; reply: string }> {
+  const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+  let clientPort = 0;
+  s.once('connect', () => (clientPort = s.localPort as number));
+  const reply = await get(s, path);
+  return { clientPort, reply };
+}
+
 if (h !== null) {
   for (const version of ['v1', 'v2'] as const) {
     await t.test(`ProxyProtocol=${version}: nginx logs the client's address, not podsock's`, async (t) => {
       const name = uniqueName(`pp-${version}`);
       const dir = nginxDir(h, name);
-      const svc = await installPodsockService(t, h, name, {
-        containerFile: [
-          '[Container]',
-          `Image=${h.fixtureImage}`,
-          'Pull=never',
-          `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-          `Volume=${dir}:${dir}`,
-          `Exec=/usr/sbin/nginx -p ${dir} -c ${dir}/nginx.conf -e ${dir}/error.log`,
-          '[Podsock]',
-          'Mode=proxy',
-          'Backend=8080',
-          `ProxyProtocol=${version}`,
-          'IdleTimeout=infinity',
-          '',
-        ].join('\n'),
-      });
+      const svc = await installPodsockService(t, h, name, { containerFile: nginxContainer(h, dir, version) });
       for (const path of ['/first', '/second']) {
         const r = await getFrom127002(svc.port, path);
         t.match(r.reply, /^HTTP\/1\.1 200 /, `${path}: answered (nginx accepted the header)`);
@@ -95,6 +102,21 @@ if (h !== null) {
       }
       // (The readiness probe's connection, closed before any byte, is logged as 'client closed connection
       // while reading PROXY protocol': that one is expected.)
+      t.notMatch(readLog(join(dir, 'error.log')), /broken header/, 'no header nginx could not parse');
+    });
+  }
+
+  // A unix client has no address: v1 says UNKNOWN, v2 sends AF_UNIX (client-header.ts says why). nginx
+  // must take both and serve the request, with no client address to report.
+  for (const version of ['v1', 'v2'] as const) {
+    await t.test(`ProxyProtocol=${version} on a unix socket: nginx accepts the header and serves`, async (t) => {
+      const name = uniqueName(`ppu-${version}`);
+      const dir = nginxDir(h, name);
+      const path = join(h.xdgRuntimeDir, `${name}.sock`);
+      await installPodsockService(t, h, name, { containerFile: nginxContainer(h, dir, version), listen: path });
+      const reply = await get(net.connect(path), '/unix');
+      t.match(reply, /^HTTP\/1\.1 200 /, 'answered');
+      t.match(reply, /client=:\n$/, 'no client address');
       t.notMatch(readLog(join(dir, 'error.log')), /broken header/, 'no header nginx could not parse');
     });
   }
