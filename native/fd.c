@@ -46,6 +46,74 @@ static napi_status set_string(napi_env env, napi_value obj, const char *key, con
 }
 
 /*
+ * Set `host` and `port` (AF_INET, AF_INET6) or `path` (AF_UNIX) of `obj` from a socket address.
+ * unix(7): unnamed sockets have addrlen == sizeof(sa_family_t) (path ''); abstract ones start with a
+ * NUL and their name is exactly the remaining addrlen bytes (path '@name'); pathnames are
+ * NUL-terminated (usually). Other families set nothing.
+ */
+static napi_status set_address(napi_env env, napi_value obj, const struct sockaddr_storage *ss, socklen_t sslen) {
+  napi_value v;
+  napi_status st;
+  if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    if (ss->ss_family == AF_INET) {
+      const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+      inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+      port = ntohs(sin->sin_port);
+    } else {
+      const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+      inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      port = ntohs(sin6->sin6_port);
+    }
+    if ((st = set_string(env, obj, "host", host, NAPI_AUTO_LENGTH)) != napi_ok) return st;
+    if ((st = napi_create_int32(env, port, &v)) != napi_ok) return st;
+    return napi_set_named_property(env, obj, "port", v);
+  }
+  if (ss->ss_family != AF_UNIX) return napi_ok;
+  const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+  size_t base = offsetof(struct sockaddr_un, sun_path);
+  char path[sizeof sun->sun_path + 1];
+  size_t len = 0;
+  if (sslen > base) {
+    size_t n = sslen - base;
+    if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
+    if (sun->sun_path[0] == '\0') {
+      path[0] = '@';
+      memcpy(path + 1, sun->sun_path + 1, n - 1);
+      len = n;
+    } else {
+      len = strnlen(sun->sun_path, n);
+      memcpy(path, sun->sun_path, len);
+    }
+  }
+  return set_string(env, obj, "path", path, len);
+}
+
+/*
+ * peerAddress(fd) -> { host, port } | { path }: the address of a connected socket's peer
+ * (getpeername(2)), in inspectFd's form; {} for a family other than inet, inet6 and unix. ENOTCONN
+ * (a peer already gone, or not a connected socket) and ENOTSOCK are thrown.
+ */
+static napi_value js_peer_address(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof ss;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+    throw_errno(env, "getpeername", errno);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, set_address(env, result, &ss, sslen));
+  return result;
+}
+
+/*
  * inspectFd(fd) -> { fd, family, type, listening, host?, port?, path? }
  * SO_DOMAIN, SO_TYPE and SO_ACCEPTCONN are read with getsockopt (socket(7)); the local address with
  * getsockname(2). ENOTSOCK means "not a socket" (pipe, file, tty) and is an answer, not an error;
@@ -119,42 +187,7 @@ static napi_value js_inspect_fd(napi_env env, napi_callback_info info) {
     throw_errno(env, "getsockname", errno);
     return NULL;
   }
-  if (domain == AF_INET || domain == AF_INET6) {
-    char host[INET6_ADDRSTRLEN];
-    int port;
-    if (domain == AF_INET) {
-      struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-      inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-      port = ntohs(sin->sin_port);
-    } else {
-      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-      inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-      port = ntohs(sin6->sin6_port);
-    }
-    NAPI_CALL(env, set_string(env, result, "host", host, NAPI_AUTO_LENGTH));
-    NAPI_CALL(env, napi_create_int32(env, port, &v));
-    NAPI_CALL(env, napi_set_named_property(env, result, "port", v));
-  } else {
-    /* unix(7): unnamed sockets have addrlen == sizeof(sa_family_t); abstract ones start with a NUL and
-     * their name is exactly the remaining addrlen bytes; pathnames are NUL-terminated (usually). */
-    struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-    size_t base = offsetof(struct sockaddr_un, sun_path);
-    char path[sizeof sun->sun_path + 1];
-    size_t len = 0;
-    if (sslen > base) {
-      size_t n = sslen - base;
-      if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
-      if (sun->sun_path[0] == '\0') {
-        path[0] = '@';
-        memcpy(path + 1, sun->sun_path + 1, n - 1);
-        len = n;
-      } else {
-        len = strnlen(sun->sun_path, n);
-        memcpy(path, sun->sun_path, len);
-      }
-    }
-    NAPI_CALL(env, set_string(env, result, "path", path, len));
-  }
+  NAPI_CALL(env, set_address(env, result, &ss, sslen));
   return result;
 }
 
@@ -178,6 +211,7 @@ napi_status podsock_fd_register(napi_env env, napi_value exports) {
       {"dupFd", NULL, js_dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"inspectFd", NULL, js_inspect_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerAddress", NULL, js_peer_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

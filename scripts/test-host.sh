@@ -36,9 +36,10 @@ say() { printf 'test-host: %s\n' "$*"; }
 # ---- 1. packages ---------------------------------------------------------------------------------
 
 # command:package; the fixture runs the host's /usr/bin/python3 inside containers, so that path matters.
+# nginx is a PROXY protocol receiver the e2e tests run inside the fixture (never as a host service).
 required=(podman:podman runc:runc catatonit:catatonit newuidmap:uidmap busybox:busybox-static
   socat:socat curl:curl /usr/bin/python3:python3 systemd-socket-activate:systemd unshare:util-linux
-  /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils)
+  /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils /usr/sbin/nginx:nginx)
 have() {
   if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
@@ -54,10 +55,18 @@ if ((${#missing[@]} > 0)); then
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # Debian's nginx starts itself from its postinst; a policy-rc.d that denies (exit 101,
+    # invoke-rc.d(8)) keeps it from running as a host service. Only one this script wrote is removed.
+    policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+    fi
     apt-get install -y -qq "${missing[@]}" >"$state/logs/apt-get.log" 2>&1 || {
       tail -n 20 "$state/logs/apt-get.log" >&2
       say "apt-get install failed (log: $state/logs/apt-get.log)"
     }
+    if [[ -n $policy ]]; then rm -f "$policy"; fi
     mapfile -t missing < <(missing_packages)
   fi
   if ((${#missing[@]} > 0)); then

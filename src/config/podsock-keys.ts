@@ -11,17 +11,21 @@
 import { formatTimespan } from './timespan.js';
 import {
   backendsText,
+  checkProxyProtocolNames,
   configError,
   parseBackends,
   parseMaxConnections,
   parseMaxFlows,
   parseMode,
+  parseProxyProtocol,
   parseReady,
+  proxyProtocolText,
   parseSpan,
   readyText,
   type Backend,
   type Mode,
   type ModeContext,
+  type ProxyProtocolSetting,
   type ReadySpec,
   type Setting,
 } from './podsock-values.js';
@@ -39,6 +43,8 @@ export interface PodsockValues {
   maxConnections: number;
   /** Proxy mode: close a connection idle (no bytes either way) this long; null = never (the default). */
   connectionIdleTimeoutMs: number | null;
+  /** Proxy mode: the PROXY protocol header per socket (proxyProtocolFor()); empty: off everywhere. */
+  proxyProtocol: ProxyProtocolSetting[];
   /** Proxy mode, UDP: a flow (one client address) ends after this long without a datagram either way. */
   flowTimeoutMs: number;
   /** Proxy mode, UDP: flows served at once; at the limit the least recently active one is closed. */
@@ -66,6 +72,8 @@ export interface KeyDescriptor<K extends string = string, F extends keyof Podsoc
   parse(s: Setting, ctx: ModeContext): PodsockValues[F];
   /** A generated NAME.container's line for the key, with the comment above it, or null to leave the key out. */
   file(v: PodsockValues): { comment: string; value: string } | null;
+  /** Checks a setting against the other keys' values once all are parsed; throws PodsockError naming where it was set. */
+  check?(value: PodsockValues[F], all: PodsockValues, s: Setting): void;
 }
 
 function define<K extends string, F extends keyof PodsockValues>(d: KeyDescriptor<K, F>): KeyDescriptor<K, F> {
@@ -210,6 +218,26 @@ export const PODSOCK_KEY_TABLE = [
       v.connectionIdleTimeoutMs === null
         ? null
         : { comment: 'Close a connection that moved no byte in either direction for this long.', value: formatTimespan(v.connectionIdleTimeoutMs) },
+  }),
+  define({
+    key: 'ProxyProtocol',
+    flag: '--proxy-protocol',
+    metavar: 'VERSION',
+    field: 'proxyProtocol',
+    modes: PROXY,
+    refusedOutside:
+      'the PROXY protocol header goes from podsock to the backend, which only proxy mode has (in handover mode the container accepts the clients itself and sees their addresses)',
+    help: ['send the client address first:', 'v1, v2, off (default off), or NAME=VERSION per socket'],
+    absent: () => [],
+    parse: (s) => parseProxyProtocol(s),
+    check: (value, all, s) => checkProxyProtocolNames(value, all.backends, s),
+    file: (v) =>
+      v.proxyProtocol.every((p) => p.version === 'off')
+        ? null
+        : {
+            comment: "Send the client's address to the backend first in a PROXY protocol header (v1 text, v2 binary; NAME=VERSION per socket).",
+            value: proxyProtocolText(v.proxyProtocol),
+          },
   }),
   define({
     key: 'FlowTimeout',

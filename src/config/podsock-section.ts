@@ -63,5 +63,10 @@ export function resolvePodsockSettings(
     if (d.field === 'mode') ctx = { mode: value as PodsockValues['mode'], modeWhere: s === undefined ? 'the default' : `set by ${s.where}`, modeSetAt: s?.where ?? null };
   }
   // Every field is set: each descriptor sets its own, and PodsockValues has one descriptor per field.
-  return { ...(values as PodsockValues), keyLines };
+  const all = values as PodsockValues;
+  for (const d of PODSOCK_KEY_DESCRIPTORS) {
+    const s = get(d.key);
+    if (s !== undefined && d.check) d.check(all[d.field] as never, all, s);
+  }
+  return { ...all, keyLines };
 }

@@ -180,6 +180,69 @@ export function parseMaxConnections(s: Setting): number {
   return n;
 }
 
+/** Whether and which PROXY protocol header podsock sends to a socket's backend (proxy/proxy-header.ts). */
+export type ProxyProtocolVersion = 'off' | 'v1' | 'v2';
+
+/** One ProxyProtocol= setting; a null name applies to every socket not named. */
+export interface ProxyProtocolSetting {
+  name: string | null;
+  version: ProxyProtocolVersion;
+}
+
+const PROXY_PROTOCOL_VERSIONS = ['off', 'v1', 'v2'] as const;
+
+function parseVersion(text: string, s: Setting): ProxyProtocolVersion {
+  if ((PROXY_PROTOCOL_VERSIONS as readonly string[]).includes(text)) return text as ProxyProtocolVersion;
+  throw configError(s.where, `invalid PROXY protocol version ${q(text)} in ${q(s.text)} (allowed: ${listOf(PROXY_PROTOCOL_VERSIONS)})`, { value: s.text });
+}
+
+/** ProxyProtocol=: one version for every socket ('v2'), or NAME=VERSION pairs like Backend= ('web=v2 api=off'). */
+export function parseProxyProtocol(s: Setting): ProxyProtocolSetting[] {
+  const words = s.text.split(/[ \t]+/).filter((w) => w !== '');
+  if (words.length > MAX_BACKENDS) {
+    throw configError(s.where, `too many sockets (${words.length}; at most ${MAX_BACKENDS})`, { value: s.text });
+  }
+  const single = words[0];
+  if (single === undefined) {
+    throw configError(s.where, `empty value (expected one of ${listOf(PROXY_PROTOCOL_VERSIONS)}, or NAME=VERSION pairs such as 'web=v2 api=off')`, { value: s.text });
+  }
+  if (words.length === 1 && !single.includes('=')) return [{ name: null, version: parseVersion(single, s) }];
+  const seen = new Set<string>();
+  return words.map((w) => {
+    const eq = w.indexOf('=');
+    const name = w.slice(0, eq);
+    if (eq <= 0 || !FD_NAME.test(name)) {
+      throw configError(
+        s.where,
+        `invalid setting ${q(w)} in ${q(s.text)} (expected one of ${listOf(PROXY_PROTOCOL_VERSIONS)}, or NAME=VERSION pairs such as 'web=v2 api=off', NAME being a socket's FileDescriptorName=)`,
+        { value: s.text },
+      );
+    }
+    if (seen.has(name)) throw configError(s.where, `socket ${q(name)} is given twice in ${q(s.text)}`, { value: s.text });
+    seen.add(name);
+    return { name, version: parseVersion(w.slice(eq + 1), s) };
+  });
+}
+
+/**
+ * A ProxyProtocol= name that no backend serves, when Backend= names every socket (no default backend):
+ * a typo that would otherwise leave the header off without a word. Throws PODSOCK_ERR_CONFIG.
+ */
+export function checkProxyProtocolNames(settings: readonly ProxyProtocolSetting[], backends: readonly Backend[], s: Setting): void {
+  if (backends.length === 0 || backends.some((b) => b.name === null)) return;
+  const names = backends.map((b) => b.name as string);
+  for (const p of settings) {
+    if (p.name !== null && !names.includes(p.name)) {
+      throw configError(s.where, `socket ${q(p.name)} has no backend: Backend= names ${listOf(names)}`, { value: s.text });
+    }
+  }
+}
+
+/** ProxyProtocol= text for settings. */
+export function proxyProtocolText(settings: readonly ProxyProtocolSetting[]): string {
+  return settings.map((p) => (p.name === null ? p.version : `${p.name}=${p.version}`)).join(' ');
+}
+
 /** Upper bound of MaxFlows=: each flow holds one upstream UDP socket (an fd). */
 export const MAX_MAX_FLOWS = 65536;
 

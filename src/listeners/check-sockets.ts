@@ -7,9 +7,13 @@
 import type { ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
 import { describeFd, type ListenFd } from '../sd/listen-fds.js';
+import { isUdpListener, proxyProtocolFor } from '../proxy/socket-backends.js';
 
 /** Throws PodsockError 'PODSOCK_ERR_BAD_SOCKET' (or 'PODSOCK_ERR_CONFIG' for a socket without a backend), naming the socket. */
-export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'> & { ready?: ServiceConfig['ready'] }, listeners: readonly ListenFd[]): void {
+export function checkSockets(
+  cfg: Pick<ServiceConfig, 'mode' | 'backends'> & Partial<Pick<ServiceConfig, 'ready' | 'proxyProtocol'>>,
+  listeners: readonly ListenFd[],
+): void {
   for (const l of listeners) {
     if (l.family !== 'other' && l.type === 'stream' && !l.listening) {
       throw new PodsockError(
@@ -17,7 +21,13 @@ export function checkSockets(cfg: Pick<ServiceConfig, 'mode' | 'backends'> & { r
         `Socket ${describeFd(l)} is a connection, not a listening socket: use Accept=no (the default) in the .socket unit`,
       );
     }
-    const udp = l.type === 'dgram' && (l.family === 'inet' || l.family === 'inet6');
+    const udp = isUdpListener(l);
+    if (cfg.mode === 'proxy' && udp && proxyProtocolFor({ proxyProtocol: cfg.proxyProtocol ?? [] }, l.name) === 'v1') {
+      throw new PodsockError(
+        'PODSOCK_ERR_CONFIG',
+        `Socket ${describeFd(l)}: ProxyProtocol=v1 has no form for datagrams (the text header is for TCP); use v2, which puts its header on every datagram, or off for this socket (e.g. 'ProxyProtocol=${l.name}=v2')`,
+      );
+    }
     if (cfg.mode === 'proxy' && !udp && (l.type !== 'stream' || l.family === 'other')) {
       throw new PodsockError(
         'PODSOCK_ERR_BAD_SOCKET',

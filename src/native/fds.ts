@@ -21,6 +21,9 @@ export interface FdInfo {
   path?: string;
 }
 
+/** The peer of a connected socket: an IP endpoint, or a unix path ('@name' abstract, '' unnamed); {} for another family. */
+export type PeerAddress = { host: string; port: number } | { path: string } | Record<string, never>;
+
 /** What listenSocket() creates: a TCP listener or a bound UDP socket on a numeric host, or a unix stream listener. */
 export type ListenSpec =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -32,6 +35,7 @@ interface FdsBinding {
   closeFd(fd: number): void;
   resetFd(fd: number): void;
   inspectFd(fd: number): FdInfo;
+  peerAddress(fd: number): PeerAddress;
   listenTcp(host: string, port: number, backlog: number, ipv6Only: number): number;
   listenUnix(path: string, backlog: number): number;
   bindUdp(host: string, port: number, ipv6Only: number): number;
@@ -69,6 +73,17 @@ export function resetFd(fd: number): void {
 export function inspectFd(fd: number): FdInfo {
   checkFd('inspect fd', fd);
   return call('inspect fd', String(fd), (b: FdsBinding) => b.inspectFd(fd));
+}
+
+/**
+ * The address of the peer of connected socket `fd` (getpeername(2)), in inspectFd()'s form: host and
+ * port for IPv4 and IPv6 (an IPv4 client of a dual-stack socket as '::ffff:a.b.c.d'), path for unix
+ * ('' when the peer is unnamed, as most unix clients are). Throws PODSOCK_ERR_NATIVE: ENOTCONN when
+ * the peer is gone (or `fd` is not connected), ENOTSOCK, EBADF.
+ */
+export function peerAddress(fd: number): PeerAddress {
+  checkFd('read peer address', fd);
+  return call('read peer address', String(fd), (b: FdsBinding) => b.peerAddress(fd));
 }
 
 /**

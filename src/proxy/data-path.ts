@@ -6,6 +6,7 @@
  * - js-path.ts: net.Server, net.connect (upstream.ts) and the JS pipe (pipe.ts).
  * The proxy hands a path one ProxyContext; the path hands the proxy one Connection per accepted client.
  */
+import type { ProxyProtocolVersion } from '../config/podsock-values.js';
 import type { PodsockError } from '../errors.js';
 import type { Target } from './upstream.js';
 
@@ -13,6 +14,8 @@ import type { Target } from './upstream.js';
 export interface ProxyListener {
   name: string;
   fd: number;
+  /** The PROXY protocol header sent before a client's bytes on each of its backend connections (client-header.ts); default 'off'. */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 /**

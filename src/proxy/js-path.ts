@@ -7,6 +7,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { PodsockError, q } from '../errors.js';
 import { dupFd } from '../native/fds.js';
 import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
+import { clientHeader } from './client-header.js';
+import { socketFd } from './native-pipe.js';
 import { pipeSockets, resetOrDestroy } from './pipe.js';
 import { backendError, connectUpstream, type Target } from './upstream.js';
 
@@ -23,7 +25,14 @@ export class JsPath implements DataPath {
     let closed = false;
     let starting = false;
     const server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: ctx.bufferBytes }, (client) => {
-      ctx.admit(new JsConnection(ctx, l.name, client));
+      let header: Buffer | null;
+      try {
+        header = clientHeader(l.proxyProtocol ?? 'off', socketFd(client));
+      } catch {
+        resetOrDestroy(client); // the client is gone before its addresses could be read: as if it never came
+        return;
+      }
+      ctx.admit(new JsConnection(ctx, l.name, client, header));
     });
     server.on('error', (err) => {
       if (closed || starting) return;
@@ -65,11 +74,14 @@ class JsConnection extends Connection {
   #attempt: AbortController | null = null;
   /** performance.now() when it was piped or last read from either side (with ProxyContext.trackIdle). */
   #activeAt = 0;
+  /** The PROXY protocol header, written first on every backend connection, or null. */
+  readonly #header: Buffer | null;
 
-  constructor(ctx: ProxyContext, listener: string, client: Socket) {
+  constructor(ctx: ProxyContext, listener: string, client: Socket, header: Buffer | null) {
     super(ctx.nextId(), listener);
     this.#ctx = ctx;
     this.#client = client;
+    this.#header = header;
     // Until the pipe owns the socket, an error (a client reset while held) only needs to end the connection.
     client.on('error', noop);
     client.once('close', () => {
@@ -99,6 +111,8 @@ class JsConnection extends Connection {
         }
         this.#attempt = null;
         this.#upstream = upstream;
+        // Before the pipe forwards anything the client sent, even when it sends nothing (server speaks first).
+        if (this.#header !== null) upstream.write(this.#header);
         ctx.piped(this);
         const client = this.#client;
         client.off('error', noop);

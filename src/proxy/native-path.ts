@@ -13,6 +13,7 @@ import { acceptConnections } from '../native/acceptor.js';
 import { closeFd, dupFd, resetFd } from '../native/fds.js';
 import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, relayConnect, type ConnectTarget, type Relay, type RelayConnectOptions, type RelayEvent } from '../native/relay.js';
 import { Connection, type Accepting, type DataPath, type ProxyContext, type ProxyListener } from './data-path.js';
+import { clientHeader } from './client-header.js';
 import { takeOverSocket } from './native-pipe.js';
 import { resetOrDestroy } from './pipe.js';
 import { backendError, connectFailed, retryDelayMs, type Target } from './upstream.js';
@@ -37,7 +38,7 @@ export class NativePath implements DataPath {
       const acceptor = acceptConnections(
         dup,
         ctx.backlog,
-        (fd) => this.#accepted(fd, l.name),
+        (fd) => this.#accepted(fd, l),
         (err) => {
           // EMFILE and friends: the acceptor pauses briefly and goes on, as net.Server does.
           ctx.warn(new PodsockError('PODSOCK_ERR_LISTEN', `Failed to accept on socket ${q(l.name)}: ${err.message}`, { cause: err, details: { listener: l.name, fd: l.fd } }));
@@ -54,8 +55,15 @@ export class NativePath implements DataPath {
   }
 
   /** With targets set `fd` goes straight to relayConnect() and never becomes a net.Socket; else it is adopted by Node and held. */
-  #accepted(fd: number, listener: string): void {
-    const conn = new NativeConnection(this, listener, fd);
+  #accepted(fd: number, l: ProxyListener): void {
+    let header: Buffer | null;
+    try {
+      header = clientHeader(l.proxyProtocol ?? 'off', fd);
+    } catch {
+      resetFd(fd); // the client is gone before its addresses could be read: as if it never came
+      return;
+    }
+    const conn = new NativeConnection(this, l.name, fd, header);
     if (!this.ctx.serving()) {
       try {
         conn.hold();
@@ -89,11 +97,14 @@ class NativeConnection extends Connection {
   #attemptId = 0;
   #attemptSeq = 0;
   #retry: NodeJS.Timeout | null = null;
+  /** The PROXY protocol header, sent first on every backend connection (never part of #initial), or null. */
+  readonly #header: Buffer | null;
 
-  constructor(path: NativePath, listener: string, fd: number) {
+  constructor(path: NativePath, listener: string, fd: number, header: Buffer | null) {
     super(path.ctx.nextId(), listener);
     this.#path = path;
     this.#fd = fd;
+    this.#header = header;
   }
 
   /** Give the fd to Node as a net.Socket (reading at most bufferBytes ahead) to be held. Throws when Node cannot open it. */
@@ -234,13 +245,19 @@ class NativeConnection extends Connection {
     };
     let relay: Relay;
     try {
-      relay = relayConnect({ fd: this.#fd, initial: this.#initial, ended: this.#ended }, address, onEvent, this.#path.relayOptions);
+      relay = relayConnect({ fd: this.#fd, initial: this.#firstBytes(), ended: this.#ended }, address, onEvent, this.#path.relayOptions);
     } catch (err) {
       this.#attemptId = 0;
       ctx.fail(this, backendError(err, this.listener, target));
       return;
     }
     if (this.#attemptId === attempt) this.#relay = relay;
+  }
+
+  /** What the backend gets before the client's next bytes: the header, then what was read from the client while held. */
+  #firstBytes(): Buffer | null {
+    if (this.#header === null) return this.#initial;
+    return this.#initial === null ? this.#header : Buffer.concat([this.#header, this.#initial]);
   }
 
   /** An attempt failed: retry after the backoff, or give up on this one client. */

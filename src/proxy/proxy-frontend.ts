@@ -11,7 +11,7 @@ import type { ServiceConfig } from '../config/load.js';
 import type { Backend, Frontend } from '../frontend.js';
 import type { ListenFd } from '../sd/listen-fds.js';
 import { Proxy, type PipeKind } from './proxy.js';
-import { backendIndexFor, isUdpListener } from './socket-backends.js';
+import { backendIndexFor, isUdpListener, proxyProtocolFor } from './socket-backends.js';
 import { lossMessage, UdpFlows, type OpenUdpEngine } from './udp-flows.js';
 
 export interface ProxyFrontendOptions {
@@ -30,7 +30,7 @@ const MAX_PENDING = 1024;
 export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
   const streams = o.listeners.filter((l) => !isUdpListener(l));
   const proxy = new Proxy({
-    listeners: streams.map((l) => ({ name: l.name, fd: l.fd })),
+    listeners: streams.map((l) => ({ name: l.name, fd: l.fd, proxyProtocol: proxyProtocolFor(o.cfg, l.name) })),
     maxConnections: o.cfg.maxConnections,
     maxPending: Math.min(MAX_PENDING, o.cfg.maxConnections),
     pipe: o.pipe,
@@ -44,7 +44,7 @@ export function createProxyFrontend(o: ProxyFrontendOptions): Frontend {
   proxy.on('error', (err) => o.log.error({ err }, err.message));
   const udp = new UdpFlows({
     listeners: o.listeners.filter(isUdpListener),
-    options: () => ({ flowTimeoutMs: o.cfg.flowTimeoutMs, maxFlows: o.cfg.maxFlows, proxyV2: false }),
+    options: (l) => ({ flowTimeoutMs: o.cfg.flowTimeoutMs, maxFlows: o.cfg.maxFlows, proxyV2: proxyProtocolFor(o.cfg, l.name) === 'v2' }),
     backendIndex: (name) => backendIndexFor(o.cfg, name),
     open: o.openUdp,
   });

@@ -5,6 +5,7 @@
  * ListenDatagram=53) uses the same container port for both. Pure.
  */
 import type { ServiceConfig } from '../config/load.js';
+import type { ProxyProtocolVersion } from '../config/podsock-values.js';
 import type { ListenFd } from '../sd/listen-fds.js';
 
 /** Which backend (index into cfg.backends) serves the socket named `name`. */
@@ -13,6 +14,15 @@ export function backendIndexFor(cfg: Pick<ServiceConfig, 'backends'>, name: stri
   if (byName !== -1) return byName;
   const unnamed = cfg.backends.findIndex((b) => b.name === null);
   return unnamed === -1 ? 0 : unnamed;
+}
+
+/**
+ * Which PROXY protocol header (ProxyProtocol=) goes to the backend of the socket named `name`: its own
+ * NAME=VERSION, else the version given for every socket, else 'off'.
+ */
+export function proxyProtocolFor(cfg: Pick<ServiceConfig, 'proxyProtocol'>, name: string): ProxyProtocolVersion {
+  const p = cfg.proxyProtocol.find((x) => x.name === name) ?? cfg.proxyProtocol.find((x) => x.name === null);
+  return p?.version ?? 'off';
 }
 
 /** A datagram socket proxy mode serves as UDP flows (checkSockets refuses other datagram sockets). */

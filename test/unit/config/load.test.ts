@@ -49,6 +49,7 @@ void t.test('a complete file', async (t) => {
     backends: [],
     maxConnections: 4096,
     connectionIdleTimeoutMs: null,
+    proxyProtocol: [],
     flowTimeoutMs: 30_000,
     maxFlows: 1024,
     hasHealthCheck: true,

@@ -28,6 +28,7 @@ void t.test('the default the help names is the value of an unset key', async (t)
     StopTimeout: (text) => parseSpan({ text, key: 'StopTimeout', where: 'help', location: null }, false, false),
     MaxConnections: (text) => parseMaxConnections({ text, key: 'MaxConnections', where: 'help', location: null }),
     ConnectionIdleTimeout: (text) => (text === 'off' ? null : undefined),
+    ProxyProtocol: (text) => (text === 'off' ? [] : undefined),
     FlowTimeout: (text) => parseSpan({ text, key: 'FlowTimeout', where: 'help', location: null }, false, false),
     MaxFlows: (text) => parseMaxFlows({ text, key: 'MaxFlows', where: 'help', location: null }),
   };
@@ -55,6 +56,7 @@ void t.test('a generated file writes the keys of its mode', async (t) => {
     backends: [{ name: null, port: 8080 }],
     maxConnections: 4096,
     connectionIdleTimeoutMs: 150_000,
+    proxyProtocol: [],
     flowTimeoutMs: 30_000,
     maxFlows: 1024,
   };

@@ -22,6 +22,7 @@ void t.test('defaults', async (t) => {
     backends: [],
     maxConnections: 4096,
     connectionIdleTimeoutMs: null,
+    proxyProtocol: [],
     flowTimeoutMs: 30_000,
     maxFlows: 1024,
     keyLines: {},
@@ -48,6 +49,7 @@ void t.test('every value from the file', async (t) => {
     backends: [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }],
     maxConnections: 10,
     connectionIdleTimeoutMs: null,
+    proxyProtocol: [],
     flowTimeoutMs: 30_000,
     maxFlows: 1024,
     keyLines: { Mode: 2, Ready: 3, IdleTimeout: 4, StartTimeout: 5, StopTimeout: 6, Backend: 7, MaxConnections: 8 },
@@ -80,7 +82,7 @@ void t.test('flags win over the file; the last file assignment wins', async (t) 
 
 void t.test('errors name file:line and key, or the flag, and list allowed values', async (t) => {
   const cases: Array<[string | null, Partial<Record<PodsockKey, string>>, string, string]> = [
-    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections, ConnectionIdleTimeout, FlowTimeout, MaxFlows)`],
+    ['Moed=proxy', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: unknown key 'Moed' in section [Podsock] (known keys: Mode, Ready, IdleTimeout, StartTimeout, StopTimeout, Backend, MaxConnections, ConnectionIdleTimeout, ProxyProtocol, FlowTimeout, MaxFlows)`],
     ['Mode=socket', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Mode: invalid mode 'socket' (allowed: 'handover', 'proxy')`],
     [null, { Mode: 'Proxy' }, 'PODSOCK_ERR_CONFIG', `--mode: invalid mode 'Proxy' (allowed: 'handover', 'proxy')`],
     ['Ready=up', {}, 'PODSOCK_ERR_CONFIG', `${FILE}:2: Ready: invalid readiness 'up' (allowed with mode 'handover': 'started', 'notify')`],

@@ -44,3 +44,11 @@ void t.test('a TCP readiness probe needs a stream socket to probe for', async (t
   t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'started' } }, [dgram])), 'none');
   t.equal(code(() => checkSockets({ mode: 'proxy', backends, ready: { kind: 'notify' } }, [dgram])), 'none');
 });
+
+void t.test('ProxyProtocol=v1 has no datagram form: a UDP socket needs v2 or off', async (t) => {
+  const backends = [{ name: null, port: 53 }];
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, proxyProtocol: [{ name: null, version: 'v1' }] }, [dgram])), 'PODSOCK_ERR_CONFIG');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, proxyProtocol: [{ name: null, version: 'v1' }] }, [tcp])), 'none', 'v1 is fine for TCP');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, proxyProtocol: [{ name: null, version: 'v1' }, { name: 'dns', version: 'v2' }] }, [tcp, dgram])), 'none', 'per socket');
+  t.equal(code(() => checkSockets({ mode: 'proxy', backends, proxyProtocol: [{ name: null, version: 'v2' }] }, [dgram])), 'none');
+});

@@ -17,6 +17,7 @@ const cfg = {
   backends: [],
   maxConnections: 4096,
   connectionIdleTimeoutMs: null,
+  proxyProtocol: [],
   hasHealthCheck: false,
   publishPorts: [],
   network: 'none',
