@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { hostEnv, uniqueName } from './harness.js';
+import { hostEnv, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 import { createSocket } from 'node:dgram';
 import { DNSMASQ_ANSWER as ANSWER, DNSMASQ_EXEC, resolveA } from '../helpers/dns.js';
@@ -76,5 +76,48 @@ if (h !== null) {
     // And from cold again, a burst of clients while it starts: all answered.
     const again = await Promise.all(Array.from({ length: 20 }, (_, i) => resolveA('127.0.0.1', svc.port, `b${i}.podsock.test`, { retryMs: 60_000, timeoutMs: 60_000 })));
     t.ok(again.every((a, i) => a.name === `b${i}.podsock.test` && a.address === ANSWER && a.tries === 1), 'a burst sent into the second cold start was answered, once each');
+  });
+}
+
+if (h !== null) {
+  await t.test('ProxyProtocol=v2 on a datagram socket: the backend reads the client address on every datagram', async (t) => {
+    const name = uniqueName('udpv2');
+    const svc = await installPodsockService(t, h, name, {
+      datagram: 'only',
+      containerFile: [
+        '[Container]',
+        `Image=${h.fixtureImage}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        'Environment=UDP_PORT=9000 UDP_PROXY_V2=1',
+        'Exec=/usr/bin/node /app/udp-echo.js',
+        '[Podsock]',
+        'Mode=proxy',
+        'Backend=9000',
+        'Ready=started',
+        'ProxyProtocol=v2',
+        'IdleTimeout=infinity',
+        '',
+      ].join('\n'),
+    });
+    // A client on 127.0.0.2: the address the backend reports can only come from the header.
+    const client = createSocket('udp4');
+    t.teardown(() => client.close());
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.2', resolve));
+    const { port } = client.address();
+    const replies: string[] = [];
+    client.on('message', (m) => replies.push(m.toString()));
+    for (let i = 0; i < 3; i++) {
+      const before = replies.length;
+      const retry = setInterval(() => client.send(`e${i}`, svc.port, '127.0.0.1'), 5000);
+      client.send(`e${i}`, svc.port, '127.0.0.1');
+      await waitFor(`the reply to datagram ${i}`, async () => replies.length > before, 60_000).finally(() => clearInterval(retry));
+    }
+    t.same(
+      replies.slice(0, 3),
+      [0, 1, 2].map((i) => `v2 127.0.0.2 ${port} 127.0.0.1 ${svc.port} e${i}`),
+      'each datagram carried a v2 header with the client address and the address it was sent to',
+    );
   });
 }
