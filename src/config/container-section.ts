@@ -136,6 +136,7 @@ const KEYS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
   ['SecurityLabelType', 'single'],
   ['SecurityLabelFileType', 'single'],
   ['SecurityLabelLevel', 'single'],
+  ['AppArmor', 'single'],
   ['AddDevice', 'strv'],
   ['SeccompProfile', 'single'],
   ['DropCapability', 'strv'],
@@ -400,6 +401,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   if (labelFileType !== null && labelFileType !== '') add('--security-opt', `label=filetype:${labelFileType}`);
   const labelLevel = r.single('SecurityLabelLevel');
   if (labelLevel !== null && labelLevel !== '') add('--security-opt', `label=level:${labelLevel}`);
+  const apparmor = r.single('AppArmor');
+  if (apparmor !== null && apparmor !== '') add('--security-opt', `apparmor=${apparmor}`);
 
   for (let device of r.strv('AddDevice')) {
     // A leading '-' makes the device optional: skipped when the host path does not exist.
@@ -509,15 +512,15 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
 }
 
 /**
- * Notify= (podman-systemd.unit(5)): 'healthy' (podman 5.1) or a boolean. podsock relays readiness
+ * Notify= (podman-systemd.unit(5)): 'healthy' in any case (podman 5.1) or a boolean. podsock relays readiness
  * itself, so it becomes the [Podsock] Ready= it stands for (load.ts): true is Ready=notify, healthy
  * is Ready=healthy, false is the default.
  */
 function notifyOf(r: Reader): 'healthy' | 'notify' | null {
   const e = r.last('Notify');
   if (e === undefined) return null;
-  if (e.value === 'healthy') return 'healthy';
   const v = e.value.toLowerCase();
+  if (v === 'healthy') return 'healthy';
   if (TRUE_WORDS.has(v)) return 'notify';
   if (FALSE_WORDS.has(v)) return null;
   throw r.error(e, `invalid value ${q(e.value)} for Notify= (allowed: 'healthy' or a boolean: 'yes', 'no', 'true', 'false', 'on', 'off', '1', '0')`);

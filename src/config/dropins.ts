@@ -1,14 +1,16 @@
 /**
- * Which drop-ins apply to a .container file, and in what order, as Quadlet finds them
- * (containers/podman cmd/quadlet/main.go, loadUnitDropins()) and systemd finds a unit's drop-ins
- * (systemd.unit(5), "drop-in"):
+ * Which drop-ins apply to a .container file, and in what order, as Quadlet finds them (podman 5.x:
+ * containers/podman cmd/quadlet/main.go loadUnitDropins() and pkg/systemd/parser/unitfile.go
+ * GetUnitDropinPaths()), which is how systemd finds a unit's drop-ins (systemd.unit(5), "drop-in"):
  *
- * - For FILE.container, every `*.conf` in `DIR/FILE.container.d/` for each directory DIR in order;
- *   for an instance 'web@1.container', also the template's `DIR/web@.container.d/`, after every
- *   `web@1.container.d/`.
- * - A name seen first wins: `10-x.conf` in an earlier (higher-priority) directory hides the file of
- *   the same name further down the list. A drop-in that is a symbolic link to /dev/null (or empty)
- *   so masks a lower one and adds nothing.
+ * - The drop-in directories, most specific first, each looked for in every search directory in
+ *   order: `FILE.container.d/`; for an instance 'web@blue.container' the template's `web@.container.d/`;
+ *   for a name with dashes 'my-app-x' the prefixes `my-app-.container.d/` then `my-.container.d/`
+ *   (and `my-app-@.container.d/`, `my-@.container.d/` for a template); last `container.d/`, which
+ *   applies to every .container file there.
+ * - A name seen first wins: `10-x.conf` in a more specific directory (or, for the same kind, in a
+ *   higher-priority search directory) hides every other `10-x.conf`. A drop-in that is a symbolic link
+ *   to /dev/null (or empty) so masks the others and adds nothing.
  * - The files found are applied in lexical order of their names, whatever directory each is in.
  *
  * Entries that are not regular files (directories named x.conf, sockets) are skipped, as systemd's
@@ -22,13 +24,30 @@ import { PodsockError, q } from '../errors.js';
 /** Most drop-ins applied to one file; more is refused, naming the directories. */
 export const MAX_DROPINS = 256;
 
-/** The drop-in directories for `configFile` given the directories to search, in priority order. */
+/** The drop-in directory names for a file name, most specific first (GetUnitDropinPaths()). */
+export function dropinNames(fileName: string): string[] {
+  const dot = fileName.lastIndexOf('.');
+  const ext = dot <= 0 ? '' : fileName.slice(dot);
+  const base = dot <= 0 ? fileName : fileName.slice(0, dot);
+  const at = base.indexOf('@');
+  const unitName = at === -1 ? base : base.slice(0, at);
+  const isTemplate = at !== -1;
+  const instance = at === -1 ? '' : base.slice(at + 1);
+  const broadFirst = [`${ext.slice(1)}.d`];
+  const parts = unitName.split('-');
+  for (let i = 1; i < parts.length; i++) {
+    const truncated = `${parts.slice(0, i).join('-')}-`;
+    broadFirst.push(`${truncated}${ext}.d`);
+    if (isTemplate) broadFirst.push(`${truncated}@${ext}.d`);
+  }
+  if (instance !== '') broadFirst.push(`${unitName}@${ext}.d`);
+  broadFirst.push(`${fileName}.d`);
+  return [...new Set(broadFirst.reverse())];
+}
+
+/** The drop-in directories for `configFile` given the search directories, in the order they are searched. */
 export function dropinDirs(configFile: string, dirs: readonly string[]): string[] {
-  const name = basename(configFile);
-  const out = dirs.map((d) => join(d, `${name}.d`));
-  const m = /^([^@]+)@(.+)(\.[^.]+)$/.exec(name);
-  if (m !== null) for (const d of dirs) out.push(join(d, `${m[1] as string}@${m[3] as string}.d`));
-  return [...new Set(out)];
+  return [...new Set(dropinNames(basename(configFile)).flatMap((n) => dirs.map((d) => join(d, n))))];
 }
 
 function listConf(dir: string): string[] {

@@ -1,7 +1,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { MAX_DROPINS, dropinDirs, findDropins } from '../../../src/config/dropins.js';
+import { MAX_DROPINS, dropinDirs, dropinNames, findDropins } from '../../../src/config/dropins.js';
 import { loadConfig, type LoadOptions } from '../../../src/config/load.js';
 import { caught } from '../../helpers/caught.js';
 import { fixedSpecifiers } from '../../helpers/specifiers.js';
@@ -62,7 +62,7 @@ void t.test("an instance also reads the template's drop-ins, after its own of th
     'a/web@.container.d/20-same.conf': '[Container]\nEnvironment=S=template\n',
     'a/web@blue.container.d/20-same.conf': '[Container]\nEnvironment=S=instance\n',
   });
-  t.same(dropinDirs(join(root, 'a/web@blue.container'), [join(root, 'a')]), [join(root, 'a/web@blue.container.d'), join(root, 'a/web@.container.d')]);
+  t.same(dropinDirs(join(root, 'a/web@blue.container'), [join(root, 'a')]), [join(root, 'a/web@blue.container.d'), join(root, 'a/web@.container.d'), join(root, 'a/container.d')]);
   const cfg = loadConfig(opts(root, 'web@blue'));
   t.same(cfg.podmanOptions.filter((o) => /^[A-Z]+=/.test(o)), ['A=main', 'T=template', 'S=instance']);
 });
@@ -102,4 +102,22 @@ void t.test('drop-in limits and unreadable directories', async (t) => {
   t.match(caught(() => findDropins(join(root, 'a/web.container'), [join(root, 'a')])).message, `More than ${MAX_DROPINS} drop-ins`);
   const fileNotDir = tree(t, { 'a/web.container': MAIN, 'a/web.container.d': 'not a directory' });
   t.same(findDropins(join(fileNotDir, 'a/web.container'), [join(fileNotDir, 'a')]), []);
+});
+
+void t.test("Quadlet's drop-in directories: most specific first, then dash prefixes, then container.d", async (t) => {
+  t.same(dropinNames('web.container'), ['web.container.d', 'container.d']);
+  t.same(dropinNames('my-app-x.container'), ['my-app-x.container.d', 'my-app-.container.d', 'my-.container.d', 'container.d']);
+  t.same(dropinNames('my-app@blue-sky.container'), ['my-app@blue-sky.container.d', 'my-app@.container.d', 'my-@.container.d', 'my-.container.d', 'container.d']);
+  t.same(dropinNames('web@.container'), ['web@.container.d', 'container.d']);
+  t.same(dropinDirs('/x/a-b.container', ['/d1', '/d2']), ['/d1/a-b.container.d', '/d2/a-b.container.d', '/d1/a-.container.d', '/d2/a-.container.d', '/d1/container.d', '/d2/container.d']);
+
+  const root = tree(t, {
+    'a/my-app.container': MAIN,
+    'a/container.d/10-all.conf': '[Container]\nEnvironment=ALL=1 SAME=broad\n',
+    'a/container.d/30-same.conf': '[Container]\nEnvironment=HIDDEN=1\n',
+    'xdg/podsock/my-.container.d/20-prefix.conf': '[Container]\nEnvironment=PREFIX=1\n',
+    'xdg/podsock/my-app.container.d/30-same.conf': '[Container]\nEnvironment=SAME=specific\n',
+  });
+  const cfg = loadConfig(opts(root, 'my-app'));
+  t.same(cfg.podmanOptions.filter((o) => /^[A-Z]+=/.test(o)), ['A=main', 'ALL=1', 'SAME=broad', 'PREFIX=1', 'SAME=specific'], 'a more specific directory wins a name even in a lower-priority search directory');
 });

@@ -71,6 +71,7 @@ void t.test('an unknown specifier names file, line and key', async (t) => {
 void t.test('Notify= stands for Ready= when Ready= is not set', async (t) => {
   const proxy = '[Podsock]\nMode=proxy\nBackend=80\n';
   t.same(load(t, `[Container]\nImage=img\nNotify=healthy\nHealthCmd=true\n${proxy}`).ready, { kind: 'healthy' }, 'Notify=healthy');
+  t.same(load(t, `[Container]\nImage=img\nNotify=Healthy\n${proxy}`).ready, { kind: 'healthy' }, 'in any case, as Quadlet reads it');
   t.same(load(t, '[Container]\nImage=img\nNotify=yes\n').ready, { kind: 'notify' }, 'Notify=yes');
   t.same(load(t, '[Container]\nImage=img\nNotify=false\n').ready, { kind: 'started' }, 'Notify=false: the default');
   const both = load(t, `[Container]\nImage=img\nNotify=healthy\n${proxy}Ready=tcp\n`);
@@ -82,8 +83,8 @@ void t.test('Notify= stands for Ready= when Ready= is not set', async (t) => {
 });
 
 void t.test('newer Quadlet keys', async (t) => {
-  const cfg = load(t, '[Container]\nImage=img\nHttpProxy=false\nStopSignal=SIGINT\nRetry=3\nRetryDelay=5s\n');
-  t.same(cfg.podmanOptions, ['--stop-signal', 'SIGINT', '--retry', '3', '--retry-delay', '5s', '--http-proxy=false']);
+  const cfg = load(t, '[Container]\nImage=img\nHttpProxy=false\nStopSignal=SIGINT\nRetry=3\nRetryDelay=5s\nAppArmor=my-profile\n');
+  t.same(cfg.podmanOptions, ['--stop-signal', 'SIGINT', '--retry', '3', '--retry-delay', '5s', '--http-proxy=false', '--security-opt', 'apparmor=my-profile']);
   for (const key of ['ReloadCmd=/bin/reload', 'ReloadSignal=SIGHUP']) {
     t.match(caught(() => load(t, `[Container]\nImage=img\n${key}\n`)).message, /ExecReload=podman .* in the \.service file/, key);
   }
