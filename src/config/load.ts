@@ -11,8 +11,9 @@
  * file that runs it, so settings there belong in that file. Sections named X-* are ignored as systemd
  * ignores them (systemd.unit(5)). Any other section is an error.
  *
- * Drop-ins (dropins.ts) are read after the file as systemd reads a unit's drop-ins: NAME.container.d/
- * beside the file in every search directory (only beside the file with --config). systemd
+ * Drop-ins (dropins.ts) are read after the file as systemd reads a unit's drop-ins, from the drop-in
+ * directories Quadlet searches (NAME.container.d/, container.d/, ...) in every search directory, or
+ * only in the file's own directory with --config. systemd
  * %-specifiers (specifiers.ts) are expanded in the file's values, never in flags or the `--`
  * passthrough: systemd has already expanded those in the unit's ExecStart=.
  *
