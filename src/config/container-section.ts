@@ -315,9 +315,9 @@ class Reader {
   }
 
   /** LookupAllArgs(): words split like Exec=, with the entry each came from. */
-  args(key: string): Array<{ word: string; entry: UnitEntry }> {
-    const out: Array<{ word: string; entry: UnitEntry }> = [];
-    for (const e of this.entries(key)) for (const word of splitWords(e.value, this.where(e))) out.push({ word: this.expand(e, word), entry: e });
+  args(key: string): Array<{ word: string; raw: string; entry: UnitEntry }> {
+    const out: Array<{ word: string; raw: string; entry: UnitEntry }> = [];
+    for (const e of this.entries(key)) for (const raw of splitWords(e.value, this.where(e))) out.push({ word: this.expand(e, raw), raw, entry: e });
     return out;
   }
 
@@ -476,7 +476,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
 
   for (const { word } of r.args('Mask')) add('--security-opt', `mask=${word}`);
   for (const { word } of r.args('Unmask')) add('--security-opt', `unmask=${word}`);
-  for (const { word } of r.args('EnvironmentFile')) add('--env-file', r.resolve(word));
+  // quadlet.go getAbsolutePath(): a path that starts with a specifier is not resolved against the file.
+  for (const { word, raw } of r.args('EnvironmentFile')) add('--env-file', /^%[^%]/.test(raw) ? word : r.resolve(word));
   for (const { word } of r.args('Secret')) add('--secret', word);
   for (const { word } of r.args('Mount')) add('--mount', resolveMountSource(word, r));
 

@@ -51,6 +51,11 @@ void t.test('specifiers are expanded in every kind of value, word by word', asyn
   t.same(spaced.podmanOptions, ['--env', 'X=a b']);
 });
 
+void t.test('a relative path that starts with a specifier is not resolved against the file (as Quadlet)', async (t) => {
+  const cfg = load(t, '[Container]\nImage=img\nEnvironmentFile=%i.env\nEnvironmentFile=./%i.env\n', { specifiers: fixedSpecifiers({ unit: 'web@blue.service' }) });
+  t.same(cfg.podmanOptions, ['--env-file', 'blue.env', '--env-file', join(cfg.dir, 'blue.env')]);
+});
+
 void t.test('podsock never expands flags or the passthrough (systemd expanded ExecStart= already)', async (t) => {
   const cfg = load(t, '[Container]\nImage=img\n', { flags: { Mode: 'proxy', Backend: '80', Ready: 'http:/%i' }, extraArgs: ['-e', 'X=%h'] });
   t.same(cfg.ready, { kind: 'http', path: '/%i' });
