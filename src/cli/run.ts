@@ -110,9 +110,12 @@ function planCheckFiles(cfg: ServiceConfig, env: NodeJS.ProcessEnv, uid: number)
   } catch {
     // A bad PODSOCK_CONFIG_DIR with --config: the file given is what counts.
   }
-  // Drop-ins: the ones read, and their directories (a drop-in added or removed changes the directory).
+  // Drop-ins: the ones read, the drop-in directories there are (a drop-in added or removed changes
+  // one), and the configuration directories (a drop-in directory added changes one).
   for (const f of cfg.files) files.add(f);
-  for (const f of [...files].filter((p) => p.endsWith('.container'))) for (const d of dropinDirs(f, [dirname(f)])) files.add(d);
+  const containers = [...files].filter((p) => p.endsWith('.container'));
+  for (const f of containers) files.add(dirname(f));
+  for (const f of containers) for (const d of dropinDirs(f, [dirname(f)])) if (existsSync(d)) files.add(d);
   return [...files];
 }
 

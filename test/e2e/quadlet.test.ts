@@ -4,12 +4,13 @@
  * expands are the ones systemd itself expands for the same unit (read back from the unit's own
  * Environment= through `systemctl show`). The unit ('BASE-svc@blue-sky.service') is not named after
  * the service NAME ('BASE@cfg'), so the values can only come from the unit podsock runs in.
+ * podsock-launch's plan goes stale when a drop-in is added or changed.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, hostEnv, httpGet, installUnits, logFile, podman, readLog, systemctl, uniqueName } from './harness.js';
-import { podsockBin } from './podsock-units.js';
+import { containerExists, freePort, hostEnv, httpGet, installUnits, logFile, podman, readLog, systemctl, uniqueName } from './harness.js';
+import { installPodsockService, podsockBin, podsockLaunch, serviceState } from './podsock-units.js';
 
 const h = hostEnv(t);
 
@@ -76,5 +77,38 @@ if (h !== null) {
     t.ok(fromSystemd, `systemd's expansion: ${shown.stdout}`);
     t.same(pairs(fromContainer), pairs(fromSystemd), 'podsock and systemd give every specifier the same value');
     t.match(pairs(fromContainer), { n: `${unit}.service`, i: 'blue-sky', I: 'blue/sky', f: '/blue/sky', p: `${base}-svc`, pct: '%' });
+  });
+
+  await t.test('a drop-in added or changed makes the plan of podsock-launch stale', { skip: existsSync(podsockLaunch) ? false : 'podsock-launch is not built' }, async (t) => {
+    const name = uniqueName('qsl');
+    const svc = await installPodsockService(t, h, name, { launcher: true, podsock: ['IdleTimeout=infinity'] });
+    const count = (text: string, needle: string): number => text.split(needle).length - 1;
+
+    /** One activation answered by the container as FIXTURE_NAME `as`, then stopped; podsock's log so far. */
+    const activation = async (label: string, as: string): Promise<string> => {
+      const r = await httpGet(svc.url(`/${label}`), 60_000);
+      t.equal(r.body, `hello from ${as} path=/${label} pid=1\n`, `${label}: answered by the container as '${as}'`);
+      const s = await serviceState(h, name);
+      t.match(readFileSync(`/proc/${s.MainPID ?? '0'}/cmdline`, 'utf8').replace(/\0/g, ' '), /dist\/bin\/podsock\.cjs run /, `${label}: the main pid is podsock`);
+      await systemctl(h, 'stop', `${name}.service`);
+      t.notOk(await containerExists(h, svc.containerName), `${label}: no container after stop`);
+      return readLog(svc.log);
+    };
+
+    await activation('first', name);
+    let log = await activation('second', name);
+    t.equal(count(log, 'adopted it'), 1, 'second: started from the plan');
+
+    const dir = join(svc.configDir, `${name}.container.d`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, '10-name.conf'), '[Container]\nEnvironment=FIXTURE_NAME=from-a-drop-in\n');
+    log = await activation('third', 'from-a-drop-in');
+    t.equal(count(log, 'podsock-launch did not start podman: stale'), 1, 'third: a new drop-in made the plan stale');
+    log = await activation('fourth', 'from-a-drop-in');
+    t.equal(count(log, 'adopted it'), 2, 'fourth: the new plan was used');
+
+    writeFileSync(join(dir, '10-name.conf'), '[Container]\nEnvironment=FIXTURE_NAME=edited\n');
+    log = await activation('fifth', 'edited');
+    t.equal(count(log, 'podsock-launch did not start podman: stale'), 2, 'fifth: an edited drop-in made the plan stale');
   });
 }
