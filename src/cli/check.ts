@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { configWarnings } from '../check/config-rules.js';
 import { proxyExposure, socketCandidates } from '../check/exposure-rules.js';
 import { imageWarnings } from '../check/image-rules.js';
+import { madeFrom, notifyOverridden, unitForSpecifiers } from '../check/quadlet-rules.js';
 import { unitCandidates, unitWarnings } from '../check/unit-rules.js';
 import { formatWarning, type CheckWarning } from '../check/warning.js';
 import type { ServiceConfig } from '../config/load.js';
@@ -48,7 +49,7 @@ export interface CheckInput {
 }
 
 /** Separates check's own options from the `run` options, keeping everything else in order. */
-function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string | null; strict: boolean; overridden: Set<string> } {
+function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string | null; strict: boolean; overridden: Set<string>; name: string | null } {
   // Validate the whole command line once with both sets, for the usual messages.
   const all = parseArgs(argv, { ...RUN_FLAGS, ...CHECK_FLAGS }, 'check');
   const rest: string[] = [];
@@ -69,7 +70,7 @@ function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string 
     if (long !== undefined && !a.includes('=') && RUN_FLAGS[long]?.value === true && i + 1 < argv.length) rest.push(argv[++i] as string);
   }
   const overridden = new Set([...all.flags.keys()].flatMap((f) => (KEY_OF_FLAG[f] === undefined ? [] : [`Podsock.${KEY_OF_FLAG[f]}`])));
-  return { rest, unit: all.flags.get('unit')?.[0] ?? null, strict: all.flags.has('strict'), overridden };
+  return { rest, unit: all.flags.get('unit')?.[0] ?? null, strict: all.flags.has('strict'), overridden, name: all.positionals.length === 1 ? (all.positionals[0] as string) : null };
 }
 
 function readUnit(path: string, explicit: boolean): { warnings: CheckWarning[] } {
@@ -117,14 +118,16 @@ export async function checkCommand(input: CheckInput): Promise<number> {
   const out = input.stdout ?? ((s: string) => void process.stdout.write(s));
   const err = input.stderr ?? ((s: string) => void process.stderr.write(s));
   const own = splitOwnFlags(input.argv);
-  const loaded = configFromArgs(own.rest, input.env, 'check');
+  // %-specifiers as the unit that would run NAME gives them (the unit file checked, else NAME.service).
+  const named = own.name === null ? null : (own.unit ?? unitCandidates(own.name, input.env, input.uid).find((p) => existsSync(p)) ?? null);
+  const loaded = configFromArgs(own.rest, input.env, 'check', own.name === null ? undefined : unitForSpecifiers(own.name, named));
   const { listen } = loaded;
   // A flag wins over the file: then the file's line is not where the value came from.
   const keyLines = Object.fromEntries(Object.entries(loaded.cfg.keyLines).filter(([k]) => !own.overridden.has(k)));
   const cfg: ServiceConfig = { ...loaded.cfg, keyLines };
   const names = listen.map((raw) => parseListenAddress(raw).name);
 
-  const warnings: CheckWarning[] = [...configWarnings(cfg)];
+  const warnings: CheckWarning[] = [...configWarnings(cfg), ...notifyOverridden(cfg)];
   const image = await imageFacts(cfg, input.env);
   warnings.push(...image.warnings);
 
@@ -154,7 +157,8 @@ export async function checkCommand(input: CheckInput): Promise<number> {
   out(`${shellQuote([image.podman?.binary ?? 'podman', ...cmd.args])}\n`);
 
   for (const w of warnings) err(`${formatWarning(w)}\n`);
-  const source = cfg.source === null ? "arguments after '--'" : q(cfg.source);
+  const source = cfg.source === null ? "arguments after '--'" : cfg.files.length > 1 ? `${q(cfg.source)} and its drop-ins` : q(cfg.source);
+  if (cfg.files.length > 1) err(`podsock check: configuration made from ${madeFrom(cfg.files)}\n`);
   const unitNote = unitFile === null ? 'no unit file found' : `unit ${q(unitFile)}`;
   err(`podsock check: ${q(cfg.name)} is valid (${source}; ${unitNote}); ${warnings.length === 0 ? 'no warnings' : `${warnings.length} warning${warnings.length === 1 ? '' : 's'}`}\n`);
   return own.strict && warnings.length > 0 ? 1 : 0;

@@ -13,6 +13,7 @@ import { assertSafeName } from '../config/find.js';
 import { defaultContainerName } from '../config/load.js';
 import { parsePodmanRunArgs } from '../config/podman-args.js';
 import { resolvePodsockSettings } from '../config/podsock-section.js';
+import { specifierContext } from '../config/specifier-context.js';
 import { findSection, parseUnitText } from '../config/unit-syntax.js';
 import { PodsockError, q } from '../errors.js';
 import { containerFileText } from '../generate/container-file.js';
@@ -202,7 +203,7 @@ function selfCheck(container: UnitText): void {
   try {
     const unit = parseUnitText(container.text, container.file);
     const section = findSection(unit, 'Container');
-    if (section !== undefined) containerSectionToArgs(section, { file: `/${container.file}`, pathExists: () => true });
+    if (section !== undefined) containerSectionToArgs(section, { file: `/${container.file}`, pathExists: () => true, specifiers: specifierContext({ env: {}, uid: 0, fallbackUnit: 'generate.service' }) });
     resolvePodsockSettings(findSection(unit, 'Podsock'), container.file, {});
   } catch (err) {
     throw new PodsockError('PODSOCK_ERR_INTERNAL', `podsock generate: the generated ${container.file} does not load: ${(err as Error).message}`, {

@@ -4,7 +4,7 @@
  * The only module besides main.ts that touches process.*.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
 import type { Frontend } from '../frontend.js';
@@ -18,7 +18,9 @@ import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podman.js';
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
+import { dropinDirs } from '../config/dropins.js';
 import { configCandidates } from '../config/find.js';
+import { specifierContext } from '../config/specifier-context.js';
 import { describeFd, scrubbedEnv, type ListenFd } from '../sd/listen-fds.js';
 import { closeFd } from '../native/fds.js';
 import { relayEngine } from '../native/relay.js';
@@ -42,8 +44,11 @@ export interface RunInput {
   env: NodeJS.ProcessEnv;
 }
 
-/** Parse the command line and load the configuration: the part shared by `run` and `check`. */
-export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: string): { cfg: ServiceConfig; listen: string[]; logLevel: Level } {
+/**
+ * Parse the command line and load the configuration: the part shared by `run` and `check`. `unit`
+ * is the unit whose %-specifiers to use (check's); by default the unit this process runs in.
+ */
+export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: string, unit?: string): { cfg: ServiceConfig; listen: string[]; logLevel: Level } {
   const p = parseArgs(argv, RUN_FLAGS, command);
   if (p.positionals.length !== 1) {
     throw new PodsockError(
@@ -64,6 +69,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
     uid: process.getuid?.() ?? 0,
     flags,
     extraArgs: p.passthrough,
+    ...(unit === undefined ? {} : { specifiers: specifierContext({ env, uid: process.getuid?.() ?? 0, fallbackUnit: unit, unit }) }),
   });
   return { cfg, listen: p.flags.get('listen') ?? [], logLevel: logLevel as Level };
 }
@@ -109,6 +115,12 @@ function planCheckFiles(cfg: ServiceConfig, env: NodeJS.ProcessEnv, uid: number)
   } catch {
     // A bad PODSOCK_CONFIG_DIR with --config: the file given is what counts.
   }
+  // Drop-ins: the ones read, the drop-in directories there are (a drop-in added or removed changes
+  // one), and the configuration directories (a drop-in directory added changes one).
+  for (const f of cfg.files) files.add(f);
+  const containers = [...files].filter((p) => p.endsWith('.container'));
+  for (const f of containers) files.add(dirname(f));
+  for (const f of containers) for (const d of dropinDirs(f, [dirname(f)])) if (existsSync(d)) files.add(d);
   return [...files];
 }
 

@@ -21,12 +21,16 @@
  * Not supported, with a message saying why: keys that only make sense to Quadlet's unit generator or
  * that podsock controls (Notify=, Pod=, Rootfs=, ServiceName=, ReloadCmd=, GlobalArgs=, ...), and
  * references to other Quadlet units (Image=x.image, Network=x.network, Volume=x.volume:/d).
- * systemd %-specifiers are not expanded: podsock reads the file itself, so '%h' would reach podman as is.
+ * systemd %-specifiers (specifiers.ts) are expanded in every value, word by word after splitting,
+ * as systemd expands them in the ExecStart= words Quadlet writes: a '%I' that gives 'a b' stays one
+ * word. Validation (Image=, ContainerName=, ExposeHostPort=) sees the expanded value. Errors name the
+ * file each entry came from: the .container file or one of its drop-ins.
  */
 import { isAbsolute, join } from 'node:path';
 
 import { PodsockError, q } from '../errors.js';
 import { parsePodmanOptions } from './podman-args.js';
+import { SpecifierError, expandSpecifiers, type SpecifierContext } from './specifiers.js';
 import { splitEnvironment, splitWords } from './split-words.js';
 import type { UnitEntry, UnitSection } from './unit-syntax.js';
 
@@ -42,6 +46,8 @@ export interface ContainerSettings {
   options: string[];
   /** The line of the last assignment of each key present (after resets). */
   keyLines: Record<string, number>;
+  /** Notify=: 'healthy' (Notify=healthy), 'notify' (a true boolean) or null (false or unset). */
+  notify: 'healthy' | 'notify' | null;
 }
 
 /** What container-section needs to know about its surroundings. */
@@ -50,6 +56,8 @@ export interface ContainerContext {
   file: string;
   /** Whether a path exists (for AddDevice=-/dev/x); defaults to node:fs existsSync. */
   pathExists: (path: string) => boolean;
+  /** The values of %-specifiers. */
+  specifiers: SpecifierContext;
 }
 
 type Kind = 'single' | 'list' | 'strv' | 'args' | 'keyval' | 'bool' | 'exec';
@@ -89,6 +97,7 @@ const BOOL_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['RunInit', '--init'],
   ['EnvironmentHost', '--env-host'],
   ['ReadOnlyTmpfs', '--read-only-tmpfs'],
+  ['HttpProxy', '--http-proxy'],
 ];
 
 /** Health-check keys, in quadlet.go handleHealth() order, to `--health-SUFFIX VALUE`. */
@@ -127,6 +136,7 @@ const KEYS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
   ['SecurityLabelType', 'single'],
   ['SecurityLabelFileType', 'single'],
   ['SecurityLabelLevel', 'single'],
+  ['AppArmor', 'single'],
   ['AddDevice', 'strv'],
   ['SeccompProfile', 'single'],
   ['DropCapability', 'strv'],
@@ -155,17 +165,17 @@ const KEYS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
   ['Mount', 'args'],
   ...HEALTH_FLAGS.map(([k]) => [k, 'single'] as [string, Kind]),
   ['PodmanArgs', 'args'],
+  ['Notify', 'single'],
 ]);
 
 /** Quadlet keys podsock deliberately does not support, with the reason. */
 const UNSUPPORTED: Readonly<Record<string, string>> = {
-  Notify: 'podsock relays readiness itself; use Ready=notify in [Podsock] for a container that sends READY=1',
   Rootfs: 'podsock runs containers from images; set Image=',
   Pod: 'podsock runs one container per service; pods are not supported',
   StartWithPod: 'podsock runs one container per service; pods are not supported',
   ServiceName: 'podsock does not generate units; name the .service file instead',
-  ReloadCmd: 'podsock does not support reloading the container',
-  ReloadSignal: 'podsock does not support reloading the container',
+  ReloadCmd: "Quadlet turns it into the unit's ExecReload=, and the unit is yours: put 'ExecReload=podman exec CONTAINER COMMAND' in the .service file",
+  ReloadSignal: "Quadlet turns it into the unit's ExecReload=, and the unit is yours: put 'ExecReload=podman kill --signal SIGNAL CONTAINER' in the .service file",
   GlobalArgs: 'podsock does not pass global podman options',
   ContainersConfModule: 'podsock does not pass global podman options',
   RemapUsers: 'it is deprecated in Quadlet; use UserNS=, UIDMap= and GIDMap=',
@@ -228,7 +238,10 @@ class Reader {
     section: UnitSection,
     private readonly ctx: ContainerContext,
   ) {
-    for (const e of section.entries) {
+    for (const raw of section.entries) {
+      const kind = KEYS.get(raw.key);
+      // Keys read whole are expanded here; word lists word by word where they are split.
+      const e = kind === 'single' || kind === 'list' || kind === 'bool' ? { ...raw, value: this.expand(raw, raw.value) } : raw;
       if (!KEYS.has(e.key)) {
         const reason = UNSUPPORTED[e.key];
         if (reason !== undefined) {
@@ -244,14 +257,25 @@ class Reader {
   }
 
   error(e: UnitEntry, message: string, cause?: unknown): PodsockError {
-    return new PodsockError('PODSOCK_ERR_CONFIG', `${this.ctx.file}:${e.line}: ${message}`, {
+    const file = e.file ?? this.ctx.file;
+    return new PodsockError('PODSOCK_ERR_CONFIG', `${file}:${e.line}: ${message}`, {
       ...(cause === undefined ? {} : { cause }),
-      details: { file: this.ctx.file, line: e.line, section: 'Container', key: e.key, value: e.value },
+      details: { file, line: e.line, section: 'Container', key: e.key, value: e.value },
     });
   }
 
   where(e: UnitEntry): string {
-    return `${this.ctx.file}:${e.line}: ${e.key}`;
+    return `${e.file ?? this.ctx.file}:${e.line}: ${e.key}`;
+  }
+
+  /** `text` (all or one word of entry e's value) with its specifiers expanded; errors name the entry. */
+  expand(e: UnitEntry, text: string): string {
+    try {
+      return expandSpecifiers(text, this.ctx.specifiers);
+    } catch (err) {
+      if (!(err instanceof SpecifierError)) throw err;
+      throw this.error(e, `${e.key}=${q(e.value)}: ${err.message}`, err);
+    }
   }
 
   entries(key: string): UnitEntry[] {
@@ -285,15 +309,15 @@ class Reader {
     const out: string[] = [];
     for (const e of this.entries(key)) {
       // SplitRetainEscape|SplitUnquote: double the backslashes so splitWords() leaves them alone.
-      for (const w of splitWords(e.value.replaceAll('\\', '\\\\'), this.where(e))) out.push(w);
+      for (const w of splitWords(e.value.replaceAll('\\', '\\\\'), this.where(e))) out.push(this.expand(e, w));
     }
     return out;
   }
 
   /** LookupAllArgs(): words split like Exec=, with the entry each came from. */
-  args(key: string): Array<{ word: string; entry: UnitEntry }> {
-    const out: Array<{ word: string; entry: UnitEntry }> = [];
-    for (const e of this.entries(key)) for (const word of splitWords(e.value, this.where(e))) out.push({ word, entry: e });
+  args(key: string): Array<{ word: string; raw: string; entry: UnitEntry }> {
+    const out: Array<{ word: string; raw: string; entry: UnitEntry }> = [];
+    for (const e of this.entries(key)) for (const raw of splitWords(e.value, this.where(e))) out.push({ word: this.expand(e, raw), raw, entry: e });
     return out;
   }
 
@@ -377,6 +401,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   if (labelFileType !== null && labelFileType !== '') add('--security-opt', `label=filetype:${labelFileType}`);
   const labelLevel = r.single('SecurityLabelLevel');
   if (labelLevel !== null && labelLevel !== '') add('--security-opt', `label=level:${labelLevel}`);
+  const apparmor = r.single('AppArmor');
+  if (apparmor !== null && apparmor !== '') add('--security-opt', `apparmor=${apparmor}`);
 
   for (let device of r.strv('AddDevice')) {
     // A leading '-' makes the device optional: skipped when the host path does not exist.
@@ -441,7 +467,7 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   for (const e of r.entries('PublishPort')) add('--publish', e.value);
 
   for (const e of r.entries('Environment')) {
-    for (const pair of splitEnvironment(e.value, r.where(e))) add('--env', `${pair.name}=${pair.value}`);
+    for (const pair of splitEnvironment(e.value, r.where(e))) add('--env', r.expand(e, `${pair.name}=${pair.value}`));
   }
   for (const [key, flag] of [['Label', '--label'], ['Annotation', '--annotation']] as const) {
     // Quadlet accepts a bare word here (`--label foo`), unlike Environment=.
@@ -450,7 +476,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
 
   for (const { word } of r.args('Mask')) add('--security-opt', `mask=${word}`);
   for (const { word } of r.args('Unmask')) add('--security-opt', `unmask=${word}`);
-  for (const { word } of r.args('EnvironmentFile')) add('--env-file', r.resolve(word));
+  // quadlet.go getAbsolutePath(): a path that starts with a specifier is not resolved against the file.
+  for (const { word, raw } of r.args('EnvironmentFile')) add('--env-file', /^%[^%]/.test(raw) ? word : r.resolve(word));
   for (const { word } of r.args('Secret')) add('--secret', word);
   for (const { word } of r.args('Mount')) add('--mount', resolveMountSource(word, r));
 
@@ -480,9 +507,24 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   }
 
   const execEntry = r.last('Exec');
-  const command = execEntry === undefined ? null : splitWords(execEntry.value, r.where(execEntry));
+  const command = execEntry === undefined ? null : splitWords(execEntry.value, r.where(execEntry)).map((w) => r.expand(execEntry, w));
 
-  return { image: image || null, command, containerName, options: out, keyLines: r.keyLines };
+  return { image: image || null, command, containerName, options: out, keyLines: r.keyLines, notify: notifyOf(r) };
+}
+
+/**
+ * Notify= (podman-systemd.unit(5)): 'healthy' in any case (podman 5.1) or a boolean. podsock relays readiness
+ * itself, so it becomes the [Podsock] Ready= it stands for (load.ts): true is Ready=notify, healthy
+ * is Ready=healthy, false is the default.
+ */
+function notifyOf(r: Reader): 'healthy' | 'notify' | null {
+  const e = r.last('Notify');
+  if (e === undefined) return null;
+  const v = e.value.toLowerCase();
+  if (v === 'healthy') return 'healthy';
+  if (TRUE_WORDS.has(v)) return 'notify';
+  if (FALSE_WORDS.has(v)) return null;
+  throw r.error(e, `invalid value ${q(e.value)} for Notify= (allowed: 'healthy' or a boolean: 'yes', 'no', 'true', 'false', 'on', 'off', '1', '0')`);
 }
 
 /** Mount=type=bind,source=./data,... : resolve a relative source like Quadlet's resolveContainerMountParams(). */

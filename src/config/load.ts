@@ -11,16 +11,30 @@
  * file that runs it, so settings there belong in that file. Sections named X-* are ignored as systemd
  * ignores them (systemd.unit(5)). Any other section is an error.
  *
+ * Drop-ins (dropins.ts) are read after the file as systemd reads a unit's drop-ins, from the drop-in
+ * directories Quadlet searches (NAME.container.d/, container.d/, ...) in every search directory, or
+ * only in the file's own directory with --config. systemd
+ * %-specifiers (specifiers.ts) are expanded in the file's values, never in flags or the `--`
+ * passthrough: systemd has already expanded those in the unit's ExecStart=.
+ *
+ * Notify= of [Container] (Quadlet's readiness key) stands for Ready= when Ready= is not set, by flag
+ * or in [Podsock]: Notify=healthy is Ready=healthy and Notify=true is Ready=notify. A Ready= that is
+ * set wins; `podsock check` warns when the two disagree.
+ *
  * Values never pass through a shell: each ends up as one argv element exactly as written.
  */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import { PodsockError, q } from '../errors.js';
 import { IMAGE_DASH, containerSectionToArgs, isValidContainerName } from './container-section.js';
-import { assertSafeName, configCandidates, findConfigFile } from './find.js';
+import { findDropins } from './dropins.js';
+import { assertSafeName, configCandidates, configSearchDirs, findConfigFile } from './find.js';
 import { optionFacts, parsePodmanOptions, parsePodmanRunArgs } from './podman-args.js';
 import { resolvePodsockSettings, type PodsockKey, type PodsockValues } from './podsock-section.js';
-import { MAX_UNIT_FILE_BYTES, findSection, parseUnitBytes, type UnitFile } from './unit-syntax.js';
+import { specifierContext } from './specifier-context.js';
+import { SpecifierError, expandSpecifiers, type SpecifierContext } from './specifiers.js';
+import { MAX_UNIT_FILE_BYTES, findSection, parseUnitBytes, type UnitEntry, type UnitFile, type UnitSection } from './unit-syntax.js';
 
 export type { ReadySpec, Backend, PodsockKey } from './podsock-section.js';
 
@@ -36,6 +50,8 @@ export interface LoadOptions {
   flags: Partial<Record<PodsockKey, string>>;
   /** The words after `--`: podman run options, optionally an image and a command. */
   extraArgs: string[];
+  /** The values of %-specifiers; by default this process's (specifier-context.ts), unit `NAME.service` standalone. */
+  specifiers?: SpecifierContext;
 }
 
 /** A service's complete, validated configuration: the [Podsock] values (podsock-keys.ts) and the container. Frozen. */
@@ -43,6 +59,10 @@ export interface ServiceConfig extends PodsockValues {
   name: string;
   /** The file used, or null when only `--` arguments define the container. */
   source: string | null;
+  /** The files that made the configuration, in the order they were read: `source`, then its drop-ins. */
+  files: string[];
+  /** Notify= of [Container] ('healthy', 'notify') when set, whether or not it gave Ready=. */
+  notify: 'healthy' | 'notify' | null;
   containerName: string;
   image: string;
   command: string[];
@@ -83,7 +103,7 @@ function readLimited(path: string): Buffer {
   }
 }
 
-function readConfig(path: string, explicit: boolean): UnitFile {
+function readConfig(path: string, explicit: boolean, base?: UnitFile): UnitFile {
   let bytes: Buffer;
   try {
     bytes = readLimited(path);
@@ -100,18 +120,77 @@ function readConfig(path: string, explicit: boolean): UnitFile {
       details: { file: path },
     });
   }
-  return parseUnitBytes(bytes, path);
+  return parseUnitBytes(bytes, path, base);
 }
 
 function checkSections(unit: UnitFile): void {
   for (const s of unit.sections) {
     if (s.name === 'Container' || s.name === 'Podsock' || IGNORED_SECTIONS.has(s.name) || s.name.startsWith('X-')) continue;
+    const file = s.file ?? unit.file;
     throw new PodsockError(
       'PODSOCK_ERR_CONFIG',
-      `${unit.file}:${s.line}: unknown section [${s.name}] (podsock reads [Container] and [Podsock]; [Unit], [Service], [Install] and [X-...] are ignored)`,
-      { details: { file: unit.file, line: s.line, section: s.name } },
+      `${file}:${s.line}: unknown section [${s.name}] (podsock reads [Container] and [Podsock]; [Unit], [Service], [Install] and [X-...] are ignored)`,
+      { details: { file, line: s.line, section: s.name } },
     );
   }
+}
+
+/**
+ * resolvePodsockSettings(); when the Ready= that Notify= stands for is refused, the error names
+ * Notify= (the key the user wrote) instead of Ready=.
+ */
+function resolveNamingNotify(section: UnitSection | undefined, source: string | null, flags: LoadOptions['flags'], mainFile: string | null): ReturnType<typeof resolvePodsockSettings> {
+  try {
+    return resolvePodsockSettings(section, source, flags);
+  } catch (err) {
+    const ready = section?.entries.filter((e) => e.key === 'Ready').at(-1);
+    const where = ready === undefined ? null : `${ready.file ?? mainFile ?? '?'}:${ready.line}: Ready`;
+    if (!(err instanceof PodsockError) || ready === undefined || where === null || section?.entries.at(-1) !== ready || err.details.where !== where || !isFromNotify(ready)) throw err;
+    const notifyWhere = `${where.slice(0, -'Ready'.length)}Notify=${ready.value} (Ready=${ready.value} for podsock)`;
+    throw new PodsockError(err.code, `${notifyWhere}${err.message.slice(where.length)}`, { cause: err, details: { ...err.details, where: notifyWhere, key: 'Notify' } });
+  }
+}
+
+/** The Ready= entries withNotify() makes are marked so. */
+const FROM_NOTIFY = new WeakSet<UnitEntry>();
+function isFromNotify(e: UnitEntry): boolean {
+  return FROM_NOTIFY.has(e);
+}
+
+/** The file and its drop-ins (dropins.ts), merged in order. */
+function readWithDropins(source: string, opts: LoadOptions): UnitFile {
+  let unit = readConfig(source, opts.configFile !== undefined);
+  const dirs = opts.configFile !== undefined ? [dirname(source)] : configSearchDirs(opts.env, opts.uid);
+  for (const dropin of findDropins(source, dirs)) unit = readConfig(dropin, false, unit);
+  return unit;
+}
+
+/** The [Podsock] section with its values' specifiers expanded (all are single values). */
+function expandPodsock(section: UnitSection | undefined, file: string, ctx: SpecifierContext): UnitSection | undefined {
+  if (section === undefined) return undefined;
+  const entries = section.entries.map((e): UnitEntry => {
+    try {
+      return { ...e, value: expandSpecifiers(e.value, ctx) };
+    } catch (err) {
+      if (!(err instanceof SpecifierError)) throw err;
+      const at = e.file ?? file;
+      throw new PodsockError('PODSOCK_ERR_CONFIG', `${at}:${e.line}: ${e.key}=${q(e.value)}: ${err.message}`, {
+        cause: err,
+        details: { file: at, line: e.line, section: 'Podsock', key: e.key, value: e.value },
+      });
+    }
+  });
+  return { ...section, entries };
+}
+
+/** [Podsock] with the Ready= that [Container] Notify= stands for, when neither flag nor file sets Ready=. */
+function withNotify(section: UnitSection | undefined, container: UnitSection | undefined, notify: 'healthy' | 'notify' | null, flags: LoadOptions['flags']): UnitSection | undefined {
+  if (notify === null || flags.Ready !== undefined || section?.entries.some((e) => e.key === 'Ready') === true) return section;
+  const from = container?.entries.filter((e) => e.key === 'Notify').at(-1);
+  if (from === undefined) return section;
+  const ready: UnitEntry = { key: 'Ready', value: notify, line: from.line, ...(from.file === undefined ? {} : { file: from.file }) };
+  FROM_NOTIFY.add(ready);
+  return section === undefined ? { name: 'Podsock', line: from.line, entries: [ready] } : { ...section, entries: [...section.entries, ready] };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -164,14 +243,16 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
     });
   }
 
-  const unit = source === null ? null : readConfig(source, opts.configFile !== undefined);
+  const unit = source === null ? null : readWithDropins(source, opts);
   if (unit !== null) checkSections(unit);
+  const specifiers = opts.specifiers ?? specifierContext({ env: opts.env, uid: opts.uid, fallbackUnit: `${opts.name}.service` });
   const containerSection = unit === null ? undefined : findSection(unit, 'Container');
   const container =
     containerSection === undefined || unit === null
       ? null
-      : containerSectionToArgs(containerSection, { file: unit.file, pathExists: existsSync });
-  const { keyLines: podsockLines, ...podsock } = resolvePodsockSettings(unit === null ? undefined : findSection(unit, 'Podsock'), source, opts.flags);
+      : containerSectionToArgs(containerSection, { file: unit.file, pathExists: existsSync, specifiers });
+  const podsockSection = unit === null ? undefined : withNotify(expandPodsock(findSection(unit, 'Podsock'), unit.file, specifiers), containerSection, container?.notify ?? null, opts.flags);
+  const { keyLines: podsockLines, ...podsock } = resolveNamingNotify(podsockSection, source, opts.flags, unit?.file ?? null);
 
   let image: string;
   let command: string[];
@@ -205,15 +286,20 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
   const podmanOptions = [...(container?.options ?? []), ...passthrough.options];
   const facts = optionFacts(parsePodmanOptions(podmanOptions, 'podman run options').flags);
 
+  // Where each key was last set: the entries remember their file (the .container file or a drop-in).
   const keyLines: Record<string, { file: string; line: number }> = {};
   if (source !== null) {
-    for (const [key, line] of Object.entries(container?.keyLines ?? {})) keyLines[`Container.${key}`] = { file: source, line };
-    for (const [key, line] of Object.entries(podsockLines)) keyLines[`Podsock.${key}`] = { file: source, line };
+    const fileOf = (section: UnitSection | undefined, key: string, line: number): string =>
+      section?.entries.filter((e) => e.key === key && e.line === line).at(-1)?.file ?? source;
+    for (const [key, line] of Object.entries(container?.keyLines ?? {})) keyLines[`Container.${key}`] = { file: fileOf(containerSection, key, line), line };
+    for (const [key, line] of Object.entries(podsockLines)) keyLines[`Podsock.${key}`] = { file: fileOf(podsockSection, key, line as number), line: line as number };
   }
 
   return deepFreeze<ServiceConfig>({
     name: opts.name,
     source,
+    files: [...(unit?.files ?? [])],
+    notify: container?.notify ?? null,
     containerName: passthrough.name ?? container?.containerName ?? defaultContainerName(opts.name),
     image,
     command,

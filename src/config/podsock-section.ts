@@ -31,16 +31,18 @@ export function resolvePodsockSettings(
   const fromFile = new Map<PodsockKey, Setting>();
   const keyLines: Partial<Record<PodsockKey, number>> = {};
   for (const entry of section?.entries ?? []) {
+    // An entry from a drop-in names its own file.
+    const at = entry.file ?? file;
     if (!(PODSOCK_KEYS as readonly string[]).includes(entry.key)) {
       throw new PodsockError(
         'PODSOCK_ERR_CONFIG',
-        `${file ?? '?'}:${entry.line}: unknown key ${q(entry.key)} in section [Podsock] (known keys: ${PODSOCK_KEYS.join(', ')})`,
-        { details: { file, line: entry.line, section: 'Podsock', key: entry.key } },
+        `${at ?? '?'}:${entry.line}: unknown key ${q(entry.key)} in section [Podsock] (known keys: ${PODSOCK_KEYS.join(', ')})`,
+        { details: { file: at, line: entry.line, section: 'Podsock', key: entry.key } },
       );
     }
     const key = entry.key as PodsockKey;
     // Single-value settings: the last assignment wins, as in systemd.
-    const location = `${file ?? '?'}:${entry.line}`;
+    const location = `${at ?? '?'}:${entry.line}`;
     fromFile.set(key, { text: entry.value, key, where: `${location}: ${key}`, location });
     keyLines[key] = entry.line;
   }

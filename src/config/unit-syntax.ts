@@ -24,7 +24,13 @@
  * key in the section and is not kept itself: for list settings that resets the list, for single-value
  * settings it restores the default - systemd's meaning in both cases.
  *
- * An entry's `line` is the first physical line of its (possibly continued) assignment.
+ * An entry's `line` is the first physical line of its (possibly continued) assignment, `file` the
+ * file it was read from.
+ *
+ * Drop-ins: parseUnitText(text, dropin, base) reads `text` as if it were appended to the file(s)
+ * already parsed into `base`, which is what systemd does with each drop-in (systemd.unit(5),
+ * "drop-in"): sections merge, list values accumulate, an empty assignment resets what the files
+ * before set, and the last assignment of a single value wins.
  */
 import { PodsockError, q } from '../errors.js';
 
@@ -39,6 +45,8 @@ export interface UnitEntry {
   readonly value: string;
   /** 1-based line number where the assignment starts. */
   readonly line: number;
+  /** The file the assignment is in (a drop-in's, when it comes from one); unset only in entries made by hand. */
+  readonly file?: string;
 }
 
 /** One section; repeated headers of the same name are merged into the first. */
@@ -46,6 +54,8 @@ export interface UnitSection {
   readonly name: string;
   /** 1-based line of the first header of this name. */
   readonly line: number;
+  /** The file of that header. */
+  readonly file?: string;
   readonly entries: UnitEntry[];
 }
 
@@ -53,6 +63,8 @@ export interface UnitSection {
 export interface UnitFile {
   readonly file: string;
   readonly sections: UnitSection[];
+  /** Every file read into it, in order: the file, then its drop-ins (parseUnitText() always sets it). */
+  readonly files?: readonly string[];
 }
 
 const WHITESPACE = ' \t\n\r';
@@ -101,18 +113,21 @@ function endsWithContinuation(s: string): boolean {
 }
 
 /**
- * Parses unit-file text. `file` is only used in messages and in the result. Throws PodsockError
- * ('PODSOCK_ERR_CONFIG') naming `file:line` for every syntax error; never throws anything else.
+ * Parses unit-file text. `file` is only used in messages and in the result. With `base`, the text is
+ * a drop-in read on top of it (see the module comment); the result is a new UnitFile named as `base`
+ * and `base` is left as it was. Throws PodsockError ('PODSOCK_ERR_CONFIG') naming `file:line` for
+ * every syntax error; never throws anything else.
  */
-export function parseUnitText(text: string, file: string): UnitFile {
+export function parseUnitText(text: string, file: string, base?: UnitFile): UnitFile {
   if (text.includes('\u0000')) {
     const line = text.slice(0, text.indexOf('\u0000')).split(/\r\n|\n|\r/).length;
     throw configError(file, line, 'contains a NUL byte; is this a text file?');
   }
   if (text.startsWith('\ufeff')) text = text.slice(1);
 
-  const sections: UnitSection[] = [];
-  const byName = new Map<string, UnitSection>();
+  const sections: UnitSection[] = (base?.sections ?? []).map((sec) => ({ ...sec, entries: [...sec.entries] }));
+  const byName = new Map<string, UnitSection>(sections.map((sec) => [sec.name, sec]));
+  // A drop-in starts outside of any section, as every file does.
   let current: UnitSection | null = null;
 
   const parseLogical = (raw: string, line: number): void => {
@@ -128,7 +143,7 @@ export function parseUnitText(text: string, file: string): UnitFile {
       }
       current = byName.get(name) ?? null;
       if (current === null) {
-        current = { name, line, entries: [] };
+        current = { name, line, file, entries: [] };
         byName.set(name, current);
         sections.push(current);
       }
@@ -154,7 +169,7 @@ export function parseUnitText(text: string, file: string): UnitFile {
       section.entries.push(...kept);
       return;
     }
-    section.entries.push({ key, value, line });
+    section.entries.push({ key, value, line, file });
   };
 
   const lines = physicalLines(text);
@@ -190,7 +205,7 @@ export function parseUnitText(text: string, file: string): UnitFile {
   // A continuation still open at the end of the file is parsed as it stands (config_parse() does too).
   if (continuation !== null) parseLogical(continuation, continuationLine);
 
-  return { file, sections };
+  return base === undefined ? { file, sections, files: [file] } : { file: base.file, sections, files: [...(base.files ?? [base.file]), file] };
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -199,7 +214,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * Parses unit-file bytes: checks the size limit and that the bytes are UTF-8, then parseUnitText().
  * Throws PodsockError('PODSOCK_ERR_CONFIG') naming the file.
  */
-export function parseUnitBytes(bytes: Uint8Array, file: string): UnitFile {
+export function parseUnitBytes(bytes: Uint8Array, file: string, base?: UnitFile): UnitFile {
   if (bytes.length > MAX_UNIT_FILE_BYTES) {
     throw new PodsockError(
       'PODSOCK_ERR_CONFIG',
@@ -220,7 +235,7 @@ export function parseUnitBytes(bytes: Uint8Array, file: string): UnitFile {
       details: { file, line },
     });
   }
-  return parseUnitText(text, file);
+  return parseUnitText(text, file, base);
 }
 
 /** The section called `name`, or undefined. */

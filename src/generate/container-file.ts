@@ -3,14 +3,15 @@
  * the `podman run` arguments after `--`, and a [Podsock] section with every podsock setting written
  * out, each with a comment (both from the key table, config/podsock-keys.ts). loadConfig() on the result gives the same image, command, container
  * name and podman options (per option kind, in order; see container-keys.ts) as `podsock run NAME --
- * ARGS` would. Pure.
+ * ARGS` would. podsock expands %-specifiers in .container values (config/specifiers.ts), so every
+ * '%' in a value is written as '%%'. Pure.
  */
 import { parsePodmanRunArgs } from '../config/podman-args.js';
 import { PODSOCK_KEY_DESCRIPTORS } from '../config/podsock-keys.js';
 import type { PodsockSettings } from '../config/podsock-section.js';
 import { PodsockError, q } from '../errors.js';
 import { optionsToKeys } from './container-keys.js';
-import { isLiteralValue, quoteWord } from './unit-quote.js';
+import { escapeSpecifiers, isLiteralValue, quoteWord } from './unit-quote.js';
 
 export interface ContainerFileInput {
   /** The service NAME. */
@@ -58,5 +59,12 @@ export function containerFileText(input: ContainerFileInput): string {
     for (const a of podmanArgs) out.push(`PodmanArgs=${quoteWord(a)}`);
   }
   out.push('', ...podsockSection(input.settings), '');
-  return out.join('\n');
+  return out.map(escapeValue).join('\n');
+}
+
+/** `Key=value` with the value's '%' doubled; comments, headers and empty lines as they are. */
+function escapeValue(line: string): string {
+  if (line === '' || line.startsWith('#') || line.startsWith('[')) return line;
+  const eq = line.indexOf('=');
+  return `${line.slice(0, eq + 1)}${escapeSpecifiers(line.slice(eq + 1))}`;
 }

@@ -6,7 +6,7 @@
  *   .container files Exec=, PodmanArgs=, Label=): split-words.ts (extract_first_word() with
  *   EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE) turns the result back into the same single word.
  * - escapeSpecifiers(): '%' becomes '%%' in settings where systemd expands specifiers
- *   (systemd.unit(5), "Specifiers"). Not for .container files: podsock reads those itself.
+ *   (systemd.unit(5), "Specifiers"), and in .container values, where podsock expands them the same way.
  * - escapeDollar(): '$' becomes '$$' in Exec*= lines, where systemd expands $VAR and ${VAR}
  *   (systemd.service(5), "Command lines").
  *

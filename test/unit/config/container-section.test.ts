@@ -2,6 +2,7 @@ import t from 'tap';
 import { containerSectionToArgs, isValidContainerName, type ContainerSettings } from '../../../src/config/container-section.js';
 import { parseUnitText } from '../../../src/config/unit-syntax.js';
 import { caught } from '../../helpers/caught.js';
+import { fixedSpecifiers } from '../../helpers/specifiers.js';
 
 const FILE = '/etc/podsock/web.container';
 
@@ -10,7 +11,7 @@ function convert(body: string, pathExists: (p: string) => boolean = () => false)
   const unit = parseUnitText(`[Container]\n${body}\n`, FILE);
   const section = unit.sections[0];
   if (section === undefined) throw new Error('no section');
-  return containerSectionToArgs(section, { file: FILE, pathExists });
+  return containerSectionToArgs(section, { file: FILE, pathExists, specifiers: fixedSpecifiers() });
 }
 
 function options(body: string): string[] {
@@ -48,7 +49,7 @@ void t.test('each key maps like Quadlet', async (t) => {
     ['Environment="A=b c" D=e', ['--env', 'A=b c', '--env', 'D=e']],
     ['Environment=A=1\nEnvironment=B=2', ['--env', 'A=1', '--env', 'B=2']],
     ['Environment=A=1\nEnvironment=\nEnvironment=C=3', ['--env', 'C=3']],
-    ['Environment="A=$(x)" B=`y` C=%h', ['--env', 'A=$(x)', '--env', 'B=`y`', '--env', 'C=%h']],
+    ['Environment="A=$(x)" B=`y` C=%h', ['--env', 'A=$(x)', '--env', 'B=`y`', '--env', 'C=/home/alice']],
     ['EnvironmentFile=/etc/web.env', ['--env-file', '/etc/web.env']],
     ['EnvironmentFile=web.env', ['--env-file', '/etc/podsock/web.env']],
     ['EnvironmentFile=../x.env "/a b.env"', ['--env-file', '/etc/x.env', '--env-file', '/a b.env']],
@@ -142,7 +143,8 @@ void t.test('errors name file:line and key', async (t) => {
     ['image=x', `${FILE}:2: unknown key 'image' in section [Container]: did you mean 'Image'? (keys are case-sensitive)`],
     ['Enviroment=A=1', `${FILE}:2: unknown key 'Enviroment' in section [Container]: did you mean 'Environment'?`],
     ['Frobnicate=1', `${FILE}:2: unknown key 'Frobnicate' in section [Container]: see podman-systemd.unit(5) for the [Container] keys; PodmanArgs= passes any other podman run option`],
-    ['Notify=true', `${FILE}:2: key 'Notify' in section [Container] is not supported by podsock: podsock relays readiness itself; use Ready=notify in [Podsock] for a container that sends READY=1`],
+    ['Image=i\nNotify=sometimes', `${FILE}:3: invalid value 'sometimes' for Notify= (allowed: 'healthy' or a boolean: 'yes', 'no', 'true', 'false', 'on', 'off', '1', '0')`],
+    ['ReloadSignal=SIGHUP', `${FILE}:2: key 'ReloadSignal' in section [Container] is not supported by podsock: Quadlet turns it into the unit's ExecReload=, and the unit is yours: put 'ExecReload=podman kill --signal SIGNAL CONTAINER' in the .service file`],
     ['Pod=x.pod', `${FILE}:2: key 'Pod' in section [Container] is not supported by podsock: podsock runs one container per service; pods are not supported`],
     ['Rootfs=/r', `${FILE}:2: key 'Rootfs' in section [Container] is not supported by podsock: podsock runs containers from images; set Image=`],
     ['RemapUsers=auto', `${FILE}:2: key 'RemapUsers' in section [Container] is not supported by podsock: it is deprecated in Quadlet; use UserNS=, UIDMap= and GIDMap=`],

@@ -1,5 +1,6 @@
 // Randomized inputs: the parsers must only ever throw PodsockError, and must stay fast (no hangs,
 // no super-linear blowups). Seeded, so a failure is reproducible: the seed is in the test name.
+import { fixedSpecifiers } from '../../helpers/specifiers.js';
 import t from 'tap';
 import { PodsockError } from '../../../src/errors.js';
 import { containerSectionToArgs } from '../../../src/config/container-section.js';
@@ -81,7 +82,7 @@ function check(fn: () => unknown): string | null {
 function fullPipeline(text: string): void {
   const unit = parseUnitText(text, 'fuzz.container');
   for (const s of unit.sections) {
-    if (s.name === 'Container') containerSectionToArgs(s, { file: 'fuzz.container', pathExists: () => false });
+    if (s.name === 'Container') containerSectionToArgs(s, { file: 'fuzz.container', pathExists: () => false, specifiers: fixedSpecifiers() });
     if (s.name === 'Podsock') resolvePodsockSettings(s, 'fuzz.container', {});
   }
 }
@@ -148,7 +149,7 @@ void t.test('large inputs stay linear', async (t) => {
   const unit = parseUnitText(big, 'f');
   const section = unit.sections[0];
   if (section === undefined) throw new Error('no section');
-  const c = containerSectionToArgs(section, { file: 'f', pathExists: () => false });
+  const c = containerSectionToArgs(section, { file: 'f', pathExists: () => false, specifiers: fixedSpecifiers() });
   t.equal(c.options.length, 20_000 * 6);
   t.ok(performance.now() - start < 30_000, 'under 30 s for 20000 lines');
   start = performance.now();

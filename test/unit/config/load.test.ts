@@ -37,6 +37,8 @@ void t.test('a complete file', async (t) => {
   t.same(cfg, {
     name: 'web',
     source: file,
+    files: [file],
+    notify: null,
     containerName: 'podsock-web',
     image: 'docker.io/library/nginx:1.25',
     command: ['nginx', '-g', 'daemon off;'],

@@ -40,10 +40,10 @@ const CASES: Array<{ name: string; args: string[]; flags?: Record<string, string
       '--security-opt', 'label=disable', '--memory', '512m', '--memory', '1g', '--user', '1000:1000', '--tmpfs', '/run',
       '--mount', 'type=bind,source=./rel,target=/d', '--volume', './data:/data', '--volume', 'named:/x', '--hostname', 'h',
       '--health-cmd', 'curl -f http://localhost/ || exit 1', '--name', 'custom-name', '--dns', '1.1.1.1',
-      '--unknown-opt=v', 'img:1', 'sh', '-c', 'echo "$HOME" 100% \\ done', '',
+      '--unknown-opt=v', '-e', 'SPEC=%h/%n %% %i', '--label', 'pct=50%', 'img:1', 'sh', '-c', 'echo "$HOME" 100% \\ done %I', '',
     ],
   },
-  { name: 'proxy mode settings', args: ['--network=bridge', 'img'], flags: { Mode: 'proxy', Backend: 'web=8080 admin=9000', Ready: 'http:/healthz', IdleTimeout: 'infinity', MaxConnections: '10' } },
+  { name: 'proxy mode settings', args: ['--network=bridge', 'img'], flags: { Mode: 'proxy', Backend: 'web=8080 admin=9000', Ready: 'http:/health%20z', IdleTimeout: 'infinity', MaxConnections: '10' } },
 ];
 
 void t.test('round trip: generate -> loadConfig gives what `run -- ARGS` would run', async (t) => {
