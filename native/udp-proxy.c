@@ -99,6 +99,8 @@ struct udp_proxy {
   int fd;                   /* the listening socket, -1 once closed */
   int family;               /* its family: AF_INET or AF_INET6 */
   uint16_t port;            /* its port, network order */
+  udp_addr_t bound;         /* its bound address (getsockname); a wildcard says nothing of the local one */
+  bool bound_specific;      /* bound to one address: the local address of every datagram */
   bool poll_init, timer_init, closed, stopped;
   uv_loop_t *loop;
   uv_poll_t poll;
@@ -333,6 +335,16 @@ static void local_from_control(const udp_proxy_t *p, struct msghdr *mh, local_t 
       if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) l->addr.in6.sin6_scope_id = pi.ipi6_ifindex;
       l->ifindex = (int)pi.ipi6_ifindex;
     }
+  }
+  /* Datagrams queued in the socket before IP_PKTINFO was switched on (under socket activation, the
+   * ones that started the service) come without it, or with an all-zero one (the kernel records the
+   * address at enqueue time only when the option is on: ip_cmsg_recv_pktinfo(), net/ipv4/ip_sockglue.c).
+   * A socket bound to one address still tells where they arrived; for a wildcard one it stays unknown. */
+  bool unknown = l->addr.sa.sa_family == 0 || (l->addr.sa.sa_family == AF_INET && l->addr.in4.sin_addr.s_addr == htonl(INADDR_ANY)) ||
+                 (l->addr.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&l->addr.in6.sin6_addr));
+  if (unknown) {
+    memset(l, 0, sizeof *l);
+    if (p->bound_specific) l->addr = p->bound;
   }
 }
 
@@ -783,6 +795,8 @@ static napi_value js_udp_proxy_open(napi_env env, napi_callback_info info) {
   p->netns_fd = -1;
   p->family = domain;
   p->port = domain == AF_INET ? bound.in4.sin_port : bound.in6.sin6_port;
+  p->bound = bound;
+  p->bound_specific = domain == AF_INET ? bound.in4.sin_addr.s_addr != htonl(INADDR_ANY) : !IN6_IS_ADDR_UNSPECIFIED(&bound.in6.sin6_addr);
   p->queue_max = (uint32_t)queue_max;
   p->queue_bytes_max = (size_t)queue_bytes;
   p->proxy_v2 = proxy_v2;
