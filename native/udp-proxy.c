@@ -39,7 +39,9 @@
 #define BATCH 16
 /* recvmmsg calls per wake-up: a flood yields to the loop (timers, other I/O) after BATCH * this. */
 #define WAKE_BATCHES 4
-/* What a flow without a reply keeps for resending after ECONNREFUSED, and for how long it tries. */
+/* What a flow without a reply keeps for resending after ECONNREFUSED, and for how long it tries. All
+ * flows together keep at most queueBytes (a backend that never answers must not make every flow keep
+ * its share). */
 #define KEEP_DATAGRAMS 8
 #define KEEP_BYTES 65536
 #define RETRY_FIRST_MS 50
@@ -118,6 +120,7 @@ struct udp_proxy {
   packet_t *q_head, *q_tail;
   size_t q_count, q_bytes;
   flow_t *retry_head;
+  size_t kept_bytes;        /* what all flows keep for resending: at most queue_bytes_max together */
   counters_t c;
   size_t reported_flows, reported_queued;
   bool report_pending;      /* counts changed outside a loop callback: report from the timer */
@@ -135,6 +138,7 @@ static uint64_t drops_total(const udp_proxy_t *p) {
 /* Flows                                                                                            */
 
 static void kept_free(flow_t *fl) {
+  fl->p->kept_bytes -= fl->kept_bytes;
   while (fl->kept != NULL) {
     packet_t *k = fl->kept;
     fl->kept = k->next;
@@ -179,7 +183,7 @@ static void flows_close_all(udp_proxy_t *p) {
 /* Keep a copy of a datagram sent to a backend that has not answered yet (bounded). */
 static void flow_keep(flow_t *fl, const uint8_t *data, size_t len, uint64_t now) {
   if (fl->replied || now - fl->first_ms >= RETRY_WINDOW_MS || fl->kept_count >= KEEP_DATAGRAMS ||
-      fl->kept_bytes + len > KEEP_BYTES)
+      fl->kept_bytes + len > KEEP_BYTES || fl->p->kept_bytes + len > fl->p->queue_bytes_max)
     return;
   packet_t *k = malloc(sizeof *k + len);
   if (k == NULL) return;
@@ -190,6 +194,7 @@ static void flow_keep(flow_t *fl, const uint8_t *data, size_t len, uint64_t now)
   fl->kept_tail = &k->next;
   fl->kept_count++;
   fl->kept_bytes += len;
+  fl->p->kept_bytes += len;
 }
 
 /* The backend refused (ICMP port unreachable): resend later while the flow has had no reply and is in
@@ -785,11 +790,14 @@ static napi_value js_udp_proxy_open(napi_env env, napi_callback_info info) {
   }
   if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) < 0) seed = (uint32_t)(uintptr_t)&seed ^ (uint32_t)getpid();
 
+  uv_loop_t *loop;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
   p = calloc(1, sizeof *p);
   if (p == NULL) {
     throw_errno(env, "calloc", ENOMEM);
     return NULL;
   }
+  p->loop = loop;
   handle_init(&p->h, env, udp_proxy_on_env_gone);
   p->fd = -1;
   p->netns_fd = -1;
@@ -802,7 +810,6 @@ static napi_value js_udp_proxy_open(napi_env env, napi_callback_info info) {
   p->proxy_v2 = proxy_v2;
   p->poll.data = p;
   p->timer.data = p;
-  NAPI_CALL(env, napi_get_uv_event_loop(env, &p->loop));
   rc = udp_flows_init(&p->flows, (size_t)max_flows, (uint64_t)timeout_ms, seed);
   p->bufs = rc < 0 ? NULL : malloc((size_t)BATCH * DGRAM_MAX);
   if (rc < 0 || p->bufs == NULL) {

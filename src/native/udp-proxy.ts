@@ -52,7 +52,7 @@ export interface UdpProxyOptions {
   maxFlows?: number;
   /** Datagrams queued before setTarget(), at most. Default UDP_QUEUE_DATAGRAMS. */
   queueDatagrams?: number;
-  /** Bytes queued before setTarget(), at most. Default UDP_QUEUE_BYTES. */
+  /** Bytes queued before setTarget(), at most; also what all flows together keep for resending after ICMP port unreachable. Default UDP_QUEUE_BYTES. */
   queueBytes?: number;
   /** Prefix every datagram sent to the backend with a PROXY protocol v2 header (DGRAM). Default false. */
   proxyV2?: boolean;

@@ -34,9 +34,9 @@ async function bound(t: Test, family: Family, port = 0): Promise<Socket> {
 }
 
 /** A raw fd of a bound UDP socket (what systemd passes): Node's socket is closed, the dup stays bound. */
-async function listeningFd(family: Family): Promise<{ fd: number; port: number }> {
+async function listeningFd(family: Family, host: string = LOOPBACK[family]): Promise<{ fd: number; port: number }> {
   const s = createSocket(udp(family));
-  await new Promise<void>((resolve) => s.bind(0, LOOPBACK[family], resolve));
+  await new Promise<void>((resolve) => s.bind(0, host, resolve));
   const port = s.address().port;
   // Node offers no public way to the fd of a dgram socket; its handle has one.
   const fd = dupFd((s as unknown as { _handle: { fd: number } })._handle.fd);
@@ -73,9 +73,11 @@ async function client(t: Test, family: Family): Promise<{ socket: Socket; got: s
 }
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
+/** What waits for datagrams fails by this deadline instead of hanging until the run's own timeout. */
+const WAIT = { timeout: 30_000 };
 
 for (const family of [4, 6] as const) {
-  void t.test(`IPv${family}: datagrams before the target are queued and delivered in order`, async (t) => {
+  void t.test(`IPv${family}: datagrams before the target are queued and delivered in order`, { ...WAIT }, async (t) => {
     const e = await engine(t, family);
     const backend = await echo(t, family);
     const c = await client(t, family);
@@ -93,7 +95,7 @@ for (const family of [4, 6] as const) {
     t.ok(c.got.every((s) => s.endsWith(`:${backend.seen[0]?.from.port}`)));
   });
 
-  void t.test(`IPv${family}: 200 concurrent clients each get their own answers`, async (t) => {
+  void t.test(`IPv${family}: 200 concurrent clients each get their own answers`, { ...WAIT }, async (t) => {
     const e = await engine(t, family);
     const backend = await echo(t, family);
     e.proxy.setTarget({ host: LOOPBACK[family], port: backend.port });
@@ -124,7 +126,7 @@ for (const family of [4, 6] as const) {
     await until(() => e.events.some((ev) => ev.type === 'count' && ev.flows === 200));
   });
 
-  void t.test(`IPv${family}: PROXY v2 header on every datagram, replies unchanged`, async (t) => {
+  void t.test(`IPv${family}: PROXY v2 header on every datagram, replies unchanged`, { ...WAIT }, async (t) => {
     const e = await engine(t, family, { proxyV2: true });
     const backend = await echo(t, family);
     e.proxy.setTarget({ host: LOOPBACK[family], port: backend.port });
@@ -148,7 +150,25 @@ for (const family of [4, 6] as const) {
   });
 }
 
-void t.test('a flow expires after flowTimeoutMs without traffic', async (t) => {
+void t.test('a wildcard socket answers from the address the client sent to, also dual-stack, with that address in the PROXY header', { ...WAIT }, async (t) => {
+  for (const [wildcard, family, sentTo] of [['0.0.0.0', 4, '127.0.0.2'], ['::', 6, '127.0.0.3']] as const) {
+    const { fd, port } = await listeningFd(family, wildcard);
+    const proxy = udpProxyOpen(fd, { proxyV2: true }, () => undefined);
+    t.teardown(() => proxy.close());
+    const backend = await echo(t, 4);
+    proxy.setTarget({ host: '127.0.0.1', port: backend.port });
+    const c = await bound(t, 4);
+    const from = new Promise<RemoteInfo>((resolve) => c.once('message', (_m, r) => resolve(r)));
+    c.send('hello', port, sentTo);
+    t.match(await from, { address: sentTo, port }, `${wildcard}: the reply comes from ${sentTo}`);
+    const header = backend.seen[0]?.msg.subarray(0, 28);
+    const dst = sentTo.split('.').map(Number);
+    t.same([...(header?.subarray(12, 16) ?? [])], [0x21, 0x12, 0, 12], `${wildcard}: an IPv4 header`);
+    t.same([...(header?.subarray(20, 24) ?? [])], dst, `${wildcard}: its destination is ${sentTo}`);
+  }
+});
+
+void t.test('a flow expires after flowTimeoutMs without traffic', { ...WAIT }, async (t) => {
   const e = await engine(t, 4, { flowTimeoutMs: 100 });
   const backend = await echo(t, 4);
   e.proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
@@ -165,7 +185,7 @@ void t.test('a flow expires after flowTimeoutMs without traffic', async (t) => {
   t.not(backend.seen[1]?.from.port, backend.seen[0]?.from.port, 'a new flow after expiry');
 });
 
-void t.test('traffic in either direction keeps a flow; the least recently active is evicted at maxFlows', async (t) => {
+void t.test('traffic in either direction keeps a flow; the least recently active is evicted at maxFlows', { ...WAIT }, async (t) => {
   const e = await engine(t, 4, { maxFlows: 2 });
   const backend = await echo(t, 4);
   e.proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
@@ -190,7 +210,7 @@ void t.test('traffic in either direction keeps a flow; the least recently active
   t.match(e.info(), { flows: 2, evicted: 2 });
 });
 
-void t.test('a full queue drops its oldest datagrams, counts them and says so', async (t) => {
+void t.test('a full queue drops its oldest datagrams, counts them and says so', { ...WAIT }, async (t) => {
   const e = await engine(t, 4, { queueDatagrams: 3 });
   const backend = await echo(t, 4);
   const c = await client(t, 4);
@@ -204,7 +224,7 @@ void t.test('a full queue drops its oldest datagrams, counts them and says so', 
   t.same(c.got.map((s) => s.split('|')[0]), ['d2', 'd3', 'd4'], 'the two oldest went');
 });
 
-void t.test('the queue is bounded in bytes too', async (t) => {
+void t.test('the queue is bounded in bytes too', { ...WAIT }, async (t) => {
   const e = await engine(t, 6, { queueBytes: 1000 });
   const c = await client(t, 6);
   for (let i = 0; i < 4; i++) c.send(String(i).repeat(400), e.port);
@@ -212,7 +232,7 @@ void t.test('the queue is bounded in bytes too', async (t) => {
   t.match(e.info(), { queued: 2, queuedBytes: 800, dropped: 2 });
 });
 
-void t.test('ICMP port unreachable while the backend starts is retried: the first datagrams are answered', async (t) => {
+void t.test('ICMP port unreachable while the backend starts is retried: the first datagrams are answered', { ...WAIT }, async (t) => {
   const e = await engine(t, 4);
   // A port where nothing listens yet (taken, then freed).
   const probe = await bound(t, 4);
@@ -233,7 +253,7 @@ void t.test('ICMP port unreachable while the backend starts is retried: the firs
   await until(() => c.got.some((s) => s.startsWith('later|')));
 });
 
-void t.test('unsetTarget closes the flows and queues again', async (t) => {
+void t.test('unsetTarget closes the flows and queues again', { ...WAIT }, async (t) => {
   const e = await engine(t, 4);
   const backend = await echo(t, 4);
   e.proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
@@ -248,7 +268,7 @@ void t.test('unsetTarget closes the flows and queues again', async (t) => {
   await until(() => c.got.length === 2);
 });
 
-void t.test('close() releases every fd the engine owns, and is idempotent, also from an event', async (t) => {
+void t.test('close() releases every fd the engine owns, and is idempotent, also from an event', { ...WAIT }, async (t) => {
   const backend = await echo(t, 6);
   const clients = await Promise.all(Array.from({ length: 20 }, () => client(t, 6)));
   const before = fdCount();
@@ -270,7 +290,7 @@ void t.test('close() releases every fd the engine owns, and is idempotent, also 
   t.throws(() => proxy.setTarget({ host: LOOPBACK[6], port: backend.port }), { code: 'PODSOCK_ERR_NATIVE', details: { errno: 'EBADF' } });
 });
 
-void t.test('bad arguments are refused with the name of what was expected', async (t) => {
+void t.test('bad arguments are refused with the name of what was expected', { ...WAIT }, async (t) => {
   t.throws(() => udpProxyOpen(-1, {}, () => undefined), { code: 'PODSOCK_ERR_NATIVE', message: /non-negative integer file descriptor/ });
   t.throws(() => udpProxyOpen(0, { maxFlows: 0 }, () => undefined), { message: /maxFlows to be at least 1/ });
   t.throws(() => udpProxyOpen(0, { maxFlows: 70000 }, () => undefined), { message: /maxFlows to be an integer from 0 to 65536/ });
