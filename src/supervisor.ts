@@ -39,6 +39,8 @@ export interface SupervisorOptions extends ServiceSetup {
   prestart?: StartedPrestart | null;
   /** The service's status file (status/status-recorder.ts), or null. */
   status?: StatusRecorder | null;
+  /** When podsock started (ms since the epoch): under systemd, the first activation's cold start counts from then. */
+  startedAt?: number;
 }
 
 const STOPPED = { kind: 'stopped' } as const;
@@ -60,6 +62,7 @@ export class Supervisor {
   private lastFailure = '';
   private resolvedPodman: Podman | null = null;
   private prestart: StartedPrestart | null;
+  private activations = 0;
 
   constructor(o: SupervisorOptions) {
     this.o = o;
@@ -160,7 +163,9 @@ export class Supervisor {
       notify: (fields) => this.notify(fields),
       stopSignal: this.stopController.signal,
       prestart: this.prestart,
+      ...(this.o.standalone || this.activations > 0 || this.o.startedAt === undefined ? {} : { waitingSince: this.o.startedAt }),
     });
+    this.activations += 1;
     this.prestart = null;
     this.current = activation;
     try {

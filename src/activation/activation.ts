@@ -314,7 +314,8 @@ export class Activation {
     });
     idle.activity(frontend.activeCount());
     quiet?.activity(frontend.activeCount());
-    status?.ready((this.readySince ?? this.started) - this.started, frontend.activeCount());
+    const since = this.l.waitingSince ?? this.started;
+    status?.ready((this.readySince ?? since) - since, frontend.activeCount());
     const exited = launched.container.exited.then((info) => ({ kind: 'exited', info }) as const);
     const next = await Promise.race([idleFired, this.stopped, exited]);
     if (next.kind === 'exited') {

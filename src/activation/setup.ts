@@ -64,4 +64,9 @@ export interface ActivationLinks {
   stopSignal: AbortSignal;
   /** podman started by podsock-launch, to adopt (or stop) instead of starting it, or null. */
   prestart: StartedPrestart | null;
+  /**
+   * When the wait for this activation began, for the cold start recorded in the status file: podsock's
+   * own start for the first activation under systemd (a client waits from then), else the activation's.
+   */
+  waitingSince?: number;
 }

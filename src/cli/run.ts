@@ -196,6 +196,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
     status: serviceRecorder(cfg, listeners, env, uid, log),
+    startedAt: Date.now() - Math.round(process.uptime() * 1000),
     rootless: uid !== 0,
     prestart: prestart?.kind === 'started' && !standalone ? prestart : null,
     plan: planPath === null || standalone ? null : { path: planPath, checkFiles: () => planCheckFiles(cfg, env, uid) },

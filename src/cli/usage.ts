@@ -98,8 +98,8 @@ ${KEY_OPTIONS}
   status: `Usage: podsock status [NAME] [--json]
 
 Show what podsock's services on this host are doing: for each, its scope (system or user), mode,
-sockets, whether its container runs and since when, the last cold start (from the start of the
-activation to ready), the connections and UDP flows now, when the idle timeout stops it, the
+sockets, whether its container runs and since when, the last cold start (the time to ready from
+podsock's start, standalone from the activation's), the connections and UDP flows now, when the idle timeout stops it, the
 consecutive failures and the last error, and the image. It reads the status files 'podsock run'
 writes in its state directory (/run/podsock/state for root, $XDG_RUNTIME_DIR/podsock/state for
 other users) and never needs root for a user's own services: root sees the system services, other

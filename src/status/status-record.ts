@@ -35,7 +35,7 @@ export interface StatusRecord {
   since: number;
   /** When the container last became ready, or null. */
   readyAt: number | null;
-  /** Milliseconds from the start of the last activation that became ready to ready. */
+  /** Milliseconds to ready of the last activation that became ready: from podsock's start under systemd, else from the activation's. */
   lastColdStartMs: number | null;
   /** The last COLD_STARTS_KEPT cold-start times, oldest first. */
   coldStartsMs: number[];
