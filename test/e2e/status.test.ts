@@ -58,3 +58,27 @@ if (h !== null) {
     t.ok(Date.parse(stopped.since) >= Date.parse(running.since), 'stopped since after it was running');
   });
 }
+
+if (h !== null) {
+  await t.test('a service that fails to start shows as failed with the error and the consecutive failures', async (t) => {
+    const name = uniqueName('stf');
+    const image = 'localhost/podsock-status-no-such-image:0';
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: ['[Container]', `Image=${image}`, 'Network=none', 'Pull=never', ''].join('\n'),
+    });
+    const held = await holdConnection(svc.port);
+    t.teardown(() => held.destroy());
+    const failed = await waitFor('status to show the failure', async () => {
+      const s = await status(h, name).catch(() => null);
+      return s !== null && s.state === 'failed' ? s : false;
+    }, 60_000, 200).catch(async (err: Error) => {
+      t.comment(readLog(svc.log));
+      throw err;
+    });
+    held.destroy();
+    t.match(failed, { name, state: 'failed', running: false, image, lastColdStartMs: null });
+    t.ok(failed.consecutiveFailures >= 1, `consecutive failures counted (${failed.consecutiveFailures})`);
+    t.match(failed.lastError, new RegExp(`image '${image.replaceAll('.', '\\.')}' is not present locally`));
+    t.ok(failed.lastErrorAt !== null);
+  });
+}
