@@ -106,7 +106,7 @@ export function formatStatusTable(views: readonly StatusView[], now: number): st
       v.name,
       v.scope,
       v.mode,
-      v.sockets.length === 0 ? '-' : clip(v.sockets.join(', '), 40),
+      v.sockets.length === 0 ? '-' : clip(v.sockets.join(', '), 60),
       v.running ? `${state} (pid ${v.pid})` : state,
       `${span(Math.max(0, now - Date.parse(v.since)))} ago`,
       v.lastColdStartMs === null ? '-' : span(v.lastColdStartMs),
