@@ -4,6 +4,7 @@
  * connection; after its idle timeout it shows as not running, the last cold start kept. The status
  * is read by the built bin, as a user would, from what the service's podsock recorded.
  */
+import { rmSync } from 'node:fs';
 import { execa } from 'execa';
 import t from 'tap';
 import { childEnv, hostEnv, readLog, uniqueName, waitFor, type HostEnv } from './harness.js';
@@ -56,6 +57,8 @@ if (h !== null) {
     t.match(stopped, { state: 'stopped', running: false, pid: null, active: 0, idleDeadline: null, consecutiveFailures: 0, lastColdStartMs: running.lastColdStartMs });
     t.same(stopped.lastColdStartMs, running.lastColdStartMs, 'the last cold start is kept');
     t.ok(Date.parse(stopped.since) >= Date.parse(running.since), 'stopped since after it was running');
+    // Teardowns run in order: this one after the service's own (it is stopped by then).
+    t.teardown(() => rmSync(stopped.file, { force: true }));
   });
 }
 
@@ -80,5 +83,6 @@ if (h !== null) {
     t.ok(failed.consecutiveFailures >= 1, `consecutive failures counted (${failed.consecutiveFailures})`);
     t.match(failed.lastError, new RegExp(`image '${image.replaceAll('.', '\\.')}' is not present locally`));
     t.ok(failed.lastErrorAt !== null);
+    t.teardown(() => rmSync(failed.file, { force: true }));
   });
 }
