@@ -49,6 +49,10 @@ export const ERROR_CODES = {
   PODSOCK_ERR_DEMO_SETUP: { exit: 69, summary: 'demo prerequisites missing' },
   /** `podsock demo`: the demo did not see what it expected (a reply, a start, an idle stop). */
   PODSOCK_ERR_DEMO: { exit: 1, summary: 'demo failed' },
+  /** A status file in podsock's state directory is not one podsock wrote (corrupt, too large, another user's). */
+  PODSOCK_ERR_STATE_FILE: { exit: 65, summary: 'unreadable status file' },
+  /** `podsock status NAME`: no status recorded for NAME in any state directory looked at. */
+  PODSOCK_ERR_UNKNOWN_SERVICE: { exit: 66, summary: 'unknown service' },
   /** Anything else: a bug. */
   PODSOCK_ERR_INTERNAL: { exit: 70, summary: 'internal error' },
 } as const;

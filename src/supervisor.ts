@@ -17,6 +17,7 @@ import { containerFailedError } from './activation/failures.js';
 import { removePlan } from './runtime/prestart.js';
 import { killContainerNow, type Podman } from './runtime/podman.js';
 import { backoffFor, clearFailures, HEALTHY_AFTER_MS, recordFailure } from './start-failures.js';
+import type { StatusRecorder } from './status/status-recorder.js';
 
 /** What podsock tells systemd (a Notifier from sd/notify-client, or a no-op). */
 export interface SystemdNotifier {
@@ -36,7 +37,13 @@ export interface SupervisorOptions extends ServiceSetup {
   failureFile: string;
   /** podman as podsock-launch started it before podsock (runtime/prestart.ts), for the first start only. */
   prestart?: StartedPrestart | null;
+  /** The service's status file (status/status-recorder.ts), or null. */
+  status?: StatusRecorder | null;
+  /** When podsock started (ms since the epoch): under systemd, the first activation's cold start counts from then. */
+  startedAt?: number;
 }
+
+const STOPPED = { kind: 'stopped' } as const;
 
 /** What the caller of requestStop() does: nothing (a graceful stop has begun), or exit at once with `code`. */
 export type StopRequest = { kind: 'graceful' } | { kind: 'exit'; code: number };
@@ -55,6 +62,7 @@ export class Supervisor {
   private lastFailure = '';
   private resolvedPodman: Podman | null = null;
   private prestart: StartedPrestart | null;
+  private activations = 0;
 
   constructor(o: SupervisorOptions) {
     this.o = o;
@@ -115,26 +123,34 @@ export class Supervisor {
           code = this.fail(err);
         }
         // A clean exit, or a container that served for a while, ends a failure streak.
-        if (code === 0 || (this.readySince !== null && Date.now() - this.readySince >= HEALTHY_AFTER_MS)) clearFailures(this.o.failureFile);
+        const cleared = code === 0 || (this.readySince !== null && Date.now() - this.readySince >= HEALTHY_AFTER_MS);
+        if (cleared) clearFailures(this.o.failureFile);
         // A plan that ended in a failure is not repeated before podsock has looked at the configuration.
         if (code !== 0 && this.o.plan) removePlan(this.o.plan.path);
-        if (code !== 0 && !this.stopRequested) await this.backOff();
+        const failures = code !== 0 && !this.stopRequested ? recordFailure(this.o.failureFile, Date.now()) : null;
+        this.o.status?.ended(code === 0 ? null : this.lastFailure, failures ?? (cleared ? 0 : null));
+        if (failures !== null) await this.backOff(failures);
         return code;
       }
       for (;;) {
         await frontend.start(); // again after an idle stop: accept (proxy) or watch (handover) anew
         this.notify([['STATUS', `Waiting for a connection on ${this.o.listeners.length} socket(s)`]]);
         this.log.info('Waiting for the first connection');
+        this.o.status?.waiting();
         const woke = await frontend.waitForConnection(this.stopController.signal);
-        if (!woke || this.stopRequested) return 0;
-        const outcome = await this.activate();
-        if (outcome.kind === 'stopped' || this.stopRequested) return 0;
+        const outcome = woke && !this.stopRequested ? await this.activate() : STOPPED;
+        if (outcome.kind === 'stopped' || this.stopRequested) {
+          this.o.status?.ended(null, null);
+          return 0;
+        }
         if (outcome.kind === 'exited' && outcome.info.code !== 0) {
           this.log.error({ code: outcome.info.code, signal: outcome.info.signal }, `Container ${q(this.o.cfg.containerName)} failed; starting it again on the next connection`);
         }
       }
     } catch (err) {
-      return this.fail(err);
+      const code = this.fail(err);
+      this.o.status?.ended(this.lastFailure, null);
+      return code;
     } finally {
       await frontend.close();
     }
@@ -147,7 +163,9 @@ export class Supervisor {
       notify: (fields) => this.notify(fields),
       stopSignal: this.stopController.signal,
       prestart: this.prestart,
+      ...(this.o.standalone || this.activations > 0 || this.o.startedAt === undefined ? {} : { waitingSince: this.o.startedAt }),
     });
+    this.activations += 1;
     this.prestart = null;
     this.current = activation;
     try {
@@ -187,10 +205,10 @@ export class Supervisor {
 
   /**
    * After a failure, before exiting: wait longer the more activations failed in a row, so that a
-   * crash loop cannot trip the socket's trigger limit (start-failures.ts). A stop request ends the wait.
+   * crash loop cannot trip the socket's trigger limit (start-failures.ts). `n` is the consecutive count
+   * recordFailure() returned. A stop request ends the wait.
    */
-  private async backOff(): Promise<void> {
-    const n = recordFailure(this.o.failureFile, Date.now());
+  private async backOff(n: number): Promise<void> {
     const ms = backoffFor(n);
     if (ms === 0) return;
     const text = `Failed ${n} times in a row; waiting ${Math.round(ms / 1000)} s before exiting to avoid a restart storm. Last: ${this.lastFailure}`;

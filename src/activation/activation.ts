@@ -142,6 +142,7 @@ export class Activation {
     // The cidfile and pidfile go before a start and after it. A podman podsock-launch started may have
     // written them already (it removed the old ones itself).
     if (this.prestart === null) removeRunFiles(this.files);
+    this.s.status?.starting();
     try {
       await this.notifySockets();
       const launched = await this.launchOrAdopt();
@@ -305,12 +306,16 @@ export class Activation {
     const release = this.s.release;
     const quiet = release !== undefined ? new QuietRelease({ quietMs: QUIET_RELEASE_MS, release }) : null;
     this.quiet = quiet;
+    const status = this.s.status ?? null;
     frontend.onActivity((n) => {
       idle.activity(n);
       quiet?.activity(n);
+      status?.activity(n);
     });
     idle.activity(frontend.activeCount());
     quiet?.activity(frontend.activeCount());
+    const since = this.l.waitingSince ?? this.started;
+    status?.ready((this.readySince ?? since) - since, frontend.activeCount());
     const exited = launched.container.exited.then((info) => ({ kind: 'exited', info }) as const);
     const next = await Promise.race([idleFired, this.stopped, exited]);
     if (next.kind === 'exited') {
@@ -326,12 +331,14 @@ export class Activation {
       // A connection accepted in the same instant is served to its end (bounded) before the container goes.
       if (frontend.activeCount() > 0) await frontend.drain(cfg.stopTimeoutMs);
       this.l.notify([['STOPPING', '1']]);
+      status?.stopping();
       this.sendStatus('Idle: stopping the container');
       await this.stopContainer('idle');
       frontend.notReady();
       return next;
     }
     this.l.notify([['STOPPING', '1']]);
+    status?.stopping();
     this.sendStatus('Stopping the container');
     await frontend.stopAccepting();
     await this.stopContainer('stop requested');

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Podman } from '../runtime/podman.js';
 import type { Prestart } from '../runtime/prestart.js';
 import type { ListenFd } from '../sd/listen-fds.js';
+import type { ActivationStatus } from '../status/status-recorder.js';
 import type { StartPlan } from './plan.js';
 
 /** podman as podsock-launch started it before podsock (runtime/prestart.ts). */
@@ -49,6 +50,8 @@ export interface ServiceSetup {
   release?: () => void;
   /** Where to leave the plan for podsock-launch once a start succeeded, and the files it depends on (asked for then, not at start-up). */
   plan?: StartPlan | null;
+  /** Where the activation reports starting, ready, the active count and stopping (status/status-recorder.ts). */
+  status?: ActivationStatus | null;
 }
 
 /** What one activation gets from the supervisor that runs it. */
@@ -61,4 +64,9 @@ export interface ActivationLinks {
   stopSignal: AbortSignal;
   /** podman started by podsock-launch, to adopt (or stop) instead of starting it, or null. */
   prestart: StartedPrestart | null;
+  /**
+   * When the wait for this activation began, for the cold start recorded in the status file: podsock's
+   * own start for the first activation under systemd (a client waits from then), else the activation's.
+   */
+  waitingSince?: number;
 }

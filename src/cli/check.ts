@@ -12,11 +12,15 @@
  * directory under the runtime directory (runtimeDirFor(); `run` creates the notify directory with a
  * random suffix), the LISTEN_* environment, and in proxy mode the loopback host port (chosen at start).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { configWarnings } from '../check/config-rules.js';
 import { proxyExposure, socketCandidates } from '../check/exposure-rules.js';
+import { healthyWithoutCmd } from '../check/health-rules.js';
+import { idleShorterThanSeenStart } from '../check/history-rules.js';
 import { imageWarnings } from '../check/image-rules.js';
+import { launcherRule, startTimeoutRule } from '../check/unit-start-rules.js';
 import { madeFrom, notifyOverridden, unitForSpecifiers } from '../check/quadlet-rules.js';
 import { unitCandidates, unitWarnings } from '../check/unit-rules.js';
 import { formatWarning, type CheckWarning } from '../check/warning.js';
@@ -24,14 +28,15 @@ import type { ServiceConfig } from '../config/load.js';
 import { MAX_UNIT_FILE_BYTES, parseUnitBytes, type UnitFile } from '../config/unit-syntax.js';
 import { PodsockError, isPodsockError, q } from '../errors.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
-import { detachAvailable, imageExists, resolvePodman, type Podman } from '../runtime/podman.js';
+import { detachAvailable, imageExists, imageHasHealthcheck, resolvePodman, type Podman } from '../runtime/podman.js';
 import { podmanRunCommand, shellQuote } from '../runtime/podman-argv.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
 import { NOTIFY_SOCKET_NAME } from '../sd/notify-server.js';
 import { parseArgs, type FlagSpec } from './args.js';
 import { KEY_OF_FLAG } from './podsock-flags.js';
 import { parseListenAddress } from '../listeners/listen-address.js';
-import { runtimeDirFor } from '../paths.js';
+import { runtimeDirFor, stateDirFor } from '../paths.js';
+import { readStatusFile, statusFileFor } from '../status/status-file.js';
 import { RUN_FLAGS, configFromArgs } from './run.js';
 
 /** check's own options; every `run` option is accepted too. */
@@ -50,6 +55,8 @@ export interface CheckInput {
 
 /** Separates check's own options from the `run` options, keeping everything else in order. */
 function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string | null; strict: boolean; overridden: Set<string>; name: string | null } {
+  const named = nameFromConfig(argv);
+  if (named !== null) return splitOwnFlags([named, ...argv]);
   // Validate the whole command line once with both sets, for the usual messages.
   const all = parseArgs(argv, { ...RUN_FLAGS, ...CHECK_FLAGS }, 'check');
   const rest: string[] = [];
@@ -73,7 +80,44 @@ function splitOwnFlags(argv: readonly string[]): { rest: string[]; unit: string 
   return { rest, unit: all.flags.get('unit')?.[0] ?? null, strict: all.flags.has('strict'), overridden, name: all.positionals.length === 1 ? (all.positionals[0] as string) : null };
 }
 
-function readUnit(path: string, explicit: boolean): { warnings: CheckWarning[] } {
+/**
+ * `check --config FILE` without NAME: NAME from FILE's name (NAME.container), or null when a NAME is
+ * given or there is no --config. A FILE not named NAME.container is PODSOCK_ERR_USAGE.
+ */
+export function nameFromConfig(argv: readonly string[]): string | null {
+  const all = parseArgs(argv, { ...RUN_FLAGS, ...CHECK_FLAGS }, 'check');
+  const config = all.flags.get('config')?.[0];
+  if (all.positionals.length > 0 || config === undefined) return null;
+  const base = basename(config);
+  if (!base.endsWith('.container') || base === '.container') {
+    throw new PodsockError('PODSOCK_ERR_USAGE', `podsock check: cannot take the service NAME from '--config' ${q(config)}: expected a file named NAME.container; give NAME too (see 'podsock check --help')`);
+  }
+  return base.slice(0, -'.container'.length);
+}
+
+/** podsock-launch built beside this podsock (as generate.ts finds it), or null. */
+function builtLauncher(): string | null {
+  const path = fileURLToPath(new URL('../../build/Release/podsock-launch', import.meta.url));
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return path;
+  } catch {
+    return null;
+  }
+}
+
+/** What podsock recorded about the service's earlier activations (status/status-file.ts), as check warnings. */
+function historyWarnings(cfg: ServiceConfig, env: NodeJS.ProcessEnv, uid: number): CheckWarning[] {
+  const file = statusFileFor(stateDirFor(env, uid), cfg.name);
+  try {
+    return idleShorterThanSeenStart(cfg, readStatusFile(file), file);
+  } catch (err) {
+    if (!isPodsockError(err)) throw err;
+    return [{ code: 'status-unreadable', message: `${err.message}, ignoring`, file }];
+  }
+}
+
+function readUnit(path: string, explicit: boolean, cfg: ServiceConfig): { warnings: CheckWarning[] } {
   let bytes: Buffer;
   try {
     const size = statSync(path).size;
@@ -86,7 +130,8 @@ function readUnit(path: string, explicit: boolean): { warnings: CheckWarning[] }
     return { warnings: [{ code: 'unit-unreadable', message: `cannot read it: ${(err as Error).message}, ignoring`, file: path }] };
   }
   try {
-    return { warnings: unitWarnings(parseUnitBytes(bytes, path)) };
+    const unit = parseUnitBytes(bytes, path);
+    return { warnings: [...unitWarnings(unit), ...startTimeoutRule(unit, cfg), ...launcherRule(unit, builtLauncher())] };
   } catch (err) {
     if (!isPodsockError(err)) throw err;
     return { warnings: [{ code: 'unit-unreadable', message: `cannot parse it (${err.message}), ignoring`, file: path }] };
@@ -108,9 +153,13 @@ async function imageFacts(cfg: ServiceConfig, env: NodeJS.ProcessEnv): Promise<{
   try {
     podman = resolvePodman(scrubbedEnv(env));
   } catch (err) {
-    return { podman: null, warnings: imageWarnings(cfg, null, (err as Error).message) };
+    return { podman: null, warnings: [...imageWarnings(cfg, null, (err as Error).message), ...healthyWithoutCmd(cfg, null)] };
   }
-  return { podman, warnings: imageWarnings(cfg, await imageExists(podman, cfg.image)) };
+  const present = await imageExists(podman, cfg.image);
+  // Ready=healthy without HealthCmd=: only the image's own HEALTHCHECK can make it ready.
+  const needsImageCheck = cfg.ready.kind === 'healthy' && !cfg.hasHealthCheck;
+  const imageCheck = needsImageCheck && present ? await imageHasHealthcheck(podman, cfg.image) : null;
+  return { podman, warnings: [...imageWarnings(cfg, present), ...healthyWithoutCmd(cfg, imageCheck)] };
 }
 
 /** Check the configuration; resolves with the exit status (see the module comment). */
@@ -133,7 +182,8 @@ export async function checkCommand(input: CheckInput): Promise<number> {
 
   let unitFile = own.unit;
   if (unitFile === null) unitFile = unitCandidates(cfg.name, input.env, input.uid).find((p) => existsSync(p)) ?? null;
-  if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null).warnings);
+  if (unitFile !== null) warnings.push(...readUnit(unitFile, own.unit !== null, cfg).warnings);
+  warnings.push(...historyWarnings(cfg, input.env, input.uid));
 
   // The socket unit beside the service unit (or where systemd would find it): its access control.
   const socketFile = (unitFile === null ? null : [unitFile.replace(/\.service$/, '.socket')].find((p) => p !== unitFile && existsSync(p))) ??

@@ -173,7 +173,7 @@ export function generateCommand(input: GenerateInput): number {
 
   const outputFlag = flag(p, 'output');
   const outputDir = outputFlag === undefined ? undefined : resolve(outputFlag);
-  const steps = nextSteps({ name, layout, units: files.filter((f) => f !== container).map((f) => f.file), outputDir: outputDir ?? null, template });
+  const steps = nextSteps({ name, layout, units: files.filter((f) => f !== container).map((f) => f.file), outputDir: outputDir ?? null, template, root: input.uid === 0 });
   if (outputDir === undefined) {
     input.stdout(files.map((f) => `# ---- ${f.file} ----\n${f.text}`).join('\n'));
     input.stderr(steps);

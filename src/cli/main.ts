@@ -49,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       const { checkCommand } = await import('./check.js');
       return checkCommand({ argv: rest, env: process.env, uid: process.getuid?.() ?? 0 });
     }
+    case 'status': {
+      const { statusCommand } = await import('./status.js');
+      return statusCommand({ argv: rest, env: process.env, uid: process.getuid?.() ?? 0 });
+    }
     case 'demo': {
       const { demoCommand } = await import('./demo.js');
       return demoCommand({ argv: rest, env: process.env, out: (line) => void process.stdout.write(`${line}\n`) });

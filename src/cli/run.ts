@@ -28,6 +28,7 @@ import { createNotifier, watchdogFromEnv } from '../sd/notify-client.js';
 import { releaseMemory } from '../memory/release.js';
 import { runtimeDirFor, stateDirFor } from '../paths.js';
 import { Supervisor } from '../supervisor.js';
+import { serviceRecorder } from '../status/service-recorder.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
 import { PODSOCK_FLAGS, podsockFlags } from './podsock-flags.js';
 
@@ -194,6 +195,8 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     uid,
     selinux: existsSync('/sys/fs/selinux/enforce'),
     failureFile: join(stateDirFor(env, uid), `${cfg.name}.failures`),
+    status: serviceRecorder(cfg, listeners, env, uid, log),
+    startedAt: Date.now() - Math.round(process.uptime() * 1000),
     rootless: uid !== 0,
     prestart: prestart?.kind === 'started' && !standalone ? prestart : null,
     plan: planPath === null || standalone ? null : { path: planPath, checkFiles: () => planCheckFiles(cfg, env, uid) },

@@ -18,6 +18,7 @@ Commands:
   run NAME       Start the container NAME and serve until stopped or idle
   check NAME     Validate NAME's configuration and print the podman command run would execute
   generate NAME  Write .socket, .service and .container units for NAME
+  status [NAME]  Show what the services podsock runs are doing
   demo           Show lazy start and idle stop on a built-in example
 
 Options:
@@ -42,16 +43,21 @@ ${KEY_OPTIONS}
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace
   -h, --help               Show this help
 `,
-  check: `Usage: podsock check NAME [OPTIONS] [-- PODMAN_RUN_ARGS...]
+  check: `Usage: podsock check [NAME] [OPTIONS] [-- PODMAN_RUN_ARGS...]
 
 Load and validate NAME's configuration exactly as 'podsock run' would, print the podman command
 run would execute, and warn about settings that load but do not do what people expect:
 PublishPort in handover mode, an image missing from local storage (fatal with Pull=never), a
-unit whose Type= is not notify or KillMode= not mixed, and an IdleTimeout under 10s or shorter
-than StartTimeout. In proxy mode it also says who can reach the app past the socket unit's
+unit whose Type= is not notify or KillMode= not mixed, a unit whose TimeoutStartSec= is shorter
+than StartTimeout or whose ExecStart= runs podsock without podsock-launch, Ready=healthy without
+HealthCmd= when the image defines no HEALTHCHECK (an image built in OCI format, podman build's
+default, has none), and an IdleTimeout under 10s, shorter than StartTimeout, or shorter than the
+service's usual start time recorded in the state directory (see 'podsock status'). In proxy mode it also says who can reach the app past the socket unit's
 access control: rootless, the port published on 127.0.0.1 (and Network=none cannot work); rootful,
 the container's address on a bridge network when the socket unit (NAME.socket beside the service
 unit) sets SocketMode=, IPAddressAllow= or IPAddressDeny=.
+
+With '--config FILE' and no NAME, NAME is FILE's name without '.container'.
 
 The command goes to stdout; warnings, one per line, and a summary go to stderr. The cidfile,
 notify directory and proxy host port in it are placeholders for what run creates at start.
@@ -88,6 +94,31 @@ ${KEY_OPTIONS}
   --output DIR             Write the files to DIR instead of printing them
   --force                  Overwrite existing files in DIR
   -h, --help               Show this help
+`,
+  status: `Usage: podsock status [NAME] [--json]
+
+Show what podsock's services on this host are doing: for each, its scope (system or user), mode,
+sockets, whether its container runs and since when, the last cold start (the time to ready from
+podsock's start, standalone from the activation's), the connections and UDP flows now, when the idle timeout stops it, the
+consecutive failures and the last error, and the image. It reads the status files 'podsock run'
+writes in its state directory (/run/podsock/state for root, $XDG_RUNTIME_DIR/podsock/state for
+other users) and never needs root for a user's own services: root sees the system services, other
+users their own and the system ones when they can read them (the command says when it cannot).
+A service whose podsock is gone is shown as stopped, whatever its file says.
+
+With --json the output is one object, stable for scripts (fields are only ever added):
+{"version": 1, "services": [...], "unreadable": [{"path", "error"}]}, each service with name,
+scope, file, mode, sockets, state (starting, ready, stopping, stopped, failed or waiting),
+running, pid, since, lastColdStartMs, usualColdStartMs, active, idleTimeoutMs, idleDeadline,
+consecutiveFailures, lastError, lastErrorAt, image and updatedAt; times are ISO 8601 strings,
+durations milliseconds, and what is unknown is null.
+
+Options:
+  --json                   Print JSON instead of the table
+  -h, --help               Show this help
+
+Exit status: 0 shown, 64 bad command line, 65 NAME's status file is not podsock's, 66 no
+status recorded for NAME.
 `,
   demo: `Usage: podsock demo [OPTIONS]
 

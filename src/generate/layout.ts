@@ -79,12 +79,14 @@ export interface NextStepsInput {
   outputDir: string | null;
   /** The socket units start podsock@NAME.service (units/podsock@.service) instead of NAME.service. */
   template: boolean;
+  /** generate runs as root: system steps need no sudo. */
+  root?: boolean;
 }
 
 /** The text printed after generating: where to copy the files and the systemctl commands. */
 export function nextSteps(i: NextStepsInput): string {
   const { layout: l } = i;
-  const sudo = l.scope === 'system' ? 'sudo ' : '';
+  const sudo = l.scope === 'system' && i.root !== true ? 'sudo ' : '';
   const from = (f: string): string => (i.outputDir === null ? f : shellQuote([`${i.outputDir}/${f}`]));
   const unitFiles = i.units.map(from);
   if (i.template) unitFiles.push('podsock@.service');

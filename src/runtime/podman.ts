@@ -425,6 +425,25 @@ export async function imageExists(p: Podman, image: string): Promise<boolean> {
   return (await helper(p, ['image', 'exists', image])).exitCode === 0;
 }
 
+/**
+ * Whether `image` in local storage defines a health check (its HEALTHCHECK, which podman keeps only
+ * from images in docker format: buildah drops it from OCI images with "HEALTHCHECK is not supported
+ * for OCI image format"); null when podman cannot say (the image is missing, podman failed).
+ */
+export async function imageHasHealthcheck(p: Podman, image: string): Promise<boolean | null> {
+  const r = await helper(p, ['image', 'inspect', '--format', '{{json .HealthCheck}}', image]);
+  if (r.exitCode !== 0) return null;
+  const v = r.stdout.trim();
+  if (v === 'null' || v === '') return false;
+  try {
+    const hc = JSON.parse(v) as { Test?: unknown } | null;
+    // ["NONE"] disables an inherited check (Dockerfile HEALTHCHECK NONE).
+    return hc !== null && Array.isArray(hc.Test) && hc.Test.length > 0 && hc.Test[0] !== 'NONE';
+  } catch {
+    return null;
+  }
+}
+
 /** The host port podman published for `containerPort/tcp` (`podman port`), e.g. 127.0.0.1:41234 → 41234. */
 export async function publishedPort(p: Podman, cid: string, containerPort: number): Promise<number> {
   const r = await helper(p, ['port', cid, `${containerPort}/tcp`]);

@@ -47,3 +47,10 @@ void t.test('next steps', async (t) => {
   t.match(sys, /\n {2}sudo systemctl enable --now web\.socket\n/);
   t.notMatch(sys, /linger/);
 });
+
+void t.test('next steps run as root say no sudo', async (t) => {
+  const asRoot = nextSteps({ name: 'web', layout: layoutFor('system', 'web', null), units: ['web.socket'], outputDir: null, template: true, root: true });
+  t.notMatch(asRoot, /sudo/);
+  t.match(asRoot, /\n {2}install -m 644 web\.socket podsock@\.service \/etc\/systemd\/system\/\n/);
+  t.match(asRoot, /\n {2}systemctl enable --now web\.socket\n/);
+});
