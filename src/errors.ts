@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   PODSOCK_ERR_DEMO_SETUP: { exit: 69, summary: 'demo prerequisites missing' },
   /** `podsock demo`: the demo did not see what it expected (a reply, a start, an idle stop). */
   PODSOCK_ERR_DEMO: { exit: 1, summary: 'demo failed' },
+  /** `podsock auto-update`: a new image was rolled back (it did not become ready) or a service could not be updated. */
+  PODSOCK_ERR_AUTO_UPDATE: { exit: 1, summary: 'auto-update rolled back or failed' },
   /** Anything else: a bug. */
   PODSOCK_ERR_INTERNAL: { exit: 70, summary: 'internal error' },
 } as const;

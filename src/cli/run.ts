@@ -76,7 +76,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
 }
 
 /** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
-async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
+export async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
   const [{ createProxyFrontend }, { defaultPipe }, { udpProxyOpen }] = await Promise.all([
     import('../proxy/proxy-frontend.js'),
     import('../proxy/proxy.js'),
