@@ -4,7 +4,8 @@
  * started once (as CONTAINER-update), becomes ready, and the image name moves to it, so the next
  * activation runs it; a new image that never becomes ready is refused at StartTimeout, removed, the
  * name stays on the previous image, the exit status is 1 and the state directory records why.
- * After each step no container and no image of the trial is left.
+ * After each step no container and no image of the trial is left. AutoUpdate=local the same way,
+ * against the image the first run recorded.
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -125,6 +126,53 @@ if (h !== null && reg !== null) {
     t.ok(await noContainers(h, svc), 'no trial container is left');
     t.match(JSON.parse(readFileSync(record, 'utf8')), { status: 'rolled-back', imageId: v2, refusedImageId: bad }, 'the failure is recorded in the state directory');
     t.equal((await httpGet(svc.url('/after'), 60_000)).status, 200);
+    t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the previous image');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('AutoUpdate=local: the first run records the image; a new local build is tried, kept when ready, and the name goes back when it is not', async (t) => {
+    const name = uniqueName('au-local');
+    const ref = `localhost/${name}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await rm(record, { force: true });
+    });
+    const v1 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v1`]);
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        `Environment=FIXTURE_NAME=${name}`,
+        'AutoUpdate=local',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=5s',
+        'StopTimeout=2s',
+        'IdleTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+    const first = await podsockAutoUpdate(h, reg, svc);
+    t.match(first.rows, [{ service: name, policy: 'local', status: 'not-updated', message: /first look/, imageId: v1 }], first.stderr);
+
+    const v2 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v2`]);
+    const up = await podsockAutoUpdate(h, reg, svc);
+    t.equal(up.exitCode, 0, up.stderr);
+    t.match(up.rows, [{ status: 'updated', imageId: v2 }], 'a ready local build is kept');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+
+    const bad = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    const back = await podsockAutoUpdate(h, reg, svc);
+    t.equal(back.exitCode, 1, 'exit status 1 after a rollback');
+    t.match(back.rows, [{ status: 'rolled-back', imageId: v2, message: /did not become ready/ }], back.stderr);
+    t.equal(await imageId(h, ref), v2, `${ref} names the previous image again`);
+    t.ok(await imageId(h, bad), "the refused build stays in storage (it is the user's), without the name");
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+    t.equal((await httpGet(svc.url('/local'), 60_000)).status, 200);
     t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the previous image');
   });
 }
