@@ -41,6 +41,8 @@ export interface TrialOptions {
   /** Loopback ports for the backends when podsock cannot reach them inside the container (rootless). */
   freePort: () => number;
   directBackend: boolean;
+  /** Aborted (SIGINT, SIGTERM): the trial container is stopped at once and the trial fails. */
+  signal?: AbortSignal;
 }
 
 /** The options of `cfg` without the io.containers.autoupdate label (as `--label X` or `--label=X`). */
@@ -118,7 +120,11 @@ export async function tryImage(o: TrialOptions): Promise<TrialResult> {
       rootless: o.rootless,
       failureFile: join(dir, 'failures'),
     });
-    const code = await supervisor.run();
+    const onAbort = (): void => void supervisor?.requestStop('interrupted');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted === true) onAbort();
+    const code = await supervisor.run().finally(() => o.signal?.removeEventListener('abort', onAbort));
+    if (o.signal?.aborted === true) return { ok: false, message: 'interrupted' };
     if (readyAt !== null) return { ok: true, readyMs: (readyAt as number) - started };
     return { ok: false, message: failure || `the trial start ended with status ${code} before the container was ready` };
   } catch (err) {

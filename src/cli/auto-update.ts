@@ -87,41 +87,60 @@ export async function autoUpdateCommand(input: AutoUpdateInput): Promise<number>
   const directBackend = netnsBackendPossible({ rootless, detached: detachAvailable() });
   const { proxyFrontend } = await import('./run.js');
 
+  // SIGINT/SIGTERM: the trial under way stops (and its image is rolled back); no further service is looked at.
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const rows: UpdateResult[] = [];
-  for (const name of names) {
-    let cfg: ServiceConfig;
-    try {
-      cfg = loadConfig({ name, env, uid, flags: {}, extraArgs: [] });
-    } catch (err) {
-      if (!explicit && !isPodsockError(err, 'PODSOCK_ERR_CONFIG') && !isPodsockError(err, 'PODSOCK_ERR_TIMESPAN')) throw err;
-      rows.push({ service: name, image: '-', policy: null, status: 'failed', message: (err as Error).message, imageId: null });
-      continue;
-    }
-    if (cfg.autoUpdate === null && !explicit) continue;
-    try {
-      rows.push(
-        await updateService(cfg, {
-          podman,
-          stateDir,
-          dryRun,
-          tryImage: (c, imageId) =>
-            tryImage({
-              cfg: c,
-              imageId,
-              podman,
-              log: log.child({ service: c.name }),
-              runtimeParent,
-              rootless,
-              directBackend: c.mode === 'proxy' && directBackend,
-              freePort: () => freePort(),
-              proxyFrontend: (tc, listeners, l) => proxyFrontend(tc, listeners, l, env),
-            }),
-        }),
-      );
-    } catch (err) {
-      rows.push({ service: name, image: cfg.image, policy: cfg.autoUpdate, status: 'failed', message: (err as Error).message, imageId: null });
-    }
+  try {
+    await updateAll();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   input.stdout(json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length === 0 ? 'No service sets AutoUpdate=\n' : formatTable(rows));
   return rows.some((r) => r.status === 'rolled-back' || r.status === 'failed') ? ERROR_CODES.PODSOCK_ERR_AUTO_UPDATE.exit : 0;
+
+  async function updateAll(): Promise<void> {
+    for (const name of names) {
+      if (interrupt.signal.aborted) {
+        rows.push({ service: name, image: '-', policy: null, status: 'skipped', message: 'interrupted', imageId: null });
+        continue;
+      }
+      let cfg: ServiceConfig;
+      try {
+        cfg = loadConfig({ name, env, uid, flags: {}, extraArgs: [] });
+      } catch (err) {
+        if (!explicit && !isPodsockError(err, 'PODSOCK_ERR_CONFIG') && !isPodsockError(err, 'PODSOCK_ERR_TIMESPAN')) throw err;
+        rows.push({ service: name, image: '-', policy: null, status: 'failed', message: (err as Error).message, imageId: null });
+        continue;
+      }
+      if (cfg.autoUpdate === null && !explicit) continue;
+      try {
+        rows.push(
+          await updateService(cfg, {
+            podman,
+            stateDir,
+            dryRun,
+            tryImage: (c, imageId) =>
+              tryImage({
+                cfg: c,
+                imageId,
+                podman,
+                log: log.child({ service: c.name }),
+                runtimeParent,
+                rootless,
+                directBackend: c.mode === 'proxy' && directBackend,
+                freePort: () => freePort(),
+                proxyFrontend: (tc, listeners, l) => proxyFrontend(tc, listeners, l, env),
+                signal: interrupt.signal,
+              }),
+          }),
+        );
+      } catch (err) {
+        rows.push({ service: name, image: cfg.image, policy: cfg.autoUpdate, status: 'failed', message: (err as Error).message, imageId: null });
+      }
+    }
+  }
 }
