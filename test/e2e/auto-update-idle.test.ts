@@ -5,12 +5,12 @@
  * activation runs it; a new image that never becomes ready is refused at StartTimeout, removed, the
  * name stays on the previous image, the exit status is 1 and the state directory records why.
  * After each step no container and no image of the trial is left. AutoUpdate=local the same way,
- * against the image the first run recorded.
+ * against the image the first run recorded; and a run interrupted (SIGTERM) during a trial rolls back.
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import t from 'tap';
 import { childEnv, containerExists, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
@@ -29,20 +29,28 @@ interface Row {
 }
 
 async function podsockAutoUpdate(h: HostEnv, reg: Registry, svc: PodsockService, ...args: string[]): Promise<{ rows: Row[]; exitCode: number; stderr: string }> {
-  const r = await execa(process.execPath, [podsockBin, 'auto-update', svc.name, '--json', ...args], {
+  return finished(startAutoUpdate(h, reg, svc, ...args));
+}
+
+function startAutoUpdate(h: HostEnv, reg: Registry, svc: PodsockService, ...args: string[]): ResultPromise {
+  return execa(process.execPath, [podsockBin, 'auto-update', svc.name, '--json', ...args], {
     env: childEnv(h, { CONTAINERS_REGISTRIES_CONF: reg.registriesConf, PODSOCK_CONFIG_DIR: svc.configDir }),
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
     timeout: 120_000,
   });
+}
+
+async function finished(run: ResultPromise): Promise<{ rows: Row[]; exitCode: number; stderr: string }> {
+  const r = await run;
   let rows: Row[] = [];
   try {
-    rows = JSON.parse(r.stdout) as Row[];
+    rows = JSON.parse(String(r.stdout)) as Row[];
   } catch {
     // Shown by the assertions below through stderr.
   }
-  return { rows, exitCode: r.exitCode ?? -1, stderr: `${r.stdout}\n${r.stderr}` };
+  return { rows, exitCode: r.exitCode ?? -1, stderr: `${String(r.stdout)}\n${String(r.stderr)}` };
 }
 
 /** No container of the service or of its trial is left. */
@@ -174,5 +182,48 @@ if (h !== null && reg !== null) {
     t.ok(await noContainers(h, svc), 'no trial container is left');
     t.equal((await httpGet(svc.url('/local'), 60_000)).status, 200);
     t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the previous image');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('interrupted while the new image is tried: the trial container goes, the image is rolled back and removed', async (t) => {
+    const name = uniqueName('au-int');
+    const repo = `${reg.address}/${name}`;
+    const ref = `${repo}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await podman(h, 'rmi', '--force', ref);
+      await rm(record, { force: true });
+    });
+    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
+    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    await push(h, reg, v1, ref);
+    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
+    await push(h, reg, bad, ref);
+    await podman(h, 'rmi', bad);
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        'AutoUpdate=registry',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=60s',
+        'StopTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+    const run = startAutoUpdate(h, reg, svc);
+    await waitFor('the trial container', async () => containerExists(h, `${svc.containerName}-update`), 60_000);
+    run.kill('SIGTERM');
+    const r = await finished(run);
+    t.equal(r.exitCode, 1, r.stderr);
+    t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1, message: /did not become ready: interrupted/ }]);
+    t.equal(await imageId(h, ref), v1, `${ref} names the previous image`);
+    t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'the refused image is not left in storage');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
   });
 }
