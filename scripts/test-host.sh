@@ -3,7 +3,7 @@
 # .test-host/env.json for test/e2e/harness.ts. Runs before every `npm test` (the pretest script), so
 # the path where everything is already in place must stay fast. The steps: packages, a
 # containers.conf only where podman's defaults fail, a systemd user manager (the user's own when
-# there is one), and the fixture image.
+# there is one), the fixture image, and a container registry on loopback for the auto-update tests.
 #
 # Nothing global is changed on a machine that already works: /etc/containers is never edited, a
 # running user manager is used as it is, and the user manager this script starts itself (root on a
@@ -18,6 +18,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$repo/scripts/lib/podman-conf.sh"
 # shellcheck source=lib/user-manager.sh
 source "$repo/scripts/lib/user-manager.sh"
+# shellcheck source=lib/registry.sh
+source "$repo/scripts/lib/registry.sh"
 state="$repo/.test-host"
 image=localhost/podsock-fixture:latest
 uid=$(id -u)
@@ -37,9 +39,10 @@ say() { printf 'test-host: %s\n' "$*"; }
 
 # command:package; the fixture runs the host's /usr/bin/python3 inside containers, so that path matters.
 # nginx is a PROXY protocol receiver the e2e tests run inside the fixture (never as a host service).
+# docker-registry is the auto-update tests' registry, started below on loopback (never as a host service).
 required=(podman:podman runc:runc catatonit:catatonit newuidmap:uidmap busybox:busybox-static
   socat:socat curl:curl /usr/bin/python3:python3 systemd-socket-activate:systemd unshare:util-linux
-  /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils /usr/sbin/nginx:nginx)
+  /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils /usr/sbin/nginx:nginx docker-registry:docker-registry)
 have() {
   if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
@@ -161,11 +164,17 @@ if [[ $podman_ok == true ]]; then
   fi
 fi
 
-# ---- 4. facts for the tests ------------------------------------------------------------------------
+# ---- 4. a registry on loopback (scripts/lib/registry.sh) ----------------------------------------
+
+registry_start "$state"
+
+# ---- 5. facts for the tests ------------------------------------------------------------------------
 
 XDG_RUNTIME_DIR=$xdg CONTAINERS_CONF=$containers_conf UNIT_DIR=$unit_dir STATE_DIR=$state \
   SYSTEMD_USER=$systemd_user SYSTEMD_REASON=$systemd_reason MANAGER_PID=$manager_pid \
   PODMAN_OK=$podman_ok PODMAN_REASON=$podman_reason IMAGE=$image MISSING="${missing[*]}" \
+  REGISTRY_OK=$registry_ok REGISTRY_ADDRESS=$registry_address REGISTRY_CONF=$registry_conf \
+  REGISTRY_PID=$registry_pid REGISTRY_REASON=$registry_reason \
   node --input-type=module -e '
     import { writeFileSync, renameSync } from "node:fs";
     const e = process.env;
@@ -182,6 +191,13 @@ XDG_RUNTIME_DIR=$xdg CONTAINERS_CONF=$containers_conf UNIT_DIR=$unit_dir STATE_D
       fixtureImage: e.IMAGE,
       podmanRunArgs: ["-v", "/usr:/usr:ro"],
       missingPackages: e.MISSING ? e.MISSING.split(" ") : [],
+      registry: {
+        ok: e.REGISTRY_OK === "true",
+        reason: e.REGISTRY_REASON || null,
+        address: e.REGISTRY_ADDRESS || null,
+        registriesConf: e.REGISTRY_OK === "true" ? e.REGISTRY_CONF : null,
+        pid: e.REGISTRY_PID ? Number(e.REGISTRY_PID) : null,
+      },
     };
     writeFileSync(e.STATE_DIR + "/env.json.tmp", JSON.stringify(facts, null, 2) + "\n");
     renameSync(e.STATE_DIR + "/env.json.tmp", e.STATE_DIR + "/env.json");
@@ -196,6 +212,12 @@ if [[ $podman_ok == true ]]; then
   say "podman: yes (${containers_conf:+CONTAINERS_CONF=}${containers_conf:-default configuration}), image $image"
 else
   say "podman: no - $podman_reason"
+fi
+
+if [[ $registry_ok == true ]]; then
+  say "registry: yes ($registry_address, pid $registry_pid, CONTAINERS_REGISTRIES_CONF=$registry_conf)"
+else
+  say "registry: no - $registry_reason"
 fi
 
 bash "$repo/scripts/test-host-rootless.sh" || say "rootless setup failed (facts: $state/rootless.json)"

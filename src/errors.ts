@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   PODSOCK_ERR_STATE_FILE: { exit: 65, summary: 'unreadable status file' },
   /** `podsock status NAME`: no status recorded for NAME in any state directory looked at. */
   PODSOCK_ERR_UNKNOWN_SERVICE: { exit: 66, summary: 'unknown service' },
+  /** `podsock auto-update`: a new image was rolled back (it did not become ready) or a service could not be updated. */
+  PODSOCK_ERR_AUTO_UPDATE: { exit: 1, summary: 'auto-update rolled back or failed' },
   /** Anything else: a bug. */
   PODSOCK_ERR_INTERNAL: { exit: 70, summary: 'internal error' },
 } as const;

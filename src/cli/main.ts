@@ -53,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
       const { statusCommand } = await import('./status.js');
       return statusCommand({ argv: rest, env: process.env, uid: process.getuid?.() ?? 0 });
     }
+    case 'auto-update': {
+      const { autoUpdateCommand } = await import('./auto-update.js');
+      return autoUpdateCommand({ argv: rest, env: process.env, uid: process.getuid?.() ?? 0, stdout: (text) => void process.stdout.write(text) });
+    }
     case 'demo': {
       const { demoCommand } = await import('./demo.js');
       return demoCommand({ argv: rest, env: process.env, out: (line) => void process.stdout.write(`${line}\n`) });

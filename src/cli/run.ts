@@ -3,7 +3,7 @@
  * configuration, sockets, environment), then hand a fully built supervisor the process's life.
  * The only module besides main.ts that touches process.*.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadConfig, type ServiceConfig } from '../config/load.js';
 import { PodsockError, q } from '../errors.js';
@@ -18,6 +18,7 @@ import { createLogger, LOG_LEVELS, type Level, type Logger } from '../log.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, discardPrestart, resolvePodman } from '../runtime/podman.js';
 import { parsePrestart, type Prestart } from '../runtime/prestart.js';
+import { podmanSystemdUnit } from '../runtime/systemd-unit.js';
 import { dropinDirs } from '../config/dropins.js';
 import { configCandidates } from '../config/find.js';
 import { specifierContext } from '../config/specifier-context.js';
@@ -76,7 +77,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv, command: 
 }
 
 /** Proxy mode's frontend, loaded only in proxy mode (net and the proxy are no part of a handover start). */
-async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
+export async function proxyFrontend(cfg: ServiceConfig, listeners: ListenFd[], log: Logger, env: NodeJS.ProcessEnv): Promise<Frontend> {
   const [{ createProxyFrontend }, { defaultPipe }, { udpProxyOpen }] = await Promise.all([
     import('../proxy/proxy-frontend.js'),
     import('../proxy/proxy.js'),
@@ -187,7 +188,7 @@ async function runWith(input: RunInput, pending: { prestart: Prestart | null }):
     listeners,
     frontend,
     standalone,
-    unit: env.PODMAN_SYSTEMD_UNIT ?? null,
+    unit: podmanSystemdUnit(env, standalone, () => readFileSync('/proc/self/cgroup', 'utf8')),
     watchdog,
     backendHostPorts,
     backendUdpHostPorts,

@@ -19,6 +19,7 @@ Commands:
   check NAME     Validate NAME's configuration and print the podman command run would execute
   generate NAME  Write .socket, .service and .container units for NAME
   status [NAME]  Show what the services podsock runs are doing
+  auto-update    Update idle services that set AutoUpdate=, rolling back what is not ready
   demo           Show lazy start and idle stop on a built-in example
 
 Options:
@@ -119,6 +120,37 @@ Options:
 
 Exit status: 0 shown, 64 bad command line, 65 NAME's status file is not podsock's, 66 no
 status recorded for NAME.
+`,
+  'auto-update': `Usage: podsock auto-update [NAME...] [OPTIONS]
+
+Update the idle services that set AutoUpdate= in their .container file, with the rule of
+podman-auto-update(1): a new image that does not become ready within StartTimeout is rolled back
+to the previous one, and the failure is reported. 'podman auto-update' only sees running
+containers, so it updates active services (by restarting their unit) and never idle ones.
+
+Without NAME, every NAME.container in podsock's configuration directories that sets AutoUpdate=.
+A service whose container exists is active: it is skipped, and 'podman auto-update' is the way.
+
+AutoUpdate=registry: pull the image; when it changed, start it once with the service's
+configuration (its podman options and Ready=, on loopback sockets of its own, as container
+CONTAINER-update), and when it becomes ready within StartTimeout the image name moves to it;
+otherwise the new image is removed and the name stays on the previous one. While it is tried, the
+name still names the previous image, so an activation meanwhile starts the previous one.
+AutoUpdate=local: the name already points at a new local build; the previous image is the one
+podsock auto-update last found or verified (the first run only records it). A new image that is
+not ready is left in storage and the name goes back to the previous one.
+
+Every outcome is recorded in the state directory as NAME.auto-update.json.
+
+Options:
+  --dry-run                Report what would be updated ('pending'); change nothing (registry:
+                           the image pulled to compare is removed again)
+  --json                   Print the results as JSON: service, image, policy, status, message, imageId
+  --log-level LEVEL        Messages of the trial starts: fatal, error, warn (default), info, debug
+  -h, --help               Show this help
+
+Status per service: updated, not-updated, pending, rolled-back, failed, skipped.
+Exit status: 0 when nothing was rolled back or failed, 1 otherwise, 64 bad command line.
 `,
   demo: `Usage: podsock demo [OPTIONS]
 

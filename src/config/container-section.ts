@@ -48,7 +48,12 @@ export interface ContainerSettings {
   keyLines: Record<string, number>;
   /** Notify=: 'healthy' (Notify=healthy), 'notify' (a true boolean) or null (false or unset). */
   notify: 'healthy' | 'notify' | null;
+  /** AutoUpdate=: 'registry' (also for podman's older 'image'), 'local', or null (unset, empty or 'disabled'). */
+  autoUpdate: AutoUpdatePolicy | null;
 }
+
+/** The auto-update policies of podman-auto-update(1). */
+export type AutoUpdatePolicy = 'registry' | 'local';
 
 /** What container-section needs to know about its surroundings. */
 export interface ContainerContext {
@@ -457,8 +462,8 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
     add('-v', `${source}:${rest}`);
   }
 
-  const autoUpdate = r.single('AutoUpdate');
-  if (autoUpdate !== null && autoUpdate !== '') add('--label', `io.containers.autoupdate=${autoUpdate}`);
+  const autoUpdate = autoUpdateOf(r, image);
+  if (autoUpdate !== null) add('--label', `io.containers.autoupdate=${r.single('AutoUpdate') ?? ''}`);
 
   for (const e of r.entries('ExposeHostPort')) {
     if (!PORT_RANGE.test(e.value)) throw r.error(e, `invalid port ${q(e.value)} for ExposeHostPort= (expected PORT, PORT-PORT, optionally with '/tcp' or '/udp')`);
@@ -509,7 +514,35 @@ export function containerSectionToArgs(section: UnitSection, ctx: ContainerConte
   const execEntry = r.last('Exec');
   const command = execEntry === undefined ? null : splitWords(execEntry.value, r.where(execEntry)).map((w) => r.expand(execEntry, w));
 
-  return { image: image || null, command, containerName, options: out, keyLines: r.keyLines, notify: notifyOf(r) };
+  return { image: image || null, command, containerName, options: out, keyLines: r.keyLines, notify: notifyOf(r), autoUpdate };
+}
+
+/**
+ * AutoUpdate= (podman-systemd.unit(5)): the policies podman's pkg/autoupdate LookupPolicy() knows.
+ * 'disabled' and an empty value add no label. podman refuses 'registry' for an image that is not a
+ * fully-qualified reference (libpod/container_validate.go, validateAutoUpdateImageReference()) only
+ * when the container is created; the check here names the file and line instead.
+ */
+function autoUpdateOf(r: Reader, image: string | null): AutoUpdatePolicy | null {
+  const e = r.last('AutoUpdate');
+  const v = r.single('AutoUpdate');
+  if (e === undefined || v === null || v === '' || v === 'disabled') return null;
+  if (v !== 'registry' && v !== 'image' && v !== 'local') {
+    throw r.error(e, `invalid value ${q(v)} for AutoUpdate= (allowed: 'registry', 'local', 'disabled'; 'image' is podman's older name for 'registry')`);
+  }
+  if (v !== 'local' && image !== null && image !== '' && !isFullyQualified(image)) {
+    throw r.error(e, `AutoUpdate=${v} needs a fully-qualified image (registry, name and tag, such as 'quay.io/podman/stable:latest'), got Image=${q(image)}; podman refuses a short name here`);
+  }
+  return v === 'local' ? 'local' : 'registry';
+}
+
+/** Whether `image` names its registry: the first component has a '.' or ':' or is 'localhost' (containers/image docker/reference, splitDockerDomain()). */
+function isFullyQualified(image: string): boolean {
+  const ref = image.startsWith('docker://') ? image.slice('docker://'.length) : image;
+  const slash = ref.indexOf('/');
+  if (slash === -1) return false;
+  const domain = ref.slice(0, slash);
+  return domain === 'localhost' || domain.includes('.') || domain.includes(':');
 }
 
 /**

@@ -27,7 +27,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { PodsockError, q } from '../errors.js';
-import { IMAGE_DASH, containerSectionToArgs, isValidContainerName } from './container-section.js';
+import { IMAGE_DASH, containerSectionToArgs, isValidContainerName, type AutoUpdatePolicy } from './container-section.js';
 import { findDropins } from './dropins.js';
 import { assertSafeName, configCandidates, configSearchDirs, findConfigFile } from './find.js';
 import { optionFacts, parsePodmanOptions, parsePodmanRunArgs } from './podman-args.js';
@@ -63,6 +63,8 @@ export interface ServiceConfig extends PodsockValues {
   files: string[];
   /** Notify= of [Container] ('healthy', 'notify') when set, whether or not it gave Ready=. */
   notify: 'healthy' | 'notify' | null;
+  /** AutoUpdate= of [Container]: the policy of `podman auto-update` and `podsock auto-update`, or null. */
+  autoUpdate: AutoUpdatePolicy | null;
   containerName: string;
   image: string;
   command: string[];
@@ -300,6 +302,7 @@ export function loadConfig(opts: LoadOptions): ServiceConfig {
     source,
     files: [...(unit?.files ?? [])],
     notify: container?.notify ?? null,
+    autoUpdate: container?.autoUpdate ?? null,
     containerName: passthrough.name ?? container?.containerName ?? defaultContainerName(opts.name),
     image,
     command,

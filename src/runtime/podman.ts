@@ -27,6 +27,11 @@ export interface Podman {
   binary: string;
   /** Environment for every podman process (scrubbed of LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*). */
   env: Record<string, string>;
+  /**
+   * The fd `podman run` gets as its stdout (and, with --log-driver=passthrough, the container's);
+   * 1 by default. `podsock auto-update` gives 2: its stdout is its report.
+   */
+  stdoutFd?: number;
 }
 
 /**
@@ -170,7 +175,7 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[], wat
     try {
       // The addon sets LISTEN_PID in the child itself: no shell trampoline.
       const start = (onExit: (code: number | null, signal: number | null) => void): NativeProcess =>
-        spawnProcess(p.binary, [p.binary, ...cmd.args], env, [-1, 1, 2, ...fds], onExit, { listenPid: fds.length > 0 });
+        spawnProcess(p.binary, [p.binary, ...cmd.args], env, [-1, p.stdoutFd ?? 1, 2, ...fds], onExit, { listenPid: fds.length > 0 });
       return watch.detached ? fromDetached(start, watch.conmonPidfile, finish, exited) : fromNative(start, finish, exited);
     } catch {
       if (watch.detached) endSubreaper();
@@ -180,7 +185,7 @@ export function startRun(p: Podman, cmd: RunCommand, fds: readonly number[], wat
     }
   }
   const { file, args } = fds.length > 0 ? trampoline(p.binary, cmd.args) : { file: p.binary, args: cmd.args };
-  const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', 'inherit', 'inherit', ...fds];
+  const stdio: Array<'ignore' | 'inherit' | number> = ['ignore', p.stdoutFd ?? 'inherit', 'inherit', ...fds];
   const child = childProcess().spawn(file, args, { env, stdio, detached: false });
   child.once('exit', (code, signal) => finish({ code, signal }));
   // spawn failure (ENOENT of /bin/sh, EAGAIN): report as podman's failure to start.

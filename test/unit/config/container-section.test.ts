@@ -80,7 +80,7 @@ void t.test('each key maps like Quadlet', async (t) => {
       ['--health-cmd', '/bin/check', '--health-interval', '30s', '--health-on-failure', 'kill', '--health-retries', '3',
         '--health-start-period', '1m', '--health-timeout', '5s', '--health-startup-cmd', '/bin/s']],
     ['Pull=never', ['--pull', 'never']],
-    ['AutoUpdate=registry', ['--label', 'io.containers.autoupdate=registry']],
+    ['AutoUpdate=local', ['--label', 'io.containers.autoupdate=local']],
     ['PodmanArgs=--memory 512m --cpus=2', ['--memory', '512m', '--cpus=2']],
     ['PodmanArgs=--init\nPodmanArgs="--env=A=b c"', ['--init', '--env=A=b c']],
     ['RunInit=true\nEnvironmentHost=no', ['--init', '--env-host=false']],
@@ -184,4 +184,23 @@ void t.test('word lists keep backslashes (Quadlet LookupAllStrv)', async (t) => 
 void t.test('isValidContainerName', async (t) => {
   for (const n of ['a', 'A1', 'web-1', 'web_1.x', '0']) t.equal(isValidContainerName(n), true, n);
   for (const n of ['', '-a', '.a', '_a', 'a b', 'a@b', 'a/b']) t.equal(isValidContainerName(n), false, n);
+});
+
+void t.test('AutoUpdate=: the policies of podman auto-update, a fully-qualified image for registry', async (t) => {
+  const of = (body: string): ContainerSettings => convert(body);
+  t.equal(of('Image=quay.io/x/app:1\nAutoUpdate=registry').autoUpdate, 'registry');
+  t.same(of('Image=quay.io/x/app:1\nAutoUpdate=registry').options, ['--label', 'io.containers.autoupdate=registry']);
+  t.equal(of('Image=127.0.0.1:5000/app:latest\nAutoUpdate=image').autoUpdate, 'registry', "'image' is podman's older name for 'registry'");
+  t.equal(of('Image=localhost/app\nAutoUpdate=registry').autoUpdate, 'registry');
+  t.equal(of('Image=app\nAutoUpdate=local').autoUpdate, 'local');
+  t.equal(of('Image=app\nAutoUpdate=disabled').autoUpdate, null);
+  t.same(of('Image=app\nAutoUpdate=disabled').options, []);
+  t.equal(of('Image=app\nAutoUpdate=local\nAutoUpdate=').autoUpdate, null, 'an empty value resets');
+  t.equal(of('Image=app').autoUpdate, null);
+  t.match(caught(() => of('Image=app\nAutoUpdate=always')), {
+    code: 'PODSOCK_ERR_CONFIG',
+    message: `${FILE}:3: invalid value 'always' for AutoUpdate= (allowed: 'registry', 'local', 'disabled'; 'image' is podman's older name for 'registry')`,
+  });
+  t.match(caught(() => of('Image=library/app:1\nAutoUpdate=registry')), { code: 'PODSOCK_ERR_CONFIG', message: /web\.container:3: AutoUpdate=registry needs a fully-qualified image .* got Image='library\/app:1'/ });
+  t.match(caught(() => of('Image=nginx:latest\nAutoUpdate=registry')), { message: /needs a fully-qualified image/ });
 });

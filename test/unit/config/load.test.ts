@@ -58,6 +58,7 @@ void t.test('a complete file', async (t) => {
     publishPorts: ['8080:80'],
     network: null,
     pull: null,
+    autoUpdate: null,
     keyLines: {
       'Container.Image': { file, line: 4 },
       'Container.Exec': { file, line: 5 },

@@ -1,0 +1,229 @@
+/**
+ * `podsock auto-update` updates an idle podsock service from the test host's registry: it skips the
+ * service while it is active; --dry-run reports the update and changes nothing; a good new image is
+ * started once (as CONTAINER-update), becomes ready, and the image name moves to it, so the next
+ * activation runs it; a new image that never becomes ready is refused at StartTimeout, removed, the
+ * name stays on the previous image, the exit status is 1 and the state directory records why.
+ * After each step no container and no image of the trial is left. AutoUpdate=local the same way,
+ * against the image the first run recorded; and a run interrupted (SIGTERM) during a trial rolls back.
+ */
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import t from 'tap';
+import { childEnv, containerExists, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
+import { buildImage, containerImage, imageId, imagesOf, podmanReg, push, registryFacts, type Registry } from './registry.js';
+
+const h = hostEnv(t);
+const reg = h === null ? null : registryFacts(t);
+
+interface Row {
+  service: string;
+  image: string;
+  policy: string | null;
+  status: string;
+  message: string;
+  imageId: string | null;
+}
+
+async function podsockAutoUpdate(h: HostEnv, reg: Registry, svc: PodsockService, ...args: string[]): Promise<{ rows: Row[]; exitCode: number; stderr: string }> {
+  return finished(startAutoUpdate(h, reg, svc, ...args));
+}
+
+function startAutoUpdate(h: HostEnv, reg: Registry, svc: PodsockService, ...args: string[]): ResultPromise {
+  return execa(process.execPath, [podsockBin, 'auto-update', svc.name, '--json', ...args], {
+    env: childEnv(h, { CONTAINERS_REGISTRIES_CONF: reg.registriesConf, PODSOCK_CONFIG_DIR: svc.configDir }),
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
+}
+
+async function finished(run: ResultPromise): Promise<{ rows: Row[]; exitCode: number; stderr: string }> {
+  const r = await run;
+  let rows: Row[] = [];
+  try {
+    rows = JSON.parse(String(r.stdout)) as Row[];
+  } catch {
+    // Shown by the assertions below through stderr.
+  }
+  return { rows, exitCode: r.exitCode ?? -1, stderr: `${String(r.stdout)}\n${String(r.stderr)}` };
+}
+
+/** No container of the service or of its trial is left. */
+async function noContainers(h: HostEnv, svc: PodsockService): Promise<boolean> {
+  return !(await containerExists(h, svc.containerName)) && !(await containerExists(h, `${svc.containerName}-update`));
+}
+
+if (h !== null && reg !== null) {
+  await t.test('an idle service: updated to a good image, the next activation runs it; rolled back from one that never becomes ready', async (t) => {
+    const name = uniqueName('au-idle');
+    const repo = `${reg.address}/${name}`;
+    const ref = `${repo}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await podman(h, 'rmi', '--force', ref);
+      await rm(record, { force: true });
+    });
+    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
+    const v2 = await buildImage(t, h, `localhost/${name}:v2`, [`LABEL io.podsock.test=${name}-v2`]);
+    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    await push(h, reg, v1, ref);
+    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
+
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        `Environment=FIXTURE_NAME=${name}`,
+        'AutoUpdate=registry',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=5s',
+        'StopTimeout=2s',
+        'IdleTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+
+    // Active: skipped, and said so.
+    await push(h, reg, v2, ref);
+    t.equal((await httpGet(svc.url('/v1'), 60_000)).status, 200);
+    t.equal(await containerImage(h, svc.containerName), v1, 'the service runs the first image');
+    const active = await podsockAutoUpdate(h, reg, svc);
+    t.equal(active.exitCode, 0, active.stderr);
+    t.match(active.rows, [{ service: name, status: 'skipped', message: /the service is active/ }], 'an active service is skipped');
+    await waitState(h, name, ['inactive'], 30_000);
+    await waitFor('the container to be gone', async () => noContainers(h, svc), 30_000);
+    t.equal(await imageId(h, ref), v1, 'the skip changed nothing');
+
+    // --dry-run: pending, nothing changed.
+    const dry = await podsockAutoUpdate(h, reg, svc, '--dry-run');
+    t.equal(dry.exitCode, 0, dry.stderr);
+    t.match(dry.rows, [{ service: name, policy: 'registry', status: 'pending' }], '--dry-run reports the update');
+    t.equal(await imageId(h, ref), v1, '--dry-run leaves the name on the image in use');
+    t.same(await imagesOf(h, repo), [`${ref} ${v1}`], '--dry-run leaves no image behind');
+
+    // A good image: tried once, then the name moves to it.
+    const up = await podsockAutoUpdate(h, reg, svc);
+    t.equal(up.exitCode, 0, up.stderr);
+    t.match(up.rows, [{ service: name, image: ref, policy: 'registry', status: 'updated', imageId: v2 }], 'updated');
+    t.equal(await imageId(h, ref), v2, `${ref} names the new image`);
+    t.ok(await noContainers(h, svc), 'the trial container is gone, and the service stayed idle');
+    t.match(JSON.parse(readFileSync(record, 'utf8')), { status: 'updated', imageId: v2 }, 'recorded in the state directory');
+    t.equal((await httpGet(svc.url('/v2'), 60_000)).status, 200);
+    t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the new image');
+    await waitState(h, name, ['inactive'], 30_000);
+    await waitFor('the container to be gone', async () => noContainers(h, svc), 30_000);
+
+    // An image that never becomes ready: refused at StartTimeout, the name stays on the previous one.
+    await push(h, reg, bad, ref);
+    await podman(h, 'rmi', bad);
+    const back = await podsockAutoUpdate(h, reg, svc);
+    t.equal(back.exitCode, 1, 'exit status 1 after a rollback');
+    t.match(back.rows, [{ service: name, image: ref, status: 'rolled-back', imageId: v2, message: /did not become ready: .*within StartTimeout=5s; .* names the previous image/ }], back.stderr);
+    t.equal(await imageId(h, ref), v2, `${ref} names the previous image`);
+    t.same(await imagesOf(h, repo), [`${ref} ${v2}`], 'the refused image is not left in storage');
+    t.equal(await imageId(h, bad), null, 'the refused image is gone');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+    t.match(JSON.parse(readFileSync(record, 'utf8')), { status: 'rolled-back', imageId: v2, refusedImageId: bad }, 'the failure is recorded in the state directory');
+    t.equal((await httpGet(svc.url('/after'), 60_000)).status, 200);
+    t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the previous image');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('AutoUpdate=local: the first run records the image; a new local build is tried, kept when ready, and the name goes back when it is not', async (t) => {
+    const name = uniqueName('au-local');
+    const ref = `localhost/${name}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await rm(record, { force: true });
+    });
+    const v1 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v1`]);
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        `Environment=FIXTURE_NAME=${name}`,
+        'AutoUpdate=local',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=5s',
+        'StopTimeout=2s',
+        'IdleTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+    const first = await podsockAutoUpdate(h, reg, svc);
+    t.match(first.rows, [{ service: name, policy: 'local', status: 'not-updated', message: /first look/, imageId: v1 }], first.stderr);
+
+    const v2 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v2`]);
+    const up = await podsockAutoUpdate(h, reg, svc);
+    t.equal(up.exitCode, 0, up.stderr);
+    t.match(up.rows, [{ status: 'updated', imageId: v2 }], 'a ready local build is kept');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+
+    const bad = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    const back = await podsockAutoUpdate(h, reg, svc);
+    t.equal(back.exitCode, 1, 'exit status 1 after a rollback');
+    t.match(back.rows, [{ status: 'rolled-back', imageId: v2, message: /did not become ready/ }], back.stderr);
+    t.equal(await imageId(h, ref), v2, `${ref} names the previous image again`);
+    t.ok(await imageId(h, bad), "the refused build stays in storage (it is the user's), without the name");
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+    t.equal((await httpGet(svc.url('/local'), 60_000)).status, 200);
+    t.equal(await containerImage(h, svc.containerName), v2, 'the next activation runs the previous image');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('interrupted while the new image is tried: the trial container goes, the image is rolled back and removed', async (t) => {
+    const name = uniqueName('au-int');
+    const repo = `${reg.address}/${name}`;
+    const ref = `${repo}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await podman(h, 'rmi', '--force', ref);
+      await rm(record, { force: true });
+    });
+    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
+    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    await push(h, reg, v1, ref);
+    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
+    await push(h, reg, bad, ref);
+    await podman(h, 'rmi', bad);
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        'AutoUpdate=registry',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=60s',
+        'StopTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+    const run = startAutoUpdate(h, reg, svc);
+    await waitFor('the trial container', async () => containerExists(h, `${svc.containerName}-update`), 60_000);
+    run.kill('SIGTERM');
+    const r = await finished(run);
+    t.equal(r.exitCode, 1, r.stderr);
+    t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1, message: /did not become ready: interrupted/ }]);
+    t.equal(await imageId(h, ref), v1, `${ref} names the previous image`);
+    t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'the refused image is not left in storage');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+  });
+}
