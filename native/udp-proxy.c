@@ -355,6 +355,8 @@ static void local_from_control(const udp_proxy_t *p, struct msghdr *mh, local_t 
 
 /* The control message that makes a reply leave from `l`; its length, 0 for none. */
 static size_t reply_control(const udp_proxy_t *p, const local_t *l, char *buf) {
+  /* A socket bound to one address sends from it anyway: no control message to build and parse. */
+  if (p->bound_specific) return 0;
   struct msghdr mh = {.msg_control = buf, .msg_controllen = CONTROL_MAX};
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
   memset(buf, 0, CONTROL_MAX);
