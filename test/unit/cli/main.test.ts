@@ -57,6 +57,18 @@ void t.test('generate: invalid settings are configuration errors (78)', async (t
   t.equal(podsock(['generate', 'web', '--listen', '8080', '--', '--cidfile=/x', 'img']).status, 78);
 });
 
+void t.test('generate: a proxy service with only udp: addresses is ready once it runs, a TCP probe is refused', async (t) => {
+  const r = podsock(['generate', 'dns', '--listen', 'udp:127.0.0.1:53', '--mode', 'proxy', '--backend', '53', '--system', '--', 'img']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /\nListenDatagram=127\.0\.0\.1:53\n/);
+  t.match(r.stdout, /\nReady=started\n/, 'not the proxy default Ready=tcp, which would never pass');
+  const probe = podsock(['generate', 'dns', '--listen', 'udp:53', '--mode', 'proxy', '--backend', '53', '--ready', 'tcp', '--', 'img']);
+  t.equal(probe.status, 64);
+  t.match(probe.stderr, /'--ready tcp' probes the backend over TCP, but every '--listen' is a udp: address/);
+  const both = podsock(['generate', 'dns', '--listen', 'udp:127.0.0.1:53', '--listen', '127.0.0.1:53', '--mode', 'proxy', '--backend', '53', '--system', '--', 'img']);
+  t.match(both.stdout, /\nReady=tcp\n/, 'with a stream socket beside it, the TCP probe stays');
+});
+
 void t.test('generate without --output prints the files and the next steps', async (t) => {
   const r = podsock(['generate', 'web', '--listen', '127.0.0.1:8080', '--system', '--', '--network=none', 'localhost/img:1'], { PATH: '/usr/bin:/bin' });
   t.equal(r.status, 0);
