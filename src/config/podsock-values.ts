@@ -139,30 +139,48 @@ function parsePort(text: string, s: Setting): number {
   return n;
 }
 
-export function parseBackends(s: Setting): Backend[] {
+/** The messages of a per-socket key (parsePerSocket), each naming what was wrong. */
+interface PerSocketMessages {
+  tooMany: (n: number) => string;
+  /** Null: an empty value is an empty list. */
+  empty: string | null;
+  invalid: (word: string) => string;
+  twice: (name: string) => string;
+}
+
+/**
+ * A key that takes one value for every socket ('8080'), or NAME=VALUE pairs by FileDescriptorName=
+ * ('web=8080 admin=8443'), at most MAX_BACKENDS; `value` parses one VALUE. A null name is every socket.
+ */
+function parsePerSocket<T>(s: Setting, m: PerSocketMessages, value: (text: string) => T): Array<{ name: string | null; value: T }> {
   const words = s.text.split(/[ \t]+/).filter((w) => w !== '');
-  if (words.length > MAX_BACKENDS) {
-    throw configError(s.where, `too many backends (${words.length}; at most ${MAX_BACKENDS})`, { value: s.text });
-  }
+  if (words.length > MAX_BACKENDS) throw configError(s.where, m.tooMany(words.length), { value: s.text });
   const single = words[0];
-  if (words.length === 1 && single !== undefined && !single.includes('=')) {
-    return [{ name: null, port: parsePort(single, s) }];
-  }
+  if (single === undefined && m.empty !== null) throw configError(s.where, m.empty, { value: s.text });
+  if (words.length === 1 && single !== undefined && !single.includes('=')) return [{ name: null, value: value(single) }];
   const seen = new Set<string>();
   return words.map((w) => {
     const eq = w.indexOf('=');
     const name = w.slice(0, eq);
-    if (eq <= 0 || !FD_NAME.test(name)) {
-      throw configError(
-        s.where,
-        `invalid backend ${q(w)} in ${q(s.text)} (expected one port such as '8080', or NAME=PORT pairs such as 'web=8080 admin=8443', NAME being a socket's FileDescriptorName=)`,
-        { value: s.text },
-      );
-    }
-    if (seen.has(name)) throw configError(s.where, `backend ${q(name)} is given twice in ${q(s.text)}`, { value: s.text });
+    if (eq <= 0 || !FD_NAME.test(name)) throw configError(s.where, m.invalid(w), { value: s.text });
+    if (seen.has(name)) throw configError(s.where, m.twice(name), { value: s.text });
     seen.add(name);
-    return { name, port: parsePort(w.slice(eq + 1), s) };
+    return { name, value: value(w.slice(eq + 1)) };
   });
+}
+
+export function parseBackends(s: Setting): Backend[] {
+  return parsePerSocket(
+    s,
+    {
+      tooMany: (n) => `too many backends (${n}; at most ${MAX_BACKENDS})`,
+      empty: null,
+      invalid: (w) =>
+        `invalid backend ${q(w)} in ${q(s.text)} (expected one port such as '8080', or NAME=PORT pairs such as 'web=8080 admin=8443', NAME being a socket's FileDescriptorName=)`,
+      twice: (name) => `backend ${q(name)} is given twice in ${q(s.text)}`,
+    },
+    (text) => parsePort(text, s),
+  ).map(({ name, value }) => ({ name, port: value }));
 }
 
 /** Backend= text for backends. */
@@ -198,30 +216,17 @@ function parseVersion(text: string, s: Setting): ProxyProtocolVersion {
 
 /** ProxyProtocol=: one version for every socket ('v2'), or NAME=VERSION pairs like Backend= ('web=v2 api=off'). */
 export function parseProxyProtocol(s: Setting): ProxyProtocolSetting[] {
-  const words = s.text.split(/[ \t]+/).filter((w) => w !== '');
-  if (words.length > MAX_BACKENDS) {
-    throw configError(s.where, `too many sockets (${words.length}; at most ${MAX_BACKENDS})`, { value: s.text });
-  }
-  const single = words[0];
-  if (single === undefined) {
-    throw configError(s.where, `empty value (expected one of ${listOf(PROXY_PROTOCOL_VERSIONS)}, or NAME=VERSION pairs such as 'web=v2 api=off')`, { value: s.text });
-  }
-  if (words.length === 1 && !single.includes('=')) return [{ name: null, version: parseVersion(single, s) }];
-  const seen = new Set<string>();
-  return words.map((w) => {
-    const eq = w.indexOf('=');
-    const name = w.slice(0, eq);
-    if (eq <= 0 || !FD_NAME.test(name)) {
-      throw configError(
-        s.where,
-        `invalid setting ${q(w)} in ${q(s.text)} (expected one of ${listOf(PROXY_PROTOCOL_VERSIONS)}, or NAME=VERSION pairs such as 'web=v2 api=off', NAME being a socket's FileDescriptorName=)`,
-        { value: s.text },
-      );
-    }
-    if (seen.has(name)) throw configError(s.where, `socket ${q(name)} is given twice in ${q(s.text)}`, { value: s.text });
-    seen.add(name);
-    return { name, version: parseVersion(w.slice(eq + 1), s) };
-  });
+  const expected = `${listOf(PROXY_PROTOCOL_VERSIONS)}, or NAME=VERSION pairs such as 'web=v2 api=off'`;
+  return parsePerSocket(
+    s,
+    {
+      tooMany: (n) => `too many sockets (${n}; at most ${MAX_BACKENDS})`,
+      empty: `empty value (expected one of ${expected})`,
+      invalid: (w) => `invalid setting ${q(w)} in ${q(s.text)} (expected one of ${expected}, NAME being a socket's FileDescriptorName=)`,
+      twice: (name) => `socket ${q(name)} is given twice in ${q(s.text)}`,
+    },
+    (text) => parseVersion(text, s),
+  ).map(({ name, value }) => ({ name, version: value }));
 }
 
 /**
