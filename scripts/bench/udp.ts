@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { childEnv, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
+import { intOption } from './options.js';
 import { formatRatio, median, ratio, table } from './stats.js';
 
 const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients N] [--image IMAGE]
@@ -51,11 +52,7 @@ function options(): { rounds: number; durationMs: number; clients: number; image
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`Expected --${name} to be a positive integer, got '${v}'\n${USAGE}`);
-    return n;
-  };
+  const int = (name: string, v: string): number => intOption(name, v, 1, USAGE);
   return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients: int('clients', values.clients), image: values.image };
 }
 
