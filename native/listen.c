@@ -16,8 +16,8 @@
  * An IPv4/IPv6 socket of `socktype` bound to host:port (and listening with `backlog` when it is a stream
  * socket): the fd, or a negative errno with *failed naming the step. host is a numeric literal
  * (AI_NUMERICHOST: no name lookups, which would block). ipv6Only is 1, 0, or -1 to keep the kernel
- * default (net.ipv6.bindv6only). SO_REUSEADDR lets a restarted service rebind while old connections sit
- * in TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
+ * default (net.ipv6.bindv6only). For TCP, SO_REUSEADDR lets a restarted service rebind while old
+ * connections sit in TIME_WAIT (socket(7)). The fd is blocking and close-on-exec.
  */
 static int bind_inet(const char *host, int port, int socktype, int v6only, int backlog, const char **failed) {
   char service[16];
@@ -36,7 +36,9 @@ static int bind_inet(const char *host, int port, int socktype, int v6only, int b
   }
   fd = socket(res->ai_family, socktype | SOCK_CLOEXEC, 0);
   if (fd < 0) *failed = "socket";
-  else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) *failed = "setsockopt(SO_REUSEADDR)";
+  /* TCP only: for UDP, SO_REUSEADDR would let a second socket (another user's too) bind the same port
+   * and take its datagrams (socket(7)). */
+  else if (socktype == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) *failed = "setsockopt(SO_REUSEADDR)";
   else if (res->ai_family == AF_INET6 && v6only >= 0 &&
            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
     *failed = "setsockopt(IPV6_V6ONLY)";
@@ -52,10 +54,21 @@ static int bind_inet(const char *host, int port, int socktype, int v6only, int b
   return fd;
 }
 
+/* bind_inet's result to JS: the fd, or the error of the step that failed thrown. */
+static napi_value fd_or_throw(napi_env env, int fd, const char *failed) {
+  napi_value result;
+  if (fd < 0) {
+    throw_errno(env, failed, -fd);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
 /* listenTcp(host, port, backlog, ipv6Only) -> fd: a listening TCP socket (bind_inet). */
 static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], result;
+  napi_value argv[4];
   char host[STRING_ARG_MAX];
   size_t host_len;
   int32_t port, backlog, v6only;
@@ -71,18 +84,13 @@ static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int fd = bind_inet(host, port, SOCK_STREAM, v6only, backlog, &failed);
-  if (fd < 0) {
-    throw_errno(env, failed, -fd);
-    return NULL;
-  }
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
+  return fd_or_throw(env, fd, failed);
 }
 
 /* bindUdp(host, port, ipv6Only) -> fd: a bound UDP socket (bind_inet), as ListenDatagram= makes one. */
 static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], result;
+  napi_value argv[3];
   char host[STRING_ARG_MAX];
   size_t host_len;
   int32_t port, v6only;
@@ -97,12 +105,7 @@ static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int fd = bind_inet(host, port, SOCK_DGRAM, v6only, 0, &failed);
-  if (fd < 0) {
-    throw_errno(env, failed, -fd);
-    return NULL;
-  }
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
+  return fd_or_throw(env, fd, failed);
 }
 
 /* listenUnix(path, backlog) -> fd. '@name' binds in the abstract namespace. An existing socket file is

@@ -201,3 +201,13 @@ void t.test('unixAddressProblem: limits of sun_path', async (t) => {
   t.match(unixAddressProblem(''), /empty/);
   t.match(unixAddressProblem('/a\0b'), /NUL/);
 });
+
+void t.test('listenSocket udp: a bound datagram socket, and a clear error for a port in use or a bad host', async (t) => {
+  const fd = listenSocket({ kind: 'udp', host: '127.0.0.1', port: 0 });
+  t.teardown(() => closeFd(fd));
+  const info = inspectFd(fd);
+  t.match(info, { family: 'inet', type: 'dgram', listening: false, host: '127.0.0.1' });
+  const port = info.port as number;
+  expectNativeError(t, () => listenSocket({ kind: 'udp', host: '127.0.0.1', port }), 'EADDRINUSE', new RegExp(`^Failed to bind UDP address '127\\.0\\.0\\.1:${port}': bind: EADDRINUSE`));
+  t.throws(() => listenSocket({ kind: 'udp', host: 'localhost', port: 53 }), /'localhost' is not an IPv4 or IPv6 address/);
+});
