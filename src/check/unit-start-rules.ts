@@ -57,7 +57,7 @@ function execWords(value: string): string[] {
 }
 
 /**
- * ExecStart= runs `podsock run` but not through podsock-launch (native/launch.c), which starts podman
+ * ExecStart= runs `node …/podsock.cjs run` but not through podsock-launch (native/launch.c), which starts podman
  * from the last activation's plan while node boots; without it every cold start first waits for node
  * to load podsock. A unit whose ExecStart= does not run podsock is not about podsock and says nothing.
  * `launcher`: the podsock-launch built beside this podsock, or null when it is not built.
@@ -67,8 +67,10 @@ export function launcherRule(unit: UnitFile, launcher: string | null): CheckWarn
   if (e === undefined) return [];
   const words = execWords(e.value);
   if (basename(words[0] ?? '') === 'podsock-launch') return [];
-  const runsPodsock = words.some((w) => /^podsock(\.c?js)?$/.test(basename(w))) && words.includes('run');
-  if (!runsPodsock) return [];
+  // The command `podsock` that installing the package puts on PATH (package.json "bin", written by
+  // scripts/install-command.mjs) is a copy of podsock-launch: only node running the script skips it.
+  const command = words.find((w) => /^podsock(\.c?js)?$/.test(basename(w)));
+  if (command === undefined || !words.includes('run') || basename(command) === 'podsock') return [];
   const how =
     launcher === null
       ? "podsock-launch is not built here ('npx node-gyp rebuild' in the podsock package builds build/Release/podsock-launch)"

@@ -52,8 +52,10 @@ void t.test("the unit's TimeoutStartSec= against StartTimeout=", async (t) => {
 });
 
 void t.test('podsock run without podsock-launch', async (t) => {
-  const w = launcherRule(service(['ExecStart=/usr/bin/env podsock run %i']), '/opt/podsock/build/Release/podsock-launch');
+  const w = launcherRule(service(['ExecStart=/usr/bin/node /opt/podsock/dist/bin/podsock.cjs run %i']), '/opt/podsock/build/Release/podsock-launch');
   t.same(w.map((x) => [x.code, x.line]), [['unit-without-launcher', 3]]);
+  t.same(launcherRule(service(['ExecStart=/usr/bin/env podsock run %i']), '/opt/podsock/build/Release/podsock-launch'), [], 'the installed podsock command is a copy of the launcher (units/podsock@.service)');
+  t.same(launcherRule(service(['ExecStart=/usr/local/bin/podsock run web']), null), [], 'the installed command by its path');
   t.match(w[0]?.message, /^ExecStart= runs podsock without podsock-launch: .*ExecStart=\/opt\/podsock\/build\/Release\/podsock-launch NODE PODSOCK_SCRIPT run NAME/);
   t.match(launcherRule(service(['ExecStart=/usr/bin/node /opt/podsock/dist/bin/podsock.cjs run web']), null)[0]?.message, /podsock-launch is not built here/);
   t.same(launcherRule(service(['ExecStart=-/opt/p/build/Release/podsock-launch /usr/bin/node /opt/p/dist/bin/podsock.cjs run web']), null), [], 'through the launcher (a prefix is allowed)');

@@ -59,7 +59,7 @@ void t.test('check --config FILE without NAME takes NAME from the file name', as
 
 void t.test('the unit: TimeoutStartSec= shorter than StartTimeout=, podsock without podsock-launch', async (t) => {
   const cfg = file(t, 'web.container', ['[Container]', `Image=${MISSING}`, 'Network=none', '[Podsock]', 'StartTimeout=2min']);
-  const unit = file(t, 'web.service', ['[Service]', 'Type=notify', 'KillMode=mixed', 'TimeoutStartSec=30', 'ExecStart=/usr/bin/env podsock run web']);
+  const unit = file(t, 'web.service', ['[Service]', 'Type=notify', 'KillMode=mixed', 'TimeoutStartSec=30', `ExecStart=${process.execPath} ${bin} run web`]);
   const r = await check(['--config', cfg, '--unit', unit], tmpDir(t));
   t.match(r.err, new RegExp(`${unit}:4: warning: TimeoutStartSec=30 is shorter than StartTimeout '2min'.*\\[unit-start-timeout-short\\]`));
   t.match(r.err, new RegExp(`${unit}:5: warning: ExecStart= runs podsock without podsock-launch: .*\\[unit-without-launcher\\]`));
