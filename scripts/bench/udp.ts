@@ -2,31 +2,35 @@
  * UDP proxy benchmark: podsock's proxy mode for datagram sockets (`--listen udp:…`, the native flow
  * engine) against going direct to the same container's own address (its IP on podman's network), in
  * one run. The backend is test/fixtures/udp-echo.js in the fixture image. Two measures:
- * - rr: request/response rate: `--clients` sockets, each with one 64-byte datagram in flight, for
- *   `--duration` seconds; completed round trips per second;
+ * - rr: request/response rate, for each count in `--clients`: that many sockets, each with exactly one
+ *   64-byte datagram in flight (udp-load.ts), for `--duration` seconds; answered round trips per second,
+ *   with the CPU time per round trip of each process (this load generator, the echo app, podsock), the
+ *   share of the cores left idle, and the rate that CPU time allows at most on two cores;
  * - oneway: one-way throughput: one socket sends 1200-byte datagrams as fast as the kernel takes them
  *   for `--duration` seconds; the backend counts what arrived (MB/s received, so loss counts against).
  * Rounds alternate the two variants (their order flips every round); the summary gives medians and the
- * ratio podsock/direct, and checks the target (rr >= 0.7x direct). Not part of `npm test`.
+ * ratio podsock/direct, and checks the target (rr >= 0.7x direct) at every client count. Not part of
+ * `npm test`.
  *
  *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/bench/udp.ts [options]
  *
  * Needs: rootful podman (podsock reaches the container through its network namespace and direct needs
  * its address), the fixture image (scripts/test-host.sh builds it), and a build (npm run build).
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import type { Socket } from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { childEnv, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
 import { intOption } from './options.js';
-import { formatRatio, median, ratio, table } from './stats.js';
+import { formatRatio, median, ratio, statCpuTicks, table } from './stats.js';
+import { requestResponse, udpSocket } from './udp-load.js';
 
 const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients N] [--image IMAGE]
   --rounds    rounds over both variants (default 5)
   --duration  seconds per measure (default 3)
-  --clients   concurrent request/response clients (default 32)
+  --clients   request/response client counts, comma-separated (default 1,8,32)
   --image     the fixture image (default localhost/podsock-fixture:latest)`;
 
 const BACKEND_PORT = 9000;
@@ -38,12 +42,12 @@ interface Target {
   port: number;
 }
 
-function options(): { rounds: number; durationMs: number; clients: number; image: string } {
+function options(): { rounds: number; durationMs: number; clients: number[]; image: string } {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '5' },
       duration: { type: 'string', default: '3' },
-      clients: { type: 'string', default: '32' },
+      clients: { type: 'string', default: '1,8,32' },
       image: { type: 'string', default: 'localhost/podsock-fixture:latest' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,7 +57,8 @@ function options(): { rounds: number; durationMs: number; clients: number; image
     process.exit(0);
   }
   const int = (name: string, v: string): number => intOption(name, v, 1, USAGE);
-  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients: int('clients', values.clients), image: values.image };
+  const clients = values.clients.split(',').map((c) => int('clients', c.trim()));
+  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, image: values.image };
 }
 
 /** Send `msg` from `sock` until an answer comes (at most `deadlineMs`); the answer. */
@@ -69,35 +74,50 @@ async function ask(sock: Socket, t: Target, msg: string, deadlineMs: number): Pr
   }
 }
 
-async function udpSocket(): Promise<Socket> {
-  const s = createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
-  // Any address: the direct target is on podman's bridge, which a socket bound to 127.0.0.1 cannot reach.
-  await new Promise<void>((resolve) => s.bind(0, resolve));
-  return s;
+/** The idle and total jiffies of all CPUs (proc(5), the first line of /proc/stat). */
+function cpuJiffies(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
 }
 
-/** Round trips per second with `clients` sockets, one datagram in flight each. */
-async function requestResponse(t: Target, clients: number, durationMs: number): Promise<number> {
-  const socks = await Promise.all(Array.from({ length: clients }, udpSocket));
-  const payload = Buffer.alloc(64, 'e');
-  let done = 0;
-  let running = true;
-  for (const s of socks) {
-    s.on('message', () => {
-      done++;
-      if (running) s.send(payload, t.port, t.host);
-    });
-  }
-  // A lost datagram would stall its client: resend every 200 ms to keep every client busy.
-  const kick = setInterval(() => socks.forEach((s) => s.send(payload, t.port, t.host)), 200);
-  const start = performance.now();
-  socks.forEach((s) => s.send(payload, t.port, t.host));
-  await sleep(durationMs);
-  running = false;
-  const rate = done / ((performance.now() - start) / 1000);
-  clearInterval(kick);
-  socks.forEach((s) => s.close());
-  return rate;
+/** CPU ticks of a process (utime + stime); 0 when there is none to look at. */
+function processTicks(pid: number | null): number {
+  return pid === null ? 0 : statCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The processes a request/response measure spends CPU in (null: not part of this variant). */
+interface Processes {
+  generator: number;
+  echo: number;
+  podsock: number | null;
+}
+
+interface RrSample {
+  rate: number;
+  /** CPU time per round trip in microseconds: the load generator, the echo app, podsock (null: direct). */
+  cpuUs: { generator: number; echo: number; podsock: number | null };
+  /** The share of both cores left idle meanwhile, in percent. */
+  idle: number;
+}
+
+/** One request/response measure, with what each process and the machine spent on it. */
+async function rrSample(t: Target, clients: number, durationMs: number, procs: Processes): Promise<RrSample> {
+  const tick = 1e6 / 100; // microseconds per clock tick (USER_HZ is 100 on Linux)
+  const c0 = cpuJiffies();
+  const before = { generator: processTicks(procs.generator), echo: processTicks(procs.echo), podsock: processTicks(procs.podsock) };
+  const r = await requestResponse(t, clients, durationMs);
+  const c1 = cpuJiffies();
+  const per = (pid: number | null, t0: number): number => ((processTicks(pid) - t0) * tick) / Math.max(1, r.answered);
+  const cpuUs = { generator: per(procs.generator, before.generator), echo: per(procs.echo, before.echo), podsock: procs.podsock === null ? null : per(procs.podsock, before.podsock) };
+  const idle = (100 * (c1.idle - c0.idle)) / Math.max(1, c1.total - c0.total);
+  return { rate: r.rate, cpuUs, idle };
+}
+
+/** The host pid of a container's first process. */
+async function containerPid(name: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const pid = Number((await run('podman', ['inspect', '--format', '{{.State.Pid}}', name], { env })).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`container '${name}' has no running process`);
+  return pid;
 }
 
 /** MB/s the backend received from one sender of 1200-byte datagrams. */
@@ -153,26 +173,58 @@ async function main(): Promise<void> {
     await ask(warm, direct, 'e-warm', 60_000);
     await ask(warm, podsock, 'e-warm', 120_000);
     warm.close();
+    const podsockContainers = (await run('podman', ['ps', '--format', '{{.Names}}', '--filter', `name=bench-udp-${process.pid}`], { env })).split('\n').filter((n) => n !== '');
+    if (podsockContainers.length !== 1) throw new Error(`expected one container of podsock's service, found ${JSON.stringify(podsockContainers)}`);
+    const procs: Record<Target['name'], Processes> = {
+      direct: { generator: process.pid, echo: await containerPid(directName, env), podsock: null },
+      podsock: { generator: process.pid, echo: await containerPid(podsockContainers[0]!, env), podsock: daemon.pid },
+    };
 
-    const samples: Record<string, Record<Target['name'], number[]>> = { rr: { direct: [], podsock: [] }, oneway: { direct: [], podsock: [] } };
+    type Both<T> = Record<Target['name'], T[]>;
+    const rr = new Map<number, Both<RrSample>>(o.clients.map((c) => [c, { direct: [], podsock: [] }]));
+    const oneway: Both<number> = { direct: [], podsock: [] };
     for (let r = 0; r < o.rounds; r++) {
       const order = r % 2 === 0 ? [direct, podsock] : [podsock, direct];
       for (const t of order) {
-        samples.rr![t.name].push(await requestResponse(t, o.clients, o.durationMs));
-        samples.oneway![t.name].push(await oneWay(t, o.durationMs));
+        for (const c of o.clients) rr.get(c)![t.name].push(await rrSample(t, c, o.durationMs, procs[t.name]));
+        oneway[t.name].push(await oneWay(t, o.durationMs));
       }
       console.error(`round ${r + 1}/${o.rounds} done`);
     }
-    const rows = [['measure', 'direct', 'podsock', 'podsock/direct']];
-    const rr = ratio(median(samples.rr!.podsock), median(samples.rr!.direct));
-    for (const [m, unit] of [['rr', 'round trips/s'], ['oneway', 'MB/s received']] as const) {
-      const d = median(samples[m]!.direct);
-      const p = median(samples[m]!.podsock);
-      rows.push([`${m} (${unit})`, d.toFixed(m === 'rr' ? 0 : 1), p.toFixed(m === 'rr' ? 0 : 1), formatRatio(ratio(p, d))]);
+    // CPU per round trip, medians in µs: generator + echo (+ podsock). On two cores the most round
+    // trips per second the three processes can make is 2 s / (their sum), however well they are scheduled.
+    const rows = [['measure', 'direct', 'podsock', 'podsock/direct', 'CPU/rt direct (gen+echo)', 'CPU/rt podsock (gen+echo+podsock)', 'two-core ceiling', 'idle direct/podsock']];
+    const verdicts: string[] = [];
+    for (const [c, both] of rr) {
+      const d = median(both.direct.map((x) => x.rate));
+      const p = median(both.podsock.map((x) => x.rate));
+      const m = (xs: RrSample[], k: 'generator' | 'echo' | 'podsock'): number => median(xs.map((x) => x.cpuUs[k] ?? 0));
+      const dg = m(both.direct, 'generator');
+      const de = m(both.direct, 'echo');
+      const pg = m(both.podsock, 'generator');
+      const pe = m(both.podsock, 'echo');
+      const pp = m(both.podsock, 'podsock');
+      const ceiling = 2e6 / (pg + pe + pp);
+      const pct = (xs: RrSample[]): string => `${median(xs.map((x) => x.idle)).toFixed(0)}%`;
+      rows.push([
+        `rr ${c} client${c === 1 ? '' : 's'} (round trips/s)`,
+        d.toFixed(0),
+        p.toFixed(0),
+        formatRatio(ratio(p, d)),
+        `${dg.toFixed(1)}+${de.toFixed(1)} µs`,
+        `${pg.toFixed(1)}+${pe.toFixed(1)}+${pp.toFixed(1)} µs`,
+        `${ceiling.toFixed(0)} (${formatRatio(ratio(ceiling, d))})`,
+        `${pct(both.direct)}/${pct(both.podsock)}`,
+      ]);
+      const r = ratio(p, d);
+      verdicts.push(`target: rr ${c} client${c === 1 ? '' : 's'} podsock/direct ${formatRatio(r)} >= ${RR_TARGET.toFixed(2)}x ${r !== null && r >= RR_TARGET ? 'ok' : 'MISSED'}`);
     }
+    const d = median(oneway.direct);
+    const p = median(oneway.podsock);
+    rows.push(['oneway (MB/s received)', d.toFixed(1), p.toFixed(1), formatRatio(ratio(p, d)), '', '', '', '']);
     console.log(table(rows));
-    console.log(`samples: ${JSON.stringify(samples)}`);
-    console.log(`target: rr podsock/direct ${formatRatio(rr)} >= ${RR_TARGET.toFixed(2)}x ${rr !== null && rr >= RR_TARGET ? 'ok' : 'MISSED'}`);
+    console.log(`samples: ${JSON.stringify({ rr: Object.fromEntries(rr), oneway })}`);
+    for (const v of verdicts) console.log(v);
   } finally {
     await daemon?.stop();
     await run('podman', ['rm', '--force', '--time', '0', directName], { env }).catch(() => undefined);
