@@ -19,7 +19,7 @@
 /* The addon's interface version, exported as `abiVersion`: the TypeScript side checks it at load, so a
  * build/ left over from another version of the package fails at once instead of at its first call.
  * Raise it whenever an export is added, removed or changes its arguments or results. */
-#define PODSOCK_ABI_VERSION 2
+#define PODSOCK_ABI_VERSION 3
 
 /* Longest string argument accepted at all (addresses are far shorter; this only bounds the copy). */
 #define STRING_ARG_MAX 1024

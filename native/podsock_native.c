@@ -13,7 +13,7 @@
  * - acceptor.c: the proxy's accept loop;
  * - udp-proxy.c (on udp-flows.c and proxy-v2.c): proxy mode's data path for UDP sockets;
  * - handle.c: the life cycle the datagram socket, the relay and the acceptor share;
- * - spawn.c, memory.c, closer.c, sock-diag.c, netns.c: see their headers.
+ * - spawn.c, memory.c, closer.c, sock-diag.c, netns.c, record-lock.c: see their headers.
  *
  * Everything is synchronous and non-blocking except receiving, which watches the fd with a uv_poll_t on
  * Node's own loop: no thread pool, no thread blocked in recvmsg(2).
@@ -27,6 +27,7 @@
 #include "memory.h"
 #include "sock-diag.h"
 #include "netns.h"
+#include "record-lock.h"
 #include "spawn.h"
 #include <uv.h>
 
@@ -136,5 +137,6 @@ NAPI_MODULE_INIT() {
   if (podsock_closer_register(env, exports) != napi_ok) return NULL;
   if (podsock_sock_diag_register(env, exports) != napi_ok) return NULL;
   if (podsock_netns_register(env, exports) != napi_ok) return NULL;
+  if (podsock_record_lock_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -3,6 +3,7 @@
  * podman-auto-update(1): a new image that does not become ready within StartTimeout is rolled back to
  * the previous one, and the failure is reported.
  *
+ * - A service that another `podsock auto-update` is updating (lock.ts) is skipped, with that run's pid.
  * - A service whose container exists is active: it is skipped, with the reason (`podman auto-update`
  *   updates running containers; a restart is not podsock's to make behind the unit's back).
  * - registry: `podman pull IMAGE`. When the image did not change there is nothing to do. Otherwise the
@@ -20,6 +21,7 @@ import type { ServiceConfig } from '../config/load.js';
 import { q } from '../errors.js';
 import type { Podman } from '../runtime/podman.js';
 import { containerExists, localImageId, pullImage, removeUnnamedImage, tagImage } from './images.js';
+import type { UpdateLock } from './lock.js';
 import { readRecord, writeRecord, type UpdateRecord, type UpdateStatus } from './record.js';
 import type { TrialResult } from './trial.js';
 
@@ -38,6 +40,8 @@ export interface UpdateDeps {
   podman: Podman;
   stateDir: string;
   dryRun: boolean;
+  /** Takes the service's update locks (lock.ts lockForUpdate), held until its row is done. */
+  lock: (cfg: ServiceConfig) => UpdateLock;
   /** Starts `imageId` once with the service's configuration (trial.ts tryImage). */
   tryImage: (cfg: ServiceConfig, imageId: string) => Promise<TrialResult>;
   now?: () => Date;
@@ -50,6 +54,17 @@ export async function updateService(cfg: ServiceConfig, d: UpdateDeps): Promise<
   const policy = cfg.autoUpdate;
   const base = { service: cfg.name, image: cfg.image, policy };
   if (policy === null) return { ...base, status: 'skipped', message: 'AutoUpdate= is not set', imageId: null };
+  const lock = d.lock(cfg);
+  if ('busy' in lock) return { ...base, status: 'skipped', message: lock.busy, imageId: null };
+  try {
+    return await updateLocked(cfg, policy, d);
+  } finally {
+    lock.release();
+  }
+}
+
+async function updateLocked(cfg: ServiceConfig, policy: 'registry' | 'local', d: UpdateDeps): Promise<UpdateResult> {
+  const base = { service: cfg.name, image: cfg.image, policy };
   if (await containerExists(d.podman, cfg.containerName)) {
     return { ...base, status: 'skipped', message: `the service is active (container ${q(cfg.containerName)} exists); 'podman auto-update' updates running services`, imageId: null };
   }

@@ -17,6 +17,7 @@ import { privateDir, RUNTIME_DIR_LEVELS } from '../private-files.js';
 import { netnsBackendPossible } from '../runtime/container-netns.js';
 import { detachAvailable, resolvePodman } from '../runtime/podman.js';
 import { scrubbedEnv } from '../sd/listen-fds.js';
+import { lockForUpdate } from '../autoupdate/lock.js';
 import { tryImage } from '../autoupdate/trial.js';
 import { updateService, type UpdateResult } from '../autoupdate/update.js';
 import { flag, parseArgs, type FlagSpec } from './args.js';
@@ -123,6 +124,7 @@ export async function autoUpdateCommand(input: AutoUpdateInput): Promise<number>
             podman,
             stateDir,
             dryRun,
+            lock: (c) => lockForUpdate(stateDir, c),
             tryImage: (c, imageId) =>
               tryImage({
                 cfg: c,

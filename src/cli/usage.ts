@@ -130,6 +130,8 @@ containers, so it updates active services (by restarting their unit) and never i
 
 Without NAME, every NAME.container in podsock's configuration directories that sets AutoUpdate=.
 A service whose container exists is active: it is skipped, and 'podman auto-update' is the way.
+One run at a time updates a service (and an image name): a service another podsock auto-update is
+updating is skipped with that run's pid, and the next run looks at it again.
 
 AutoUpdate=registry: pull the image; when it changed, start it once with the service's
 configuration (its podman options and Ready=, on loopback sockets of its own, as container

@@ -2,7 +2,7 @@
  * The addon core: loads native/podsock_native.c's module once, checks that it is the interface this
  * code was written for, and turns what the addon throws into PodsockError('PODSOCK_ERR_NATIVE') naming
  * the operation, the address and the errno name. Every other file of src/native/ wraps the functions of
- * one C file (fds, datagram sockets, relay, acceptor, spawn, memory, closer, sock_diag, netns) and
+ * one C file (fds, datagram sockets, relay, acceptor, spawn, memory, closer, sock_diag, netns, record locks) and
  * declares only those functions' types.
  *
  * Why an addon at all: core Node cannot open unix datagram sockets (dgram knows only udp4/udp6, and
@@ -16,7 +16,7 @@ import { PodsockError, q } from '../errors.js';
  * The interface version this code expects of the addon (its `abiVersion` export). The addon ships in
  * the same package, so a mismatch means a stale build, found at load instead of at the first call.
  */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** What the addon throws: an Error with the errno name on `code` and the failing call on `syscall`. */
 export interface RawError extends Error {

@@ -5,13 +5,15 @@
  * activation runs it; a new image that never becomes ready is refused at StartTimeout, removed, the
  * name stays on the previous image, the exit status is 1 and the state directory records why.
  * After each step no container and no image of the trial is left. AutoUpdate=local the same way,
- * against the image the first run recorded; and a run interrupted (SIGTERM) during a trial rolls back.
+ * against the image the first run recorded; a run interrupted (SIGTERM) during a trial rolls back; and
+ * a second run while the first tries an image skips the service, naming the first run's pid.
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import t from 'tap';
+import { imageLockPath, serviceLockPath } from '../../src/autoupdate/lock.js';
 import { childEnv, containerExists, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
 import { buildImage, containerImage, imageId, imagesOf, podmanReg, push, registryFacts, type Registry } from './registry.js';
@@ -53,6 +55,12 @@ async function finished(run: ResultPromise): Promise<{ rows: Row[]; exitCode: nu
   return { rows, exitCode: r.exitCode ?? -1, stderr: `${String(r.stdout)}\n${String(r.stderr)}` };
 }
 
+/** What the service `name` of `image` leaves in the state directory: podsock run's status file, podsock auto-update's record and lock files. */
+async function removeStateFiles(name: string, image: string): Promise<void> {
+  const dir = '/run/podsock/state';
+  for (const f of [join(dir, `${name}.status`), join(dir, `${name}.auto-update.json`), serviceLockPath(dir, name), imageLockPath(dir, image)]) await rm(f, { force: true });
+}
+
 /** No container of the service or of its trial is left. */
 async function noContainers(h: HostEnv, svc: PodsockService): Promise<boolean> {
   return !(await containerExists(h, svc.containerName)) && !(await containerExists(h, `${svc.containerName}-update`));
@@ -66,7 +74,7 @@ if (h !== null && reg !== null) {
     const record = join('/run/podsock/state', `${name}.auto-update.json`);
     t.teardown(async () => {
       await podman(h, 'rmi', '--force', ref);
-      await rm(record, { force: true });
+      await removeStateFiles(name, ref);
     });
     const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
     const v2 = await buildImage(t, h, `localhost/${name}:v2`, [`LABEL io.podsock.test=${name}-v2`]);
@@ -142,9 +150,8 @@ if (h !== null && reg !== null) {
   await t.test('AutoUpdate=local: the first run records the image; a new local build is tried, kept when ready, and the name goes back when it is not', async (t) => {
     const name = uniqueName('au-local');
     const ref = `localhost/${name}:latest`;
-    const record = join('/run/podsock/state', `${name}.auto-update.json`);
     t.teardown(async () => {
-      await rm(record, { force: true });
+      await removeStateFiles(name, ref);
     });
     const v1 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v1`]);
     const svc = await installPodsockService(t, h, name, {
@@ -190,10 +197,9 @@ if (h !== null && reg !== null) {
     const name = uniqueName('au-int');
     const repo = `${reg.address}/${name}`;
     const ref = `${repo}:latest`;
-    const record = join('/run/podsock/state', `${name}.auto-update.json`);
     t.teardown(async () => {
       await podman(h, 'rmi', '--force', ref);
-      await rm(record, { force: true });
+      await removeStateFiles(name, ref);
     });
     const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
     const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
@@ -225,5 +231,60 @@ if (h !== null && reg !== null) {
     t.equal(await imageId(h, ref), v1, `${ref} names the previous image`);
     t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'the refused image is not left in storage');
     t.ok(await noContainers(h, svc), 'no trial container is left');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('two runs at once: the second skips the service the first is updating, naming its pid, and changes nothing', async (t) => {
+    const name = uniqueName('au-lock');
+    const repo = `${reg.address}/${name}`;
+    const ref = `${repo}:latest`;
+    const record = join('/run/podsock/state', `${name}.auto-update.json`);
+    t.teardown(async () => {
+      await podman(h, 'rmi', '--force', ref);
+      await removeStateFiles(name, ref);
+    });
+    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
+    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+    await push(h, reg, v1, ref);
+    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
+    await push(h, reg, bad, ref);
+    await podman(h, 'rmi', bad);
+    const svc = await installPodsockService(t, h, name, {
+      containerFile: [
+        '[Container]',
+        `Image=${ref}`,
+        'Network=none',
+        'Pull=never',
+        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+        'AutoUpdate=registry',
+        '[Podsock]',
+        'Ready=notify',
+        'StartTimeout=60s',
+        'StopTimeout=2s',
+        '',
+      ].join('\n'),
+    });
+    // The first run pulls the new image and tries it (it never becomes ready): it holds the service.
+    const first = startAutoUpdate(h, reg, svc);
+    t.teardown(() => void first.kill('SIGKILL'));
+    await waitFor('the trial container', async () => containerExists(h, `${svc.containerName}-update`), 60_000);
+
+    const second = await podsockAutoUpdate(h, reg, svc);
+    t.equal(second.exitCode, 0, `a skip is not a failure: ${second.stderr}`);
+    t.match(second.rows, [{ service: name, policy: 'registry', status: 'skipped', message: `another podsock auto-update is updating it, pid ${first.pid}`, imageId: null }], second.stderr);
+    t.equal(await imageId(h, ref), v1, 'the second run did not pull: the name still names the image in use while the first tries the new one');
+    t.ok(await containerExists(h, `${svc.containerName}-update`), "the first run's trial goes on");
+
+    first.kill('SIGTERM');
+    const r = await finished(first);
+    t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1 }], `the first run's outcome is its own: ${r.stderr}`);
+    t.match(JSON.parse(readFileSync(record, 'utf8')), { status: 'rolled-back', refusedImageId: bad }, "the record is the first run's, not the skip's");
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+
+    // The lock went with the first run: a run now looks at the service again.
+    const after = await podsockAutoUpdate(h, reg, svc, '--dry-run');
+    t.match(after.rows, [{ service: name, status: 'pending' }], after.stderr);
+    t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'nothing of the new image is left');
   });
 }

@@ -11,7 +11,7 @@ void t.test('the addon exports abiVersion, a positive integer, beside its functi
   const addon = createRequire(import.meta.url)(ADDON) as Record<string, unknown>;
   const version = addon.abiVersion;
   t.ok(Number.isInteger(version) && (version as number) >= 1, `abiVersion is a positive integer (${String(version)})`);
-  for (const name of ['dupFd', 'listenTcp', 'dgramOpen', 'relayConnect', 'relayEngine', 'acceptStart', 'spawnProcess', 'udpProxyOpen']) {
+  for (const name of ['dupFd', 'listenTcp', 'dgramOpen', 'relayConnect', 'relayEngine', 'acceptStart', 'spawnProcess', 'udpProxyOpen', 'lockFile']) {
     t.equal(typeof addon[name], 'function', `${name} is registered by its file`);
   }
 });
