@@ -206,8 +206,13 @@ void udp_proxy_on_readable(uv_poll_t *h, int status, int events) {
     int n = recvmmsg(p->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED || errno == ENOMEM || errno == ENOBUFS) break;
-      udp_proxy_stop(p, "recvmmsg", errno);
+      /* Only an error that every later read would repeat stops the engine. Anything else is EAGAIN,
+       * a shortage (ENOMEM, ENOBUFS), or the socket's pending error, which a read returns once and
+       * clears as SO_ERROR does in the POLLERR branch above (ECONNREFUSED; ECONNABORTED from
+       * SOCK_DESTROY, sock_diag(7), net/ipv4/udp.c udp_abort(), after which a socket bound to its port
+       * receives on): the datagrams behind it are read at the next wake-up. */
+      if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT || errno == EINVAL || errno == EOPNOTSUPP)
+        udp_proxy_stop(p, "recvmmsg", errno);
       break;
     }
     for (int i = 0; i < n; i++) {
