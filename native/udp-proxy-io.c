@@ -107,6 +107,19 @@ static void deliver(udp_proxy_t *p, const udp_addr_t *client, const local_t *loc
   udp_flows_touch(&p->flows, &fl->f, now);
   fl->local = *local;
   int rc = udp_proxy_flow_send(fl, client, local, data, len);
+  if (rc == -EDESTADDRREQ || rc == -ENOTCONN) {
+    /* The flow's socket is connected no more: SOCK_DESTROY (sock_diag(7), `ss -K`) disconnects it
+     * (net/ipv4/udp.c udp_abort()). Kept, it would lose every datagram of a client that keeps talking
+     * (and so never expires): this one goes through a new flow. */
+    udp_flows_remove(&p->flows, &fl->f);
+    udp_proxy_flow_close(fl);
+    if (flow_open(p, client, now, &fl) < 0) {
+      p->c.failed++;
+      return;
+    }
+    fl->local = *local;
+    rc = udp_proxy_flow_send(fl, client, local, data, len);
+  }
   if (rc == -ECONNREFUSED) {
     /* An earlier datagram was refused; the error was reported instead of sending this one. */
     udp_proxy_flow_keep(fl, data, len, now);

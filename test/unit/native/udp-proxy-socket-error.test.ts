@@ -111,3 +111,32 @@ void t.test('a pending socket error on the listening socket is read and ignored:
   t.match(proxy.info(), { active: true, failed: 0 });
   t.equal(inspectFd(fd).port, port, 'still bound to its port');
 });
+
+void t.test("a flow whose upstream socket was destroyed is opened again: its client is answered on", { skip: cannotDestroy(), timeout: 30_000 }, async (t) => {
+  const fd = listenSocket({ kind: 'udp', host: HOST, port: 0 });
+  const port = inspectFd(fd).port ?? 0;
+  const events: UdpProxyEvent[] = [];
+  const proxy = udpProxyOpen(fd, {}, (e) => events.push(e));
+  t.teardown(() => proxy.close());
+  const backend = await bound(t);
+  const sources: number[] = [];
+  backend.on('message', (msg, from) => {
+    sources.push(from.port);
+    backend.send(Buffer.concat([msg, Buffer.from('|answer')]), from.port, from.address);
+  });
+  proxy.setTarget({ host: HOST, port: backend.address().port });
+  const client = await bound(t);
+  const got: string[] = [];
+  client.on('message', (m) => got.push(m.toString()));
+  client.send('one', port, HOST);
+  await until(() => got.length === 1);
+  // ss -K disconnects the flow's connected socket (udp_abort() in net/ipv4/udp.c) and, as connect()
+  // bound it to a port of the kernel's choice, takes that port away too.
+  t.equal(destroy(sources[0] ?? 0), 1, "ss -K destroyed the flow's upstream socket");
+  client.send('two', port, HOST);
+  await until(() => got.length === 2 || proxy.info().failed > 0);
+  t.same(got, ['one|answer', 'two|answer'], 'the client is answered on');
+  t.equal(sources.length, 2);
+  t.not(sources[1], sources[0], 'from a new upstream socket');
+  t.match(proxy.info(), { active: true, flows: 1, failed: 0 });
+});
