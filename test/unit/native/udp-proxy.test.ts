@@ -211,6 +211,36 @@ void t.test('traffic in either direction keeps a flow; the least recently active
   t.match(e.info(), { flows: 2, evicted: 2 });
 });
 
+void t.test('at maxFlows under many clients: evicted flows give their sockets back, and every client is answered in the end', { ...WAIT }, async (t) => {
+  const backend = await echo(t, 4);
+  const clients = await Promise.all(Array.from({ length: 40 }, () => client(t, 4)));
+  const before = fdCount();
+  const { fd, port } = await listeningFd(4);
+  let most = 0;
+  const proxy = udpProxyOpen(fd, { maxFlows: 8 }, (ev) => {
+    if (ev.type === 'count') most = Math.max(most, ev.flows);
+  });
+  t.teardown(() => proxy.close());
+  proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
+  // All at once: each burst makes more flows than the table holds, so replies to flows evicted before
+  // the backend answered are lost (ICMP port unreachable), and their clients ask again.
+  const ask = (): void =>
+    clients.forEach((c, i) => {
+      if (c.got.length === 0) c.send(`client-${i}`, port);
+    });
+  ask();
+  const again = setInterval(ask, 100);
+  t.teardown(() => clearInterval(again));
+  await until(() => clients.every((c) => c.got.length > 0));
+  clearInterval(again);
+  t.ok(clients.every((c, i) => c.got.every((s) => s.startsWith(`client-${i}|`))), 'each client got only its own answers');
+  const info = proxy.info();
+  t.match(info, { flows: 8, failed: 0 });
+  t.ok(info.evicted >= 32, `the least recently active made room (${info.evicted} evicted)`);
+  t.ok(most <= 8, `never more than maxFlows (at most ${most})`);
+  t.equal(fdCount(), before + 1 + 8, 'only the listening socket and 8 flow sockets are open');
+});
+
 void t.test('a full queue drops its oldest datagrams, counts them and says so', { ...WAIT }, async (t) => {
   const e = await engine(t, 4, { queueDatagrams: 3 });
   const backend = await echo(t, 4);
