@@ -11,7 +11,8 @@
  * - relay.c (core and JS entry points), relay-connect.c (its connect step), relay-poll.c (its poll
  *   engine and copy path), relay-uring.c (its io_uring engine, on uring.c): the proxy's data path;
  * - acceptor.c: the proxy's accept loop;
- * - udp-proxy.c (on udp-flows.c and proxy-v2.c): proxy mode's data path for UDP sockets;
+ * - udp-proxy.c, udp-proxy-io.c, udp-proxy-timer.c, udp-proxy-pktinfo.c (on udp-flows.c and proxy-v2.c):
+ *   proxy mode's data path for UDP sockets;
  * - handle.c: the life cycle the datagram socket, the relay and the acceptor share;
  * - spawn.c, memory.c, closer.c, sock-diag.c, netns.c, record-lock.c: see their headers.
  *

@@ -1,7 +1,8 @@
 // The UDP proxy engine (native/udp-proxy.c through src/native/udp-proxy.ts) with real sockets on
 // loopback, IPv4 and IPv6: queueing before the target and delivery in order, 200 concurrent clients
-// each answered on their own flow, expiry, eviction of the least recently active flow, queue overflow,
-// ICMP port unreachable retried while the backend starts, PROXY v2 headers, and no fd left after close().
+// each answered on their own flow, expiry, eviction of the least recently active flow, queue overflow
+// and its drop events (at most one a second), ICMP port unreachable retried while the backend starts,
+// PROXY v2 headers, and no fd left after close().
 // The backend is a Node dgram echo server that answers `token|the source it saw`.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
@@ -210,6 +211,36 @@ void t.test('traffic in either direction keeps a flow; the least recently active
   t.match(e.info(), { flows: 2, evicted: 2 });
 });
 
+void t.test('at maxFlows under many clients: evicted flows give their sockets back, and every client is answered in the end', { ...WAIT }, async (t) => {
+  const backend = await echo(t, 4);
+  const clients = await Promise.all(Array.from({ length: 40 }, () => client(t, 4)));
+  const before = fdCount();
+  const { fd, port } = await listeningFd(4);
+  let most = 0;
+  const proxy = udpProxyOpen(fd, { maxFlows: 8 }, (ev) => {
+    if (ev.type === 'count') most = Math.max(most, ev.flows);
+  });
+  t.teardown(() => proxy.close());
+  proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
+  // All at once: each burst makes more flows than the table holds, so replies to flows evicted before
+  // the backend answered are lost (ICMP port unreachable), and their clients ask again.
+  const ask = (): void =>
+    clients.forEach((c, i) => {
+      if (c.got.length === 0) c.send(`client-${i}`, port);
+    });
+  ask();
+  const again = setInterval(ask, 100);
+  t.teardown(() => clearInterval(again));
+  await until(() => clients.every((c) => c.got.length > 0));
+  clearInterval(again);
+  t.ok(clients.every((c, i) => c.got.every((s) => s.startsWith(`client-${i}|`))), 'each client got only its own answers');
+  const info = proxy.info();
+  t.match(info, { flows: 8, failed: 0 });
+  t.ok(info.evicted >= 32, `the least recently active made room (${info.evicted} evicted)`);
+  t.ok(most <= 8, `never more than maxFlows (at most ${most})`);
+  t.equal(fdCount(), before + 1 + 8, 'only the listening socket and 8 flow sockets are open');
+});
+
 void t.test('a full queue drops its oldest datagrams, counts them and says so', { ...WAIT }, async (t) => {
   const e = await engine(t, 4, { queueDatagrams: 3 });
   const backend = await echo(t, 4);
@@ -222,6 +253,30 @@ void t.test('a full queue drops its oldest datagrams, counts them and says so', 
   e.proxy.setTarget({ host: LOOPBACK[4], port: backend.port });
   await until(() => c.got.length === 3);
   t.same(c.got.map((s) => s.split('|')[0]), ['d2', 'd3', 'd4'], 'the two oldest went');
+});
+
+void t.test('drop events come at most once a second; drops after the last event are told later without more traffic', { ...WAIT }, async (t) => {
+  const { fd, port } = await listeningFd(4);
+  const drops: Array<{ at: number; dropped: number }> = [];
+  const proxy = udpProxyOpen(fd, { queueDatagrams: 1 }, (ev) => {
+    if (ev.type === 'drop') drops.push({ at: performance.now(), dropped: ev.dropped });
+  });
+  t.teardown(() => proxy.close());
+  const c = await client(t, 4);
+  // No target: a queue of one keeps the last datagram and drops the one before.
+  for (let i = 0; i < 3; i++) c.send(`a${i}`, port);
+  await until(() => drops.length > 0);
+  // Right after the first event: more drops, told only once a second has passed since it.
+  for (let i = 0; i < 3; i++) c.send(`b${i}`, port);
+  await until(() => proxy.info().datagramsIn === 6);
+  t.equal(proxy.info().dropped, 5);
+  await until(() => drops.at(-1)?.dropped === 5);
+  // A lower bound only (the engine's rate limit, DROP_EVENT_MS in native/udp-proxy.h): a slow machine
+  // makes the gaps longer, never shorter. 900: the loop time the engine reads is taken when the loop
+  // wakes, a little before the JS callback here runs.
+  const gaps = drops.slice(1).map((d, i) => Math.round(d.at - (drops[i]?.at ?? 0)));
+  t.ok(gaps.length >= 1 && gaps.every((g) => g >= 900), `more than one event, at least a second apart (gaps ${gaps.join(', ')} ms)`);
+  t.same(drops.map((d) => d.dropped), [...drops.map((d) => d.dropped)].sort((a, b) => a - b), 'running totals');
 });
 
 void t.test('the queue is bounded in bytes too', { ...WAIT }, async (t) => {
