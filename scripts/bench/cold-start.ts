@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { cleanUpOnSignals } from './interrupt.js';
 import { exitOnHelp, intOption, variantList } from './options.js';
 import { freePort, logTail, repoRoot } from './host.js';
 import { launcherFor, snapshotBuild } from './cold-build.js';
@@ -117,17 +118,7 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
       if (build.dir !== null) rmSync(build.dir, { recursive: true, force: true });
     }));
-  let interrupted: NodeJS.Signals | null = null;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      interrupted = sig;
-      console.error(`${sig}: removing the benchmark's units and containers`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
-  const checkInterrupted = (): void => {
-    if (interrupted !== null) throw new Error(`Interrupted by ${interrupted}`);
-  };
+  const checkInterrupted = cleanUpOnSignals(cleanup);
 
   const loadBefore = loadavg();
   try {

@@ -18,6 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { cleanUpOnSignals } from './interrupt.js';
 import { exitOnHelp, intOption, variantList } from './options.js';
 import { activatedNginxConf } from './cold-units.js';
 import { BENCH_IMAGE, buildBenchImage } from './nginx-image.js';
@@ -120,14 +121,6 @@ async function main(): Promise<void> {
       removePodsockState(podsockStateDir(m.xdgRuntimeDir, process.getuid?.() ?? 0), dir, names);
       rmSync(dir, { recursive: true, force: true });
     }));
-  let interrupted: NodeJS.Signals | null = null;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      interrupted = sig;
-      console.error(`${sig}: removing the benchmark's units and containers`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
   const r: Run = {
     o,
     m,
@@ -135,9 +128,7 @@ async function main(): Promise<void> {
     podman,
     live,
     names,
-    checkInterrupted: () => {
-      if (interrupted !== null) throw new Error(`Interrupted by ${interrupted}`);
-    },
+    checkInterrupted: cleanUpOnSignals(cleanup),
   };
 
   const loadBefore = loadavg();
