@@ -3,6 +3,7 @@ import type net from 'node:net';
 import t, { type Test } from 'tap';
 import { requestStatus, waitHttpReady } from '../../../src/readiness/http.js';
 import { runUntilItExits } from '../../helpers/exits-by-itself.js';
+import { pendingAfter } from '../../helpers/pending-after.js';
 import { latePort } from '../late-port.js';
 
 interface Seen {
@@ -41,9 +42,6 @@ async function server(
   await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
   return { port: (srv.address() as net.AddressInfo).port, requests, setAnswer: (a) => (current = a) };
 }
-
-const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
   const port = await latePort();

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap';
 import { probeTcpOnce, waitTcpReady } from '../../../src/readiness/tcp.js';
 import { DEFAULT_GRACE_MS, tcpGraceFor } from '../../../src/readiness/tcp-grace.js';
 import { runUntilItExits } from '../../helpers/exits-by-itself.js';
+import { pendingAfter } from '../../helpers/pending-after.js';
 import { latePort } from '../late-port.js';
 
 type Mode = 'hold' | 'destroy' | 'reset' | 'banner';
@@ -30,9 +31,6 @@ async function server(t: Test, initial: Mode, port = 0): Promise<{ port: number;
   await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
   return { port: (srv.address() as net.AddressInfo).port, connections: () => count, set: (m) => (mode = m) };
 }
-
-const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
   const port = await latePort();
