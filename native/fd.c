@@ -14,17 +14,12 @@
 /* dupFd(fd): fcntl(F_DUPFD_CLOEXEC, 3) so a copy never lands on 0-2 and is not inherited by accident. */
 static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value argv[1];
   int32_t fd;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || arg_int32(env, argv[0], "fd", &fd) < 0) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) {
-    throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
-    return NULL;
-  }
-  NAPI_CALL(env, napi_create_int32(env, copy, &result));
-  return result;
+  return fd_or_throw(env, copy < 0 ? -errno : copy, "fcntl(F_DUPFD_CLOEXEC)");
 }
 
 /* closeFd(fd). EINTR counts as closed: on Linux the fd is released before close(2) can be interrupted

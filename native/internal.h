@@ -42,6 +42,10 @@ napi_value errno_error(napi_env env, const char *syscall, int err);
 /* Throw errno_error(env, syscall, err). */
 void throw_errno(napi_env env, const char *syscall, int err);
 
+/* The result of a call that makes an fd, to JS: `fd` (>= 0) as a number, or a negative errno thrown as
+ * an error of `syscall` (then NULL). An fd that cannot be handed to JS is closed. */
+napi_value fd_or_throw(napi_env env, int fd, const char *syscall);
+
 /* Argument helpers: 0, or a negative errno with a JS exception thrown. */
 int arg_int32(napi_env env, napi_value v, const char *what, int32_t *out);
 /* Copy a JS string into buf (NUL-terminated); *len gets its UTF-8 length. Too long is ENAMETOOLONG,

@@ -54,17 +54,6 @@ static int bind_inet(const char *host, int port, int socktype, int v6only, int b
   return fd;
 }
 
-/* bind_inet's result to JS: the fd, or the error of the step that failed thrown. */
-static napi_value fd_or_throw(napi_env env, int fd, const char *failed) {
-  napi_value result;
-  if (fd < 0) {
-    throw_errno(env, failed, -fd);
-    return NULL;
-  }
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
-}
-
 /* listenTcp(host, port, backlog, ipv6Only) -> fd: a listening TCP socket (bind_inet). */
 static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -112,7 +101,7 @@ static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
  * not removed: that belongs to whoever created it (and systemd's own sockets must never be unlinked). */
 static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], result;
+  napi_value argv[2];
   char path[STRING_ARG_MAX];
   size_t path_len;
   int32_t backlog;
@@ -137,11 +126,9 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   if (failed != NULL) {
     err = errno;
     if (fd >= 0) close(fd);
-    throw_errno(env, failed, err);
-    return NULL;
+    fd = -err;
   }
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
+  return fd_or_throw(env, fd, failed);
 }
 
 napi_status podsock_listen_register(napi_env env, napi_value exports) {

@@ -125,24 +125,16 @@ static napi_value js_netns_open(napi_env env, napi_callback_info info) {
 /* netnsSocket(nsfd, family) -> fd: a non-blocking TCP socket (family 4 or 6) created inside namespace nsfd. */
 static napi_value js_netns_socket(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], v;
+  napi_value argv[2];
   int32_t nsfd, family;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &nsfd) != napi_ok ||
       napi_get_value_int32(env, argv[1], &family) != napi_ok || nsfd < 0 || (family != 4 && family != 6)) {
     napi_throw_type_error(env, "EINVAL", "podsock_native: netnsSocket(nsfd, family) takes an fd and 4 or 6");
     return NULL;
   }
-  const char *syscall;
+  const char *syscall = NULL;
   int fd = netns_socket(nsfd, family == 4 ? AF_INET : AF_INET6, SOCK_STREAM, &syscall);
-  if (fd < 0) {
-    throw_errno(env, syscall, -fd);
-    return NULL;
-  }
-  if (napi_create_int32(env, fd, &v) != napi_ok) {
-    close(fd);
-    return NULL;
-  }
-  return v;
+  return fd_or_throw(env, fd, syscall);
 }
 
 napi_status podsock_netns_register(napi_env env, napi_value exports) {

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Errors                                                                                            */
@@ -62,6 +63,20 @@ napi_value errno_error(napi_env env, const char *syscall, int err) {
 void throw_errno(napi_env env, const char *syscall, int err) {
   napi_value error = errno_error(env, syscall, err);
   if (error != NULL) napi_throw(env, error);
+}
+
+napi_value fd_or_throw(napi_env env, int fd, const char *syscall) {
+  napi_value result;
+  if (fd < 0) {
+    throw_errno(env, syscall, -fd);
+    return NULL;
+  }
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    close(fd); /* JS never gets the number, so nothing else could close it */
+    napi_throw_error(env, "EINVAL", "podsock_native: Node-API call failed: napi_create_int32");
+    return NULL;
+  }
+  return result;
 }
 
 /* ------------------------------------------------------------------------------------------------ */

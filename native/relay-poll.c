@@ -92,6 +92,13 @@ void relay_start_splice(relay_dir_t *d) {
   d->cap = d->head = d->tail = 0;
 }
 
+/* Whether a non-blocking recv/send/splice error only means "not now": EAGAIN or EWOULDBLOCK (the
+ * level-triggered poll wakes the relay when there is more), EINTR (the next round tries again). Any
+ * other errno ends the connection. */
+static inline bool relay_retry_later(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
 /*
  * Move what can be moved in one direction, at most RELAY_ROUNDS_MAX read/write rounds. Returns 0, or a
  * negative errno with *syscall set.
@@ -123,7 +130,7 @@ int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
           } else if (n == 0) {
             d->eof = true;
             progress = true;
-          } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          } else if (!relay_retry_later(errno)) {
             *syscall = "splice";
             return -errno;
           }
@@ -147,7 +154,7 @@ int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
           } else if (n == 0) {
             d->eof = true;
             progress = true;
-          } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          } else if (!relay_retry_later(errno)) {
             *syscall = "recv";
             return -errno;
           }
@@ -162,7 +169,7 @@ int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
         if (n > 0) {
           d->in_pipe -= (size_t)n;
           progress = true;
-        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        } else if (n < 0 && !relay_retry_later(errno)) {
           *syscall = "splice";
           return -errno;
         }
@@ -178,7 +185,7 @@ int relay_shovel(relay_t *r, relay_dir_t *d, const char **syscall) {
           *syscall = "malloc";
           return -ENOMEM;
         }
-        if (n < 0 && send_errno != EAGAIN && send_errno != EWOULDBLOCK && send_errno != EINTR) {
+        if (n < 0 && !relay_retry_later(send_errno)) {
           *syscall = "send";
           return -send_errno;
         }

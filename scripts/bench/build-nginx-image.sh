@@ -11,8 +11,9 @@
 # same in every variant and one wrk connection is never closed by the server during a run.
 #
 # The debootstrap output is cached as .test-host/bench-nginx-base.tar (keyed by the package list), and
-# the image carries the hash of this script in the label io.podsock.bench-nginx-hash; when the hash
-# matches, nothing is rebuilt. --force rebuilds both. The first build downloads about 30 MB of
+# the image carries the hash of this script and of nginx-bench.conf (its /etc/nginx/nginx.conf, which
+# the benchmarks also run with another listen address, nginx-image.ts) in the label
+# io.podsock.bench-nginx-hash; when the hash matches, nothing is rebuilt. --force rebuilds both. The first build downloads about 30 MB of
 # packages from the Debian mirror configured in /etc/apt and takes a few minutes.
 # Uses CONTAINERS_CONF from the environment, like every podman call of the test host.
 #
@@ -32,7 +33,8 @@ suite=bookworm
 packages=nginx-light
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
-hash=$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)
+conf="$repo/scripts/bench/nginx-bench.conf"
+hash=$(cat "${BASH_SOURCE[0]}" "$conf" | sha256sum | cut -c1-16)
 current=$(podman image inspect --format "{{index .Labels \"$label\"}}" "$image" 2>/dev/null || true)
 if [[ $force == 0 && $current == "$hash" ]]; then
   echo "bench image $image is up to date ($hash)"
@@ -70,33 +72,7 @@ fi
 
 # The site: replaces Debian's default server, keeps mime.types.
 rm -f "$rootfs"/etc/nginx/sites-enabled/* "$rootfs"/etc/nginx/conf.d/*
-cat >"$rootfs/etc/nginx/nginx.conf" <<'EOF'
-user www-data;
-worker_processes 1;
-pid /run/nginx.pid;
-error_log stderr warn;
-
-events {
-  worker_connections 1000;
-}
-
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_timeout 300s;
-  keepalive_requests 1000000;
-
-  server {
-    listen 8080 default_server;
-    root /srv/bench;
-    location / {
-    }
-  }
-}
-EOF
+cp "$conf" "$rootfs/etc/nginx/nginx.conf"
 mkdir -p "$rootfs/srv/bench"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$rootfs/srv/bench/1k"
 head -c $((256 * 1024 * 1024)) /dev/zero >"$rootfs/srv/bench/256m"

@@ -20,13 +20,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { intOption, variantList } from './options.js';
-import { freePort, logTail, repoRoot, run } from './host.js';
+import { cleanUpOnSignals } from './interrupt.js';
+import { exitOnHelp, intOption, variantList } from './options.js';
+import { freePort, logTail, repoRoot } from './host.js';
 import { launcherFor, snapshotBuild } from './cold-build.js';
 import { listeningSocket, nodeBareSample, podsockStartSample, stubSample, writeStub, type OwnStartContext } from './cold-own-start.js';
 import { firstByte, type FirstByte } from './cold-probe.js';
 import { formatSummary, rotate, summarise, type OwnStartSamples, type Phases } from './cold-summary.js';
-import { coldService, installService, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
+import { coldService, installService, podmanPath, removeServices, serviceTimes, stopCold, userManager, type ColdService, type UserManager } from './cold-systemd.js';
+import { BENCH_IMAGE, buildBenchImage } from './nginx-image.js';
 import { activatedNginxConf, COLD_VARIANTS, podsockContainerFile, type ColdUnitContext, type ColdVariant } from './cold-units.js';
 
 const USAGE = `Usage: cold-start.ts [--rounds N] [--warmup N] [--variants LIST] [--own-runs N] [--image IMAGE]
@@ -61,7 +63,7 @@ function options(): Options {
       warmup: { type: 'string', default: '1' },
       variants: { type: 'string', default: COLD_VARIANTS.join(',') },
       'own-runs': { type: 'string', default: '10' },
-      image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
+      image: { type: 'string', default: BENCH_IMAGE },
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
       podsock: { type: 'string', default: shippedEntry() },
@@ -69,10 +71,7 @@ function options(): Options {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string, min: number): number => intOption(name, v, min, USAGE);
   const variants = variantList(values.variants, COLD_VARIANTS, null);
   return {
@@ -106,9 +105,9 @@ async function main(): Promise<void> {
   const o = options();
   const needsPodsock = o.ownRuns > 0 || o.variants.some((v) => v.startsWith('podsock-'));
   if (needsPodsock && !existsSync(o.podsockMain)) throw new Error(`'${o.podsockMain}' is missing: build first (npm run build)`);
-  await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
+  await buildBenchImage(o.image);
   const m = await userManager();
-  const podman = (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
+  const podman = await podmanPath(m);
 
   const dir = mkdtempSync(join(tmpdir(), 'podsock-bench-cold-'));
   const services: ColdService[] = [];
@@ -119,17 +118,7 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
       if (build.dir !== null) rmSync(build.dir, { recursive: true, force: true });
     }));
-  let interrupted: NodeJS.Signals | null = null;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      interrupted = sig;
-      console.error(`${sig}: removing the benchmark's units and containers`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
-  const checkInterrupted = (): void => {
-    if (interrupted !== null) throw new Error(`Interrupted by ${interrupted}`);
-  };
+  const checkInterrupted = cleanUpOnSignals(cleanup);
 
   const loadBefore = loadavg();
   try {

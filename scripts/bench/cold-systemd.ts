@@ -46,6 +46,11 @@ export function podman(m: UserManager, ...args: string[]): Promise<string> {
   return run('podman', args, { env: m.env, timeoutMs: 120_000 });
 }
 
+/** podman's absolute path in the manager's environment, for ExecStart= lines. */
+export async function podmanPath(m: UserManager): Promise<string> {
+  return (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
+}
+
 /** One installed variant. */
 export interface ColdService {
   variant: ColdVariant;

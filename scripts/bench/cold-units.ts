@@ -15,6 +15,7 @@
  *   the default network, Mode=proxy, Backend=8080.
  */
 import { execLine, quoteWord } from '../../src/generate/unit-quote.js';
+import { benchNginxConf } from './nginx-image.js';
 
 export const COLD_VARIANTS = ['native-none', 'native-default', 'podsock-handover', 'podsock-proxy'] as const;
 export type ColdVariant = (typeof COLD_VARIANTS)[number];
@@ -25,38 +26,9 @@ export const ACTIVATED_CONF_PATH = '/etc/nginx/bench-activated.conf';
 /** The nginx arguments of the variants that take the socket from systemd. */
 export const ACTIVATED_NGINX_ARGS: readonly string[] = ['nginx', '-c', ACTIVATED_CONF_PATH, '-g', 'daemon off;'];
 
-/**
- * nginx.conf of the image (build-nginx-image.sh) with `listen 127.0.0.1:PORT` instead of 8080.
- * nginx adopts a socket named in `NGINX=3;` only when a `listen` directive has exactly the socket's
- * address (ngx_set_inherited_sockets() matches by sockaddr); otherwise it would bind its own.
- */
+/** The image's nginx configuration (nginx-image.ts) listening on exactly the socket unit's address. */
 export function activatedNginxConf(port: number): string {
-  return `user www-data;
-worker_processes 1;
-pid /run/nginx.pid;
-error_log stderr warn;
-
-events {
-  worker_connections 1000;
-}
-
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_timeout 300s;
-  keepalive_requests 1000000;
-
-  server {
-    listen 127.0.0.1:${port} default_server;
-    root /srv/bench;
-    location / {
-    }
-  }
-}
-`;
+  return benchNginxConf(`127.0.0.1:${port}`);
 }
 
 /** Everything the unit texts need; paths are absolute. */

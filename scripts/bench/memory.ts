@@ -18,10 +18,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { intOption, variantList } from './options.js';
+import { cleanUpOnSignals } from './interrupt.js';
+import { exitOnHelp, intOption, variantList } from './options.js';
 import { activatedNginxConf } from './cold-units.js';
-import { systemctl, userManager, type UserManager } from './cold-systemd.js';
-import { freePort, logTail, repoRoot, run, waitHttp } from './host.js';
+import { BENCH_IMAGE, buildBenchImage } from './nginx-image.js';
+import { podmanPath, systemctl, userManager, type UserManager } from './cold-systemd.js';
+import { freePort, logTail, repoRoot, waitHttp } from './host.js';
 import { keepAliveBurst, SMALL } from './memory-load.js';
 import { sampleService } from './memory-sample.js';
 import { formatBreakdown, formatTable, groupMean, type Row, type ServiceMemory } from './memory-summary.js';
@@ -60,16 +62,13 @@ function options(): Options {
       requests: { type: 'string', default: '2000' },
       connections: { type: 'string', default: '20' },
       'settle-ms': { type: 'string', default: '8000' },
-      image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
+      image: { type: 'string', default: BENCH_IMAGE },
       json: { type: 'string' },
       timeout: { type: 'string', default: '120' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string, min: number): number => intOption(name, v, min, USAGE);
   const variants = variantList(values.variants, MEMORY_VARIANTS, USAGE);
   if (variants.length === 0) throw new Error(`Expected --variants to name at least one variant\n${USAGE}`);
@@ -110,9 +109,9 @@ async function main(): Promise<void> {
     const cmd = podsockCommand('x', repoRoot, process.execPath)[0] as string;
     if (!existsSync(cmd)) throw new Error(`'${cmd}' is missing: build first (npm run build)`);
   }
-  await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
+  await buildBenchImage(o.image);
   const m = await userManager();
-  const podman = (await run('sh', ['-c', 'command -v podman'], { env: m.env })).trim();
+  const podman = await podmanPath(m);
   const dir = mkdtempSync(join(tmpdir(), 'psmem-'));
   const live: Layout[] = [];
   const names: string[] = [];
@@ -122,14 +121,6 @@ async function main(): Promise<void> {
       removePodsockState(podsockStateDir(m.xdgRuntimeDir, process.getuid?.() ?? 0), dir, names);
       rmSync(dir, { recursive: true, force: true });
     }));
-  let interrupted: NodeJS.Signals | null = null;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      interrupted = sig;
-      console.error(`${sig}: removing the benchmark's units and containers`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
   const r: Run = {
     o,
     m,
@@ -137,9 +128,7 @@ async function main(): Promise<void> {
     podman,
     live,
     names,
-    checkInterrupted: () => {
-      if (interrupted !== null) throw new Error(`Interrupted by ${interrupted}`);
-    },
+    checkInterrupted: cleanUpOnSignals(cleanup),
   };
 
   const loadBefore = loadavg();

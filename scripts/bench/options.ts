@@ -1,7 +1,14 @@
 /**
- * Command-line checks the benchmarks share: an integer option with a lower bound and a list of
- * variant names. Each error names the option and what was expected; `usage` is appended when given.
+ * Command-line checks the benchmarks share: --help, an integer option with a lower bound and a list
+ * of variant names. Each error names the option and what was expected; `usage` is appended when given.
  */
+
+/** With --help: prints `usage` and exits 0. */
+export function exitOnHelp(help: boolean | undefined, usage: string): void {
+  if (help !== true) return;
+  console.log(usage);
+  process.exit(0);
+}
 
 /** `raw` as an integer >= `min`, or an error naming --`name`. */
 export function intOption(name: string, raw: string, min: number, usage: string): number {

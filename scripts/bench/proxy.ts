@@ -14,9 +14,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, memoryKiB, repoRoot, run } from './host.js';
+import { cpuSeconds, memoryKiB } from './host.js';
+import { BENCH_IMAGE, buildBenchImage } from './nginx-image.js';
+import { exitOnHelp } from './options.js';
 import { BULK_BYTES, measure, SCENARIOS, unitOf, type LoadOptions, type Scenario } from './load.js';
 import { formatRatio, formatValue, median, ratio, table, targetVerdict, type RatioTarget } from './stats.js';
 import { startBackend, startVariant, VARIANTS, type Variant, type VariantName } from './variants.js';
@@ -60,16 +62,13 @@ function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; va
       'bulk-repeats': { type: 'string', default: '2' },
       variants: { type: 'string', default: 'direct,proxyd,podsock,naive' },
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
-      image: { type: 'string', default: 'localhost/podsock-bench-nginx:latest' },
+      image: { type: 'string', default: BENCH_IMAGE },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string): number => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < 1) throw new Error(`Expected --${name} to be a positive integer, got '${v}'\n${USAGE}`);
@@ -94,7 +93,7 @@ function options(): { load: LoadOptions; rounds: number; bulkRepeats: number; va
 
 async function main(): Promise<void> {
   const o = options();
-  await run('bash', [join(repoRoot, 'scripts', 'bench', 'build-nginx-image.sh'), o.image], { timeoutMs: 30 * 60_000, inherit: true });
+  await buildBenchImage(o.image);
 
   const running = new Map<VariantName, Variant>();
   const cleanup = async (): Promise<void> => {

@@ -21,6 +21,7 @@ import t, { type Test } from 'tap';
 import { parseProcNetTcp, parseProcNetUnix, TCP_STATE, UNIX_FLAG_ACCEPTCON } from '../../src/idle/proc-net.js';
 import { descendants, hostEnv, readLog, uniqueName, unitProps, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
@@ -109,22 +110,7 @@ function getUnix(path: string, timeoutMs = 60_000): Promise<string> {
 /** A proxy-mode service for the fixture on a 0600 unix socket in `dir` (world-traversable). */
 async function installUnixService(t: Test, h: HostEnv, name: string, dir: string, container: string[], podsock: string[] = []): Promise<{ path: string; log: string }> {
   const path = join(dir, `${name}.sock`);
-  const containerFile = [
-    '[Container]',
-    `Image=${h.fixtureImage}`,
-    'Pull=never',
-    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-    `Environment=FIXTURE_NAME=${name}`,
-    ...container,
-    '[Podsock]',
-    'Mode=proxy',
-    'Backend=8080',
-    'Ready=tcp',
-    'StartTimeout=20s',
-    'IdleTimeout=infinity',
-    ...podsock,
-    '',
-  ].join('\n');
+  const containerFile = proxyContainerFile(h, name, { container, podsock: ['Ready=tcp', 'StartTimeout=20s', 'IdleTimeout=infinity', ...podsock] });
   const svc = await installPodsockService(t, h, name, { containerFile, listen: path, socket: ['SocketMode=0600'] });
   return { path, log: svc.log };
 }

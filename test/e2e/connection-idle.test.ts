@@ -7,25 +7,14 @@ import net from 'node:net';
 import t from 'tap';
 import { hostEnv, readLog, uniqueName, waitFor } from './harness.js';
 import { holdConnection, installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
 if (h !== null) {
   await t.test('an idle connection is reset after ConnectionIdleTimeout, an active one is not; then the service exits idle', async (t) => {
     const name = uniqueName('ci');
-    const containerFile = [
-      '[Container]',
-      `Image=${h.fixtureImage}`,
-      'Pull=never',
-      `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-      `Environment=FIXTURE_NAME=${name}`,
-      '[Podsock]',
-      'Mode=proxy',
-      'Backend=8080',
-      'IdleTimeout=2s',
-      'ConnectionIdleTimeout=3s',
-      '',
-    ].join('\n');
+    const containerFile = proxyContainerFile(h, name, { podsock: ['IdleTimeout=2s', 'ConnectionIdleTimeout=3s'] });
     const svc = await installPodsockService(t, h, name, { containerFile });
 
     const idle = await holdConnection(svc.port);

@@ -11,8 +11,9 @@
  */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { hostEnv, httpGet, readLog, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { hostEnv, httpGet, readLog, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState, type PodsockService } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
@@ -20,21 +21,6 @@ const h = hostEnv(t);
 const RATE = Number(process.env.PODSOCK_FLOOD_RATE ?? 5000);
 const REQUESTS = 200;
 const MIB = 1024 * 1024;
-
-function proxyService(h: HostEnv, name: string, extraEnv: string): string {
-  return [
-    '[Container]',
-    `Image=${h.fixtureImage}`,
-    'Pull=never',
-    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-    `Environment=FIXTURE_NAME=${name} ${extraEnv}`.trimEnd(),
-    '[Podsock]',
-    'Mode=proxy',
-    'Backend=8080',
-    'IdleTimeout=infinity',
-    '',
-  ].join('\n');
-}
 
 /** Milliseconds of `n` sequential GETs, each on its own connection; every reply must be the fixture's. */
 async function latencies(svc: PodsockService, n: number, tag: string): Promise<number[]> {
@@ -78,8 +64,8 @@ if (h !== null) {
   await t.test(`a notify flood of ${RATE}/s: proxy latency and podsock's memory stay put`, async (t) => {
     const quietName = uniqueName('fl-quiet');
     const floodName = uniqueName('fl-flood');
-    const quiet = await installPodsockService(t, h, quietName, { containerFile: proxyService(h, quietName, '') });
-    const flood = await installPodsockService(t, h, floodName, { containerFile: proxyService(h, floodName, `FIXTURE_NOTIFY_FLOOD=${RATE}`) });
+    const quiet = await installPodsockService(t, h, quietName, { containerFile: proxyContainerFile(h, quietName, { podsock: ['IdleTimeout=infinity'] }) });
+    const flood = await installPodsockService(t, h, floodName, { containerFile: proxyContainerFile(h, floodName, { container: [`Environment=FIXTURE_NOTIFY_FLOOD=${RATE}`], podsock: ['IdleTimeout=infinity'] }) });
 
     // Baseline: only 'quiet' runs.
     await httpGet(quiet.url('/warm'), 60_000);

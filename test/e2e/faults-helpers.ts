@@ -1,8 +1,10 @@
 /**
  * Helpers shared by the fault tests (test/e2e/faults-*.test.ts): the fake podman, finding what is
- * left of a service's container, and the checks every fault scenario ends with.
+ * left of a service's container, a connection left open across a fault, and the checks every fault
+ * scenario ends with.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { containerExists, httpGet, podman, repoRoot, waitFor, type HostEnv } from './harness.js';
@@ -46,6 +48,28 @@ function describe(pid: number): string {
 export async function running(h: HostEnv, container: string): Promise<boolean> {
   const r = await podman(h, 'inspect', '--format', '{{.State.Running}}', container);
   return r.exitCode === 0 && r.stdout.trim() === 'true';
+}
+
+/**
+ * A connection to the fixture on 127.0.0.1:`port` that has had one echo exchange ('ping'; the
+ * fixture echoes what is not an HTTP request line) and is still open, destroyed at teardown, with a
+ * promise of its close. Its later errors are ignored: the fault under test is expected to end it.
+ */
+export async function openEchoConnection(t: Test, port: number): Promise<{ conn: net.Socket; closed: Promise<void> }> {
+  const conn = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    t.teardown(() => s.destroy());
+    s.on('connect', () => s.write('ping'));
+    s.once('data', () => resolve(s));
+    s.once('error', reject);
+  });
+  conn.on('error', () => undefined);
+  return { conn, closed: new Promise<void>((resolve) => conn.once('close', () => resolve())) };
+}
+
+/** `closed` of openEchoConnection, or a rejection 'the open connection was not closed' after `timeoutMs` from now. */
+export function closedWithin(closed: Promise<void>, timeoutMs: number): Promise<unknown> {
+  return Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), timeoutMs).unref())]);
 }
 
 /** After a stop: the unit is down, no container and no process of it is left, and a new connection is served. */

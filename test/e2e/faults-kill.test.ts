@@ -6,11 +6,11 @@
  * `--replace` on the next start must. Each ends with no container or container process left and the
  * next connection served.
  */
-import net from 'node:net';
 import t from 'tap';
-import { checkAfterStop, running } from './faults-helpers.js';
+import { checkAfterStop, closedWithin, openEchoConnection, running } from './faults-helpers.js';
 import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
@@ -34,33 +34,12 @@ if (h !== null) {
 
   await t.test('SIGKILL of podsock while serving in proxy mode: the open connection ends, next served', async (t) => {
     const name = uniqueName('kl-proxy');
-    const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${h.fixtureImage}`,
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
-    });
-    const conn = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port: svc.port });
-      t.teardown(() => s.destroy());
-      s.on('connect', () => s.write('ping'));
-      s.once('data', () => resolve(s));
-      s.once('error', reject);
-    });
-    conn.on('error', () => undefined);
-    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    const svc = await installPodsockService(t, h, name, { containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=infinity'] }) });
+    const { closed } = await openEchoConnection(t, svc.port);
     await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGKILL', `${name}.service`);
     const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
     t.equal(s.Result, 'signal');
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000).unref())]);
+    await closedWithin(closed, 10_000);
     t.pass('the open connection was closed with podsock');
     await checkAfterStop(t, h, svc, ['failed']);
   });

@@ -6,11 +6,11 @@
  * once, and with a second SIGTERM during the stop). Each must end with the unit stopped, no container
  * and no container process left, and the next connection served by a fresh activation.
  */
-import net from 'node:net';
 import t from 'tap';
-import { checkAfterStop, fakePodman, running } from './faults-helpers.js';
+import { checkAfterStop, closedWithin, fakePodman, openEchoConnection, running } from './faults-helpers.js';
 import { containerExists, hostEnv, httpGet, logFile, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
@@ -56,36 +56,15 @@ if (h !== null) {
   await t.test('SIGTERM while ready, proxy mode, a connection open: closed, stopped', async (t) => {
     const name = uniqueName('st-ready');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${h.fixtureImage}`,
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'IdleTimeout=infinity',
-        'StopTimeout=5s',
-        '',
-      ].join('\n'),
+      containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=infinity', 'StopTimeout=5s'] }),
     });
     // An echo exchange that is still open when the stop comes.
-    const echoed = new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port: svc.port });
-      t.teardown(() => s.destroy());
-      s.on('connect', () => s.write('ping'));
-      s.once('data', () => resolve(s));
-      s.once('error', reject);
-    });
-    const conn = await echoed;
-    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
-    conn.on('error', () => undefined);
+    const { closed } = await openEchoConnection(t, svc.port);
     t.equal((await serviceState(h, name)).ActiveState, 'active');
     const begin = Date.now();
     await systemctl(h, 'stop', `${name}.service`);
     t.comment(`stop while ready took ${Date.now() - begin} ms`);
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the open connection was not closed')), 10_000).unref())]);
+    await closedWithin(closed, 10_000);
     t.pass('the open connection was closed');
     await checkAfterStop(t, h, svc, ['inactive']);
     t.equal((await serviceState(h, name)).Result, 'success');

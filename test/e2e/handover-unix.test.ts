@@ -3,36 +3,21 @@
  * connections through sock_diag, so a held unix connection keeps the service up, and a socket name that
  * forges a /proc/net/unix row (any local user can bind one) does not.
  */
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { bindForgedUnixRow } from '../helpers/forged-unix-row.js';
 import { hostEnv, httpGet, uniqueName } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 
 const h = hostEnv(t);
-
-// /proc/net/unix prints names raw: this abstract name's second line is a connected stream row naming
-// the watched path (net/unix/af_unix.c unix_seq_show()).
-const FORGER = [
-  'import socket,sys',
-  's=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)',
-  's.bind(b"\\0f\\n0000000000000000: 00000002 00000000 00000000 0001 03 4242 " + sys.argv[1].encode())',
-  'print("bound",flush=True)',
-  'sys.stdin.read()',
-].join('\n');
 
 if (h !== null) {
   await t.test('unix handover: a held connection keeps it up, a forged /proc/net/unix row does not', async (t) => {
     const name = uniqueName('hu');
     const path = join(h.xdgRuntimeDir, `${name}.sock`);
     const svc = await installPodsockService(t, h, name, { podsock: ['IdleTimeout=2s'], socket: [`ListenStream=${path}`] });
-    const forger = spawn('python3', ['-c', FORGER, path], { stdio: ['pipe', 'pipe', 'inherit'] });
-    t.teardown(() => forger.kill());
-    await new Promise<void>((resolve, reject) => {
-      forger.stdout.once('data', () => resolve());
-      forger.once('exit', (code) => reject(new Error(`the forger exited (${code})`)));
-    });
+    await bindForgedUnixRow(t, path);
 
     // Activated by a connection to the unix socket, which is held open (no request is sent, so the
     // server does not close it): the service stays up.

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { containerExists, hostEnv, readLog, uniqueName, type HostEnv } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
@@ -146,22 +147,8 @@ process.on('SIGTERM', () => {
 `;
 
 function containerFile(h: HostEnv, name: string, mode: 'handover' | 'proxy'): string {
-  const usr = `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`;
-  if (mode === 'proxy') {
-    // The fixture binds 8080; podsock publishes it on loopback.
-    return [
-      '[Container]',
-      `Image=${h.fixtureImage}`,
-      'Pull=never',
-      usr,
-      `Environment=FIXTURE_NAME=${name}`,
-      '[Podsock]',
-      'Mode=proxy',
-      'Backend=8080',
-      `IdleTimeout=${IDLE_MS / 1000}s`,
-      '',
-    ].join('\n');
-  }
+  // The fixture binds 8080; podsock publishes it on loopback.
+  if (mode === 'proxy') return proxyContainerFile(h, name, { podsock: [`IdleTimeout=${IDLE_MS / 1000}s`] });
   const dir = join(h.stateDir, 'load');
   mkdirSync(dir, { recursive: true });
   const script = join(dir, 'graceful-server.js');
@@ -170,7 +157,7 @@ function containerFile(h: HostEnv, name: string, mode: 'handover' | 'proxy'): st
     '[Container]',
     `Image=${h.fixtureImage}`,
     'Pull=never',
-    usr,
+    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
     `Volume=${script}:/graceful-server.js:ro`,
     'Network=none',
     `Environment=FIXTURE_NAME=${name}`,

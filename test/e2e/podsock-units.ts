@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import type { Test } from 'tap';
 import { containerExists, freePort, installUnits, logFile, repoRoot, systemctl, unitProps, waitFor, type HostEnv } from './harness.js';
+import { handoverContainerFile, podsockServiceUnit } from './service-files.js';
 
 export const podsockBin = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
 export const podsockLaunch = join(repoRoot, 'build', 'Release', 'podsock-launch');
@@ -50,22 +51,7 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
   const log = logFile(h, name);
   const configDir = join(h.stateDir, 'config', name);
   mkdirSync(configDir, { recursive: true });
-  const vol = h.podmanRunArgs[0] === '-v' && h.podmanRunArgs[1] !== undefined ? [`Volume=${h.podmanRunArgs[1]}`] : [];
-  const text =
-    o.containerFile ??
-    [
-      '[Container]',
-      `Image=${h.fixtureImage}`,
-      'Network=none',
-      'Pull=never',
-      ...vol,
-      `Environment=FIXTURE_NAME=${name}`,
-      ...(o.container ?? []),
-      '',
-      '[Podsock]',
-      ...(o.podsock ?? []),
-      '',
-    ].join('\n');
+  const text = o.containerFile ?? handoverContainerFile(h, name, o);
   writeFileSync(join(configDir, `${name}.container`), text);
   await installUnits(t, h, {
     ...(o.extraUnits ?? {}),
@@ -76,28 +62,14 @@ export async function installPodsockService(t: Test, h: HostEnv, name: string, o
       ...(o.socket ?? []),
       '',
     ].join('\n'),
-    [`${name}.service`]: [
-      '[Unit]',
-      `Requires=${name}.socket`,
-      `After=${name}.socket`,
-      '[Service]',
-      'Type=notify',
-      'NotifyAccess=main',
-      'KillMode=mixed',
-      'TimeoutStartSec=60',
-      'TimeoutStopSec=30',
-      `Environment=XDG_RUNTIME_DIR=${h.xdgRuntimeDir}`,
-      `Environment=PODSOCK_CONFIG_DIR=${configDir}`,
-      ...(h.containersConf === null ? [] : [`Environment=CONTAINERS_CONF=${h.containersConf}`]),
-      `ExecStart=${o.launcher === true ? `${podsockLaunch} ` : ''}${process.execPath} ${podsockBin} run ${name} --log-level debug ${(o.args ?? []).join(' ')}`,
-      `StandardOutput=append:${log}`,
-      `StandardError=append:${log}`,
-      // As units/podsock@.service: if podsock itself was killed, its container goes too.
-      `ExecStopPost=-/usr/bin/podman stop --ignore podsock-${name}`,
-      `ExecStopPost=-/usr/bin/podman rm --force --ignore podsock-${name}`,
-      ...(o.service ?? []),
-      '',
-    ].join('\n'),
+    [`${name}.service`]: podsockServiceUnit(name, {
+      execStart: `${o.launcher === true ? `${podsockLaunch} ` : ''}${process.execPath} ${podsockBin} run ${name} --log-level debug ${(o.args ?? []).join(' ')}`,
+      log,
+      containersConf: h.containersConf,
+      timeoutStartSec: 60,
+      environment: [`Environment=XDG_RUNTIME_DIR=${h.xdgRuntimeDir}`, `Environment=PODSOCK_CONFIG_DIR=${configDir}`],
+      extra: o.service ?? [],
+    }),
   });
   const containerName = `podsock-${name}`;
   t.teardown(async () => {

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { rawHttpGet } from '../helpers/raw-http.js';
 import { hostEnv, readLog, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService } from './podsock-units.js';
 
@@ -59,30 +60,12 @@ function nginxContainer(h: HostEnv, dir: string, version: string): string {
   ].join('\n');
 }
 
-/** One HTTP/1.0 GET on `s` once connected; resolves with the whole reply. */
-function get(s: net.Socket, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => s.destroy(new Error(`timeout on ${path}`)), 60_000);
-    s.on('connect', () => s.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`));
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('end', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString());
-    });
-    s.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 /** GET `path` from 127.0.0.2; resolves with the client's port and the whole reply. */
 async function getFrom127002(port: number, path: string): Promise<{ clientPort: number; reply: string }> {
   const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
   let clientPort = 0;
   s.once('connect', () => (clientPort = s.localPort as number));
-  const reply = await get(s, path);
+  const reply = await rawHttpGet(s, path);
   return { clientPort, reply };
 }
 
@@ -114,7 +97,7 @@ if (h !== null) {
       const dir = nginxDir(h, name);
       const path = join(h.xdgRuntimeDir, `${name}.sock`);
       await installPodsockService(t, h, name, { containerFile: nginxContainer(h, dir, version), listen: path });
-      const reply = await get(net.connect(path), '/unix');
+      const reply = await rawHttpGet(net.connect(path), '/unix');
       t.match(reply, /^HTTP\/1\.1 200 /, 'answered');
       t.match(reply, /client=:\n$/, 'no client address');
       t.notMatch(readLog(join(dir, 'error.log')), /broken header/, 'no header nginx could not parse');

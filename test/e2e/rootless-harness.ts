@@ -14,7 +14,8 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Test } from 'tap';
-import { freePort, repoRoot, waitFor, type CommandResult } from './harness.js';
+import { freePort, readLog, repoRoot, waitFor, type CommandResult } from './harness.js';
+import { podsockServiceUnit } from './service-files.js';
 
 /** What the rootless tests need to know; see scripts/test-host-rootless.sh. */
 export interface RootlessEnv {
@@ -237,29 +238,23 @@ export async function installUserService(t: Test, r: RootlessEnv, name: string, 
     join(r.unitDir, `${name}.socket`),
     ['[Socket]', `ListenStream=127.0.0.1:${port}`, ...(o.datagram === true ? [`ListenDatagram=127.0.0.1:${port}`] : []), ''].join('\n'),
   );
-  writeUserFile(r, join(r.unitDir, `${name}.service`), [
-    '[Unit]',
-    `Requires=${name}.socket`,
-    `After=${name}.socket`,
-    '[Service]',
-    'Type=notify',
-    'NotifyAccess=main',
-    'KillMode=mixed',
-    'TimeoutStartSec=90',
-    'TimeoutStopSec=30',
-    ...(r.containersConf === null ? [] : [`Environment=CONTAINERS_CONF=${r.containersConf}`]),
-    `ExecStart=${r.node} ${r.podsockBin} run ${name} --log-level debug`,
-    `StandardOutput=append:${log}`,
-    `StandardError=append:${log}`,
-    `ExecStopPost=-/usr/bin/podman stop --ignore ${containerName}`,
-    `ExecStopPost=-/usr/bin/podman rm --force --ignore ${containerName}`,
-    '',
-  ].join('\n'));
+  writeUserFile(
+    r,
+    join(r.unitDir, `${name}.service`),
+    podsockServiceUnit(name, { execStart: `${r.node} ${r.podsockBin} run ${name} --log-level debug`, log, containersConf: r.containersConf, timeoutStartSec: 90 }),
+  );
   const reload = await userSystemctl(r, 'daemon-reload');
   if (reload.exitCode !== 0) throw new Error(`'systemctl --user daemon-reload' as '${r.user}' exited ${reload.exitCode}: ${reload.stderr.trim()}`);
   const started = await userSystemctl(r, 'start', `${name}.socket`);
   if (started.exitCode !== 0) throw new Error(`cannot start ${name}.socket as '${r.user}': ${started.stderr.trim()}`);
   return { name, port, log, configFile, containerName, url: (path = '/') => `http://127.0.0.1:${port}${path}` };
+}
+
+/** At the end of `t`, if it failed: the last 4000 characters of the service's log as a comment. */
+export function commentLogOnFailure(t: Test, log: string): void {
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`service log (${log}):\n${readLog(log).slice(-4000)}`);
+  });
 }
 
 /**

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { httpGet, readLog, uniqueName, waitFor } from './harness.js';
-import { installUserService, rootlessEnv, userServiceState } from './rootless-harness.js';
+import { commentLogOnFailure, installUserService, rootlessEnv, userServiceState } from './rootless-harness.js';
 
 const r = rootlessEnv(t);
 
@@ -36,9 +36,7 @@ if (r !== null && !r.network) {
         '',
       ].join('\n'),
     });
-    t.teardown(() => {
-      if (!t.passing()) t.comment(`service log (${svc.log}):\n${readLog(svc.log).slice(-4000)}`);
-    });
+    commentLogOnFailure(t, svc.log);
     const reply = httpGet(svc.url('/secret'), 60_000).then(
       (res) => `${res.status} ${res.body}`,
       (err: Error) => `error: ${err.message}`,

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { readLog, uniqueName, waitFor } from './harness.js';
-import { installUserService, rootlessEnv } from './rootless-harness.js';
+import { commentLogOnFailure, installUserService, rootlessEnv } from './rootless-harness.js';
 import { DNSMASQ_ANSWER, DNSMASQ_EXEC } from '../helpers/dns.js';
 
 const r = rootlessEnv(t);
@@ -32,9 +32,7 @@ if (r !== null && !r.network) {
         '',
       ].join('\n'),
     });
-    t.teardown(() => {
-      if (!t.passing()) t.comment(`service log (${svc.log}):\n${readLog(svc.log).slice(-4000)}`);
-    });
+    commentLogOnFailure(t, svc.log);
     const dig = (...extra: string[]): Promise<string> =>
       promisify(execFile)('dig', ['@127.0.0.1', '-p', String(svc.port), 'r.podsock.test', '+short', '+tries=1', '+time=60', ...extra]).then((x) => x.stdout.trim());
     t.equal(await dig(), DNSMASQ_ANSWER, 'answered over UDP, from cold');

@@ -9,8 +9,9 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { httpGet, readLog, uniqueName } from './harness.js';
+import { httpGet, uniqueName } from './harness.js';
 import {
+  commentLogOnFailure,
   endPauseProcess,
   installUserService,
   pausePid,
@@ -22,6 +23,7 @@ import {
   waitUserState,
   type RootlessEnv,
 } from './rootless-harness.js';
+import { handoverContainerFile, proxyContainerFile } from './service-files.js';
 
 const r = rootlessEnv(t);
 
@@ -73,28 +75,15 @@ async function checkStop(t: Test, r: RootlessEnv, name: string, containerName: s
 }
 
 if (r !== null) {
-  const volume = `Volume=${r.podmanRunArgs[1] ?? '/usr:/usr:ro'}`;
-
   await t.test('rootless handover: socket through rootless podman, notify socket in $XDG_RUNTIME_DIR, READY and STATUS relayed', async (t) => {
     const name = uniqueName('rlho');
     const svc = await installUserService(t, r, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${r.fixtureImage}`,
-        'Network=none',
-        'Pull=never',
-        volume,
-        `Environment=FIXTURE_NAME=${name} "FIXTURE_STATUS=rootless and ready"`,
-        '[Podsock]',
-        'Ready=notify',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
+      containerFile: handoverContainerFile(r, name, {
+        container: ['Environment="FIXTURE_STATUS=rootless and ready"'],
+        podsock: ['Ready=notify', 'IdleTimeout=infinity'],
+      }),
     });
-    t.teardown(() => {
-      if (t.passing()) return;
-      t.comment(`service log (${svc.log}):\n${readLog(svc.log).slice(-4000)}`);
-    });
+    commentLogOnFailure(t, svc.log);
 
     const res = await httpGet(svc.url('/first'), 60_000);
     t.equal(res.status, 200);
@@ -132,7 +121,7 @@ if (r !== null) {
     // passes LISTEN_FDS on only when LISTEN_PID is its own pid, which podsock's trampoline makes so.
     const name = uniqueName('rlre');
     const svc = await installUserService(t, r, name, {
-      containerFile: ['[Container]', `Image=${r.fixtureImage}`, 'Network=none', 'Pull=never', volume, `Environment=FIXTURE_NAME=${name}`, ''].join('\n'),
+      containerFile: handoverContainerFile(r, name),
     });
     const ended = await endPauseProcess(r);
     t.equal(pausePid(r), null, `no pause process (ended ${ended ?? 'none'})`);
@@ -147,7 +136,7 @@ if (r !== null) {
   await t.test('rootless IdleTimeout=2s: idle exit leaves no container; the next connection activates again', async (t) => {
     const name = uniqueName('rlid');
     const svc = await installUserService(t, r, name, {
-      containerFile: ['[Container]', `Image=${r.fixtureImage}`, 'Network=none', 'Pull=never', volume, `Environment=FIXTURE_NAME=${name}`, '[Podsock]', 'IdleTimeout=2s', ''].join('\n'),
+      containerFile: handoverContainerFile(r, name, { podsock: ['IdleTimeout=2s'] }),
     });
     for (const path of ['/one', '/two']) {
       t.equal((await httpGet(svc.url(path), 60_000)).body, `hello from ${name} path=${path} pid=1\n`, `${path} answered`);
@@ -167,24 +156,9 @@ if (r !== null) {
     }
     const name = uniqueName('rlpx');
     const svc = await installUserService(t, r, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${r.fixtureImage}`,
-        'Pull=never',
-        volume,
-        `Environment=FIXTURE_NAME=${name}`,
-        '[Podsock]',
-        'Mode=proxy',
-        'Backend=8080',
-        'Ready=http:/health',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
+      containerFile: proxyContainerFile(r, name, { podsock: ['Ready=http:/health', 'IdleTimeout=infinity'] }),
     });
-    t.teardown(() => {
-      if (t.passing()) return;
-      t.comment(`service log (${svc.log}):\n${readLog(svc.log).slice(-4000)}`);
-    });
+    commentLogOnFailure(t, svc.log);
 
     const res = await httpGet(svc.url('/first'), 60_000);
     t.equal(res.status, 200);

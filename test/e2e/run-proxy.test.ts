@@ -4,28 +4,16 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { containerExists, hostEnv, httpGet, podman, readLog, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { rawHttpGet } from '../helpers/raw-http.js';
+import { containerExists, hostEnv, httpGet, podman, readLog, uniqueName, waitFor } from './harness.js';
 import { holdConnection, installPodsockService, serviceState, waitState } from './podsock-units.js';
+import { proxyContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 
 /** One raw HTTP/1.0 exchange on its own connection; resolves with the whole reply or rejects on reset/refusal. */
 function rawGet(port: number, path: string, timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => s.destroy(new Error(`timeout on ${path}`)), timeoutMs);
-    s.on('connect', () => s.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`));
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('end', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString());
-    });
-    s.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  return rawHttpGet(net.connect({ host: '127.0.0.1', port }), path, timeoutMs);
 }
 
 /** Half-close: write 'twelve bytes', shut down the write side, and resolve with the whole reply. */
@@ -40,28 +28,12 @@ function halfClosed(port: number): Promise<string> {
   });
 }
 
-/** A proxy-mode .container file for the fixture: `env` adds to FIXTURE_NAME, `podsock` to Mode/Backend. */
-function proxyContainerFile(h: HostEnv, name: string, env: string, podsock: string[]): string {
-  return [
-    '[Container]',
-    `Image=${h.fixtureImage}`,
-    'Pull=never',
-    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-    `Environment=FIXTURE_NAME=${name}${env}`,
-    '[Podsock]',
-    'Mode=proxy',
-    'Backend=8080',
-    ...podsock,
-    '',
-  ].join('\n');
-}
-
 if (h !== null) {
   for (const ready of ['tcp', 'http:/health']) {
     await t.test(`Ready=${ready} gates on a backend that opens its port 2 s late`, async (t) => {
       const name = uniqueName('px');
       const svc = await installPodsockService(t, h, name, {
-        containerFile: proxyContainerFile(h, name, ' FIXTURE_LISTEN_DELAY_MS=2000', [`Ready=${ready}`, 'IdleTimeout=infinity']),
+        containerFile: proxyContainerFile(h, name, { container: ['Environment=FIXTURE_LISTEN_DELAY_MS=2000'], podsock: [`Ready=${ready}`, 'IdleTimeout=infinity'] }),
       });
       const begin = Date.now();
       const body = await rawGet(svc.port, '/late');
@@ -78,7 +50,7 @@ if (h !== null) {
   await t.test('200 concurrent connections at activation: 200 replies; half-close keeps the reply', async (t) => {
     const name = uniqueName('pc');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: proxyContainerFile(h, name, ' FIXTURE_LISTEN_DELAY_MS=1000', ['IdleTimeout=infinity']),
+      containerFile: proxyContainerFile(h, name, { container: ['Environment=FIXTURE_LISTEN_DELAY_MS=1000'], podsock: ['IdleTimeout=infinity'] }),
     });
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => rawGet(svc.port, `/c${i}`)));
     const ok = results.filter((r, i) => r.status === 'fulfilled' && r.value.includes(`path=/c${i} `)).length;
@@ -92,7 +64,7 @@ if (h !== null) {
     for (const forbid of [false, true]) {
       const name = uniqueName(forbid ? 'pf' : 'pu');
       const svc = await installPodsockService(t, h, name, {
-        containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=infinity']),
+        containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=infinity'] }),
         // seccomp: io_uring_setup(2) fails with EPERM, as under a container runtime's default profile.
         service: forbid ? ['SystemCallFilter=~io_uring_setup', 'SystemCallErrorNumber=EPERM'] : [],
       });
@@ -109,7 +81,7 @@ if (h !== null) {
   await t.test('idle exit and re-activation, 20 cycles; a held connection keeps it up', async (t) => {
     const name = uniqueName('pi');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=2s']),
+      containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=2s'] }),
     });
     let answered = 0;
     for (let i = 0; i < 20; i++) {
@@ -134,7 +106,7 @@ if (h !== null) {
   await t.test('the backend crashes mid-connection: client closed, podsock fails, the next connection is served', async (t) => {
     const name = uniqueName('pk');
     const svc = await installPodsockService(t, h, name, {
-      containerFile: proxyContainerFile(h, name, '', ['IdleTimeout=infinity']),
+      containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=infinity'] }),
     });
     // An echo connection that stays open while the container is killed.
     const closed = new Promise<string>((resolve) => {

@@ -14,26 +14,15 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { commandDigest, fileSignature, parsePrestart, PLAN_LIMITS, removePlan, writePlan } from '../../../src/runtime/prestart.js';
 import { fuzzIterations, fuzzSeed, mutateBytes, Rng, show } from './rng.js';
+import { SANITIZE, SANITIZER_OPTIONS, whySanitizersUnusable } from '../../helpers/sanitizers.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const SEED = fuzzSeed();
 const N = fuzzIterations(3000);
-const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer', '-g', '-O1'];
 const CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-D_GNU_SOURCE', ...SANITIZE];
-const SANITIZER_ENV = { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' };
 const REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 const L = PLAN_LIMITS;
-
-/** Why the sanitizers cannot be used here, or null. */
-function noSanitizers(dir: string): string | null {
-  const probe = join(dir, 'probe.c');
-  writeFileSync(probe, 'int main(void) { return 0; }\n');
-  const r = spawnSync('gcc', [...SANITIZE, probe, '-o', join(dir, 'probe')], { encoding: 'utf8' });
-  if (r.error !== undefined) return `gcc cannot be run (${r.error.message})`;
-  if (r.status !== 0) return `gcc cannot build with -fsanitize=address,undefined: ${r.stderr.trim().split('\n')[0] ?? ''}`;
-  return null;
-}
 
 /** podsock-launch's sources as binding.gyp lists them (a JSON file with # comments). */
 function launcherSources(): string[] {
@@ -48,7 +37,7 @@ function compile(out: string, sources: string[]): void {
 }
 
 const dir = tmpDir(t, 'podsock-launch-asan-');
-const missing = noSanitizers(dir);
+const missing = whySanitizersUnusable(dir);
 if (missing !== null && process.env.CI === 'true') t.fail(`the launcher's sanitizer tests need gcc in CI: ${missing}`);
 const skip = missing ?? false;
 
@@ -62,7 +51,7 @@ void t.test('the whole launcher under ASan: every bound of the plan holds, with 
   const fakeNode = join(dir, 'fake-node.sh');
   writeFileSync(fakeNode, `{ echo "plan=$PODSOCK_PLAN"; echo "prestart=$PODSOCK_PRESTART"; } > '${nodeOut}'\n`);
   const config = join(dir, 'svc.container');
-  const baseEnv: Record<string, string> = { ...SANITIZER_ENV, PATH: '/usr/bin:/bin', XDG_RUNTIME_DIR: join(dir, 'xdg'), HOME: dir, INVOCATION_ID: 'aaaa' };
+  const baseEnv: Record<string, string> = { ...SANITIZER_OPTIONS, PATH: '/usr/bin:/bin', XDG_RUNTIME_DIR: join(dir, 'xdg'), HOME: dir, INVOCATION_ID: 'aaaa' };
   const launch = (): Promise<{ code: number | null; plan: string; prestart: string; stderr: string }> =>
     new Promise((resolve, reject) => {
       rmSync(nodeOut, { force: true });
@@ -208,7 +197,7 @@ void t.test(`the plan parser and digest under ASan: ${N} random and mutated plan
     n.writeUInt32LE(bytes.length);
     return [n, bytes];
   });
-  const run = spawnSync(driver, [], { input: Buffer.concat(frames), env: { ...process.env, ...SANITIZER_ENV }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const run = spawnSync(driver, [], { input: Buffer.concat(frames), env: { ...process.env, ...SANITIZER_OPTIONS }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const lines = run.stdout.split('\n').slice(0, -1);
   if (run.status !== 0 || REPORT.test(run.stderr)) {
     const at = inputs[lines.length];

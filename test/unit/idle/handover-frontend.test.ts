@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -8,10 +7,11 @@ import { HandoverFrontend, watchedSockets } from '../../../src/idle/handover-fro
 import { readConnectionCount } from '../../../src/idle/kernel-connections.js';
 import type { ListenFd } from '../../../src/sd/listen-fds.js';
 import { closeFd, inspectFd, listenSocket } from '../../../src/native/fds.js';
+import { bindForgedUnixRow } from '../../helpers/forged-unix-row.js';
 
 /** A unix listener held by this process, as run.ts describes an inherited one, with `clients` queued. */
 async function unixListener(t: Test, clients: number): Promise<{ path: string; listener: ListenFd }> {
-  // A short directory: the forged row below has to fit in a socket name with the path.
+  // A short directory: the forged row (bindForgedUnixRow) has to fit in a socket name with the path.
   const dir = mkdtempSync('/tmp/podsock-hf-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'app.sock');
@@ -35,25 +35,9 @@ async function firstCount(t: Test, frontend: HandoverFrontend): Promise<number> 
   return n;
 }
 
-// /proc/net/unix prints a socket's name raw (net/unix/af_unix.c unix_seq_show()), so a name holding a
-// newline ends its row and starts another. Any local user can bind such an abstract name: here one whose
-// second line is a connected stream row carrying the watched path.
-const FORGER = [
-  'import socket,sys',
-  's=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)',
-  's.bind(b"\\0f\\n0000000000000000: 00000002 00000000 00000000 0001 03 4242 " + sys.argv[1].encode())',
-  'print("bound",flush=True)',
-  'sys.stdin.read()',
-].join('\n');
-
 void t.test('a socket name that forges a /proc/net/unix row does not count as a connection', async (t) => {
   const { path, listener } = await unixListener(t, 2);
-  const forger = spawn('python3', ['-c', FORGER, path], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.teardown(() => forger.kill());
-  await new Promise<void>((resolve, reject) => {
-    forger.stdout.once('data', () => resolve());
-    forger.once('exit', (code) => reject(new Error(`the forger exited (${code})`)));
-  });
+  await bindForgedUnixRow(t, path);
   t.equal(await readConnectionCount([{ kind: 'unix', path }]), 3, '/proc/net/unix shows the forged row as a third connection');
   const n = await firstCount(t, new HandoverFrontend({ listeners: [listener], pollMs: 20, onError: (err) => t.fail(String(err)) }));
   t.equal(n, 2, `the handover frontend counts the two real connections only (counted ${n})`);

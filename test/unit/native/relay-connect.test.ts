@@ -3,7 +3,6 @@
 // connects that give the client back, unix paths, initial bytes and EOF, half-close, resets, cancel,
 // abort, many at once, no fd left behind) and resetFd(). Real sockets throughout.
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -12,6 +11,7 @@ import { closeFd, inspectFd, listenSocket, resetFd } from '../../../src/native/f
 import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, RELAY_DONE, relayConnect, type ConnectTarget, type RelayEvent } from '../../../src/native/relay.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 import { backend, replyOnEnd } from '../../helpers/backend.js';
+import { errorCodeAtClose, openFdCount, readToEnd } from '../../helpers/socket-end.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -67,27 +67,16 @@ function events(): Events & { on: (err: NodeJS.ErrnoException | null, event: Rel
   };
 }
 
+/** What `s` receives until its end, as text. */
 function collect(s: Socket): Promise<string> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d: Buffer) => chunks.push(d));
-  return once(s, 'end').then(() => Buffer.concat(chunks).toString());
-}
-
-function errorCode(s: Socket): Promise<string | undefined> {
-  let code: string | undefined;
-  s.on('error', (e: NodeJS.ErrnoException) => (code = e.code));
-  return new Promise((resolve) => s.once('close', () => resolve(code)));
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
+  return readToEnd(s).then(String);
 }
 
 /** The open fd count once it stopped changing (sockets of earlier tests close asynchronously). */
 async function settledFds(): Promise<number> {
   let last = -1;
   for (let i = 0; i < 50; i++) {
-    const now = openFds();
+    const now = openFdCount();
     if (now === last) return now;
     last = now;
     await new Promise((r) => setTimeout(r, 50));
@@ -223,7 +212,7 @@ void t.test('relayConnect: a backend reset resets the client; done reports ECONN
   const ev = events();
   relayConnect({ fd, initial: null, ended: false }, target, ev.on, TIMEOUT);
   t.same(await ev.next(), { event: RELAY_CONNECTED, code: null });
-  const code = errorCode(peer);
+  const code = errorCodeAtClose(peer);
   peer.write('x');
   t.equal(await code, 'ECONNRESET');
   t.same(await ev.next(), { event: RELAY_DONE, code: 'ECONNRESET' });
@@ -260,7 +249,7 @@ void t.test('relayConnect: abort() while connecting resets the client and report
   const { peer, fd } = await clientPair(t);
   const ev = events();
   const relay = relayConnect({ fd, initial: null, ended: false }, target, ev.on, TIMEOUT);
-  const code = errorCode(peer);
+  const code = errorCodeAtClose(peer);
   relay.abort();
   t.equal(relay.cancel(), false, 'nothing left to cancel');
   t.equal(await code, 'ECONNRESET');
@@ -321,8 +310,8 @@ void t.test('relayConnect: 200 at once through one acceptor, then every fd is cl
   t.same(done.filter((d) => d.event !== RELAY_DONE || d.code !== null), [], 'every relay ended cleanly');
   acceptor.close();
   // The baseline counted the listening fd, which the acceptor owned and closed.
-  for (let i = 0; i < 100 && openFds() !== baseline - 1; i++) await new Promise((r) => setTimeout(r, 20));
-  t.equal(openFds(), baseline - 1, 'no fd left behind, and the acceptor closed its own');
+  for (let i = 0; i < 100 && openFdCount() !== baseline - 1; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(openFdCount(), baseline - 1, 'no fd left behind, and the acceptor closed its own');
 });
 
 // ---------------------------------------------------------------- acceptConnections, resetFd
@@ -367,7 +356,7 @@ void t.test('acceptConnections: a socket that is not a listening stream socket i
 
 void t.test('resetFd: the peer sees a reset, not an EOF', async (t) => {
   const { peer, fd } = await clientPair(t);
-  const code = errorCode(peer);
+  const code = errorCodeAtClose(peer);
   resetFd(fd);
   t.equal(await code, 'ECONNRESET');
   t.equal(isOpen(fd), false);

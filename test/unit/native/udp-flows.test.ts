@@ -5,29 +5,18 @@
 // (https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt, section 2.2).
 // Without gcc (and its sanitizer runtimes) this is skipped, except in CI (CI=true), where it fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { SANITIZE, SANITIZER_OPTIONS, whySanitizersUnusable } from '../../helpers/sanitizers.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 import { root } from './addon-sources.js';
 
-const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer', '-g', '-O1'];
-const SANITIZER_ENV = { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' };
+const SANITIZER_ENV = { ...process.env, ...SANITIZER_OPTIONS };
 const REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
 const dir = tmpDir(t, 'podsock-udp-flows-');
 
-/** Why the sanitizers cannot be used here, or null. */
-function noSanitizers(): string | null {
-  const probe = join(dir, 'probe.c');
-  writeFileSync(probe, 'int main(void) { return 0; }\n');
-  const r = spawnSync('gcc', [...SANITIZE, probe, '-o', join(dir, 'probe')], { encoding: 'utf8' });
-  if (r.error !== undefined) return `gcc cannot be run (${r.error.message})`;
-  if (r.status !== 0) return `gcc cannot build with -fsanitize=address,undefined: ${r.stderr.trim().split('\n')[0] ?? ''}`;
-  return null;
-}
-
-const missing = noSanitizers();
+const missing = whySanitizersUnusable(dir);
 if (missing !== null && process.env.CI === 'true') t.fail(`the flow table's sanitizer tests need gcc in CI: ${missing}`);
 const skip = missing ?? false;
 

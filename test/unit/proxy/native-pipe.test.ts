@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { resetFd } from '../../../src/native/fds.js';
 import { socketFd, takeOverSocket } from '../../../src/proxy/native-pipe.js';
 import { RELAY_CONNECT_FAILED, RELAY_CONNECTED, relayConnect, relayEngine, type ConnectTarget, type Relay, type RelayOptions } from '../../../src/native/relay.js';
+import { errorCodeAtClose, openFdCount, readToEnd } from '../../helpers/socket-end.js';
 import { expectedRelayEngine } from './relay-engine.js';
 
 const CHILD_ENV = 'PODSOCK_NATIVE_PIPE_TEST_CHILD';
@@ -106,23 +107,6 @@ function client(port: number): Socket {
   return c;
 }
 
-function collect(s: Socket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d: Buffer) => chunks.push(d));
-  return once(s, 'end').then(() => Buffer.concat(chunks));
-}
-
-function errorCode(s: Socket): Promise<string | undefined> {
-  let code: string | undefined;
-  s.on('error', (e: NodeJS.ErrnoException) => (code = e.code));
-  // Not events.once(s, 'close'): it rejects on the 'error' this is waiting to record.
-  return new Promise((resolve) => s.once('close', () => resolve(code)));
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
 /** A deterministic, non-repeating-looking pattern, so a reordered or dropped chunk changes the hash. */
 function pattern(bytes: number, seed: number): Buffer {
   const b = Buffer.alloc(bytes);
@@ -149,7 +133,7 @@ async function childMain(): Promise<void> {
   });
   const f = await front((fn) => cleanups.push(fn), bport);
   const c = client(f.port);
-  const reply = collect(c);
+  const reply = readToEnd(c);
   c.end('hi');
   const got = (await reply).toString();
   c.end();
@@ -175,7 +159,7 @@ if (process.env[CHILD_ENV] === '1') {
     });
     const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
-    const r = collect(c);
+    const r = readToEnd(c);
     const p = await f.next();
     t.equal(p.handle.engine, want, "the relay's own engine");
     c.end('x');
@@ -198,7 +182,7 @@ if (process.env[CHILD_ENV] === '1') {
       }
     });
     const c = client(f.port);
-    const reply = collect(c);
+    const reply = readToEnd(c);
     c.end('hello');
     t.equal((await reply).toString(), 'got 5');
     t.equal(backendGot, 'hello');
@@ -214,7 +198,7 @@ if (process.env[CHILD_ENV] === '1') {
     });
     const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
-    const reply = collect(c);
+    const reply = readToEnd(c);
     c.end();
     t.equal((await reply).toString(), 'banner\n');
     t.equal(await (await f.next()).done, null);
@@ -235,7 +219,7 @@ if (process.env[CHILD_ENV] === '1') {
     const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
     c.on('end', () => events.push('client end'));
-    const code = errorCode(c);
+    const code = errorCodeAtClose(c);
     await once(c, 'connect');
     const p = await f.next();
     await new Promise((r) => setTimeout(r, 200)); // a FIN or RST from the take-over would have arrived
@@ -256,7 +240,7 @@ if (process.env[CHILD_ENV] === '1') {
     });
     const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
-    const code = errorCode(c);
+    const code = errorCodeAtClose(c);
     t.equal(await code, 'ECONNRESET', 'the client sees a reset, not a clean EOF');
     const result = (await (await f.next()).done) as NodeJS.ErrnoException;
     t.equal(result?.code, 'ECONNRESET');
@@ -266,7 +250,7 @@ if (process.env[CHILD_ENV] === '1') {
   void t.test('a client reset resets the backend', async (t) => {
     let backendCode!: Promise<string | undefined>;
     const bport = await server(t.teardown.bind(t), (s) => {
-      backendCode = errorCode(s);
+      backendCode = errorCodeAtClose(s);
       s.write('x');
     });
     const f = await front(t.teardown.bind(t), bport);
@@ -281,12 +265,12 @@ if (process.env[CHILD_ENV] === '1') {
   void t.test('abort() resets both sides and reports null; a second abort is harmless', async (t) => {
     let backendCode!: Promise<string | undefined>;
     const bport = await server(t.teardown.bind(t), (s) => {
-      backendCode = errorCode(s);
+      backendCode = errorCodeAtClose(s);
       s.write('hello');
     });
     const f = await front(t.teardown.bind(t), bport);
     const c = client(f.port);
-    const code = errorCode(c);
+    const code = errorCodeAtClose(c);
     await once(c, 'data');
     const p = await f.next();
     p.handle.abort();
@@ -309,12 +293,12 @@ if (process.env[CHILD_ENV] === '1') {
       const down = pattern(size, 11);
       let backendHash!: Promise<string>;
       const bport = await server(t.teardown.bind(t), (s) => {
-        backendHash = collect(s).then(sha);
+        backendHash = readToEnd(s).then(sha);
         s.end(down);
       });
       const f = await front(t.teardown.bind(t), bport, opts);
       const c = client(f.port);
-      const received = collect(c);
+      const received = readToEnd(c);
       c.end(up);
       const p = await f.next();
       let maxBuffered = 0;
@@ -379,7 +363,7 @@ if (process.env[CHILD_ENV] === '1') {
     });
     const f = await front(t.teardown.bind(t), path, { spliceAfter: -1 });
     const clients = Array.from({ length: N }, () => client(f.port));
-    const replies = clients.map((c) => collect(c));
+    const replies = clients.map((c) => readToEnd(c));
     for (const c of clients) c.end(up);
     const handles = await Promise.all(clients.map(() => f.next()));
     // Until every backend stalled and the bytes the relays hold stop changing.
@@ -415,11 +399,11 @@ if (process.env[CHILD_ENV] === '1') {
     const f = await front(t.teardown.bind(t), bport);
     // Warm up once so lazily created fds (the event loop's, the addon's) are in the baseline.
     const warm = client(f.port);
-    const warmed = collect(warm);
+    const warmed = readToEnd(warm);
     warm.end('x');
     await warmed;
     await Promise.all(f.piped.map((p) => p.done));
-    const baseline = openFds();
+    const baseline = openFdCount();
     const total = 1000;
     const concurrency = 25;
     let next = 0;
@@ -429,7 +413,7 @@ if (process.env[CHILD_ENV] === '1') {
         next++;
         const c = client(f.port);
         const closed = once(c, 'close');
-        const r = collect(c);
+        const r = readToEnd(c);
         c.end('x');
         if ((await r).toString() !== 'ok') failures++;
         c.end();
@@ -442,8 +426,8 @@ if (process.env[CHILD_ENV] === '1') {
     t.equal(results.length, total + 1);
     t.equal(results.filter((r) => r !== null).length, 0, 'every relay finished cleanly');
     // The backend's server-side sockets close once the relay's FIN reached them; give them a moment.
-    for (let i = 0; i < 100 && openFds() !== baseline; i++) await new Promise((r) => setTimeout(r, 20));
-    t.equal(openFds(), baseline);
+    for (let i = 0; i < 100 && openFdCount() !== baseline; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(openFdCount(), baseline);
   });
 
   void t.test('the process exits by itself once no relay is active', async (t) => {

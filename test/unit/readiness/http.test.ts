@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
 import t, { type Test } from 'tap';
 import { requestStatus, waitHttpReady } from '../../../src/readiness/http.js';
+import { runUntilItExits } from '../../helpers/exits-by-itself.js';
+import { pendingAfter } from '../../helpers/pending-after.js';
 import { latePort } from '../late-port.js';
 
 interface Seen {
@@ -41,9 +42,6 @@ async function server(
   await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
   return { port: (srv.address() as net.AddressInfo).port, requests, setAnswer: (a) => (current = a) };
 }
-
-const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
   const port = await latePort();
@@ -134,13 +132,8 @@ void t.test('abort leaves no socket or timer behind', async (t) => {
     };
     // during a request that gets no answer; in the backoff sleep after a 503
     console.log(await run(${hanging.port}, 300), await run(${failing.port}, 300));
-    setTimeout(() => { console.log('left', JSON.stringify(process.getActiveResourcesInfo())); process.exit(3); }, 5000).unref();
   `;
-  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const { out, exitCode } = await runUntilItExits(t, code);
   t.equal(out, 'stop stop\n');
   t.equal(exitCode, 0);
   t.equal(hanging.requests.length, 1);

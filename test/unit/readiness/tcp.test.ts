@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { probeTcpOnce, waitTcpReady } from '../../../src/readiness/tcp.js';
 import { DEFAULT_GRACE_MS, tcpGraceFor } from '../../../src/readiness/tcp-grace.js';
+import { runUntilItExits } from '../../helpers/exits-by-itself.js';
+import { pendingAfter } from '../../helpers/pending-after.js';
 import { latePort } from '../late-port.js';
 
 type Mode = 'hold' | 'destroy' | 'reset' | 'banner';
@@ -30,9 +31,6 @@ async function server(t: Test, initial: Mode, port = 0): Promise<{ port: number;
   await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
   return { port: (srv.address() as net.AddressInfo).port, connections: () => count, set: (m) => (mode = m) };
 }
-
-const pendingAfter = <T>(p: Promise<T>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
 
 void t.test('resolves once a server starts listening late', async (t) => {
   const port = await latePort();
@@ -112,13 +110,8 @@ void t.test('abort leaves no socket or timer behind', async (t) => {
     };
     // in the grace window on a held connection; in the backoff sleep after a refusal
     console.log(await run(${holding.port}, 300), await run(${refusing}, 300));
-    setTimeout(() => { console.log('left', JSON.stringify(process.getActiveResourcesInfo())); process.exit(3); }, 5000).unref();
   `;
-  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const { out, exitCode } = await runUntilItExits(t, code);
   t.equal(out, 'stop stop\n');
   t.equal(exitCode, 0);
   t.equal(holding.connections(), 1);

@@ -6,29 +6,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closerInfo } from '../../../src/native/closer.js';
-import { NotifyServer, type NotifyMessage } from '../../../src/sd/notify-server.js';
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-async function serve(t: Test) {
-  const dir = mkdtempSync(join(tmpdir(), 'podsock-fds-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const messages: NotifyMessage[] = [];
-  let wake: (() => void) | null = null;
-  const server = await NotifyServer.create({
-    parentDir: dir,
-    onMessage: (m) => {
-      messages.push(m);
-      wake?.();
-    },
-  });
-  t.teardown(() => server.close());
-  const delivered = async (n: number): Promise<NotifyMessage[]> => {
-    while (messages.length < n) await new Promise<void>((r) => (wake = r));
-    return messages;
-  };
-  return { server, messages, delivered };
-}
+import { gapMeter } from '../../helpers/loop-gap.js';
+import { notifyServer as serve } from '../../helpers/notify.js';
+import { PYTHON } from '../../helpers/python.js';
 
 /**
  * A python3 child given the socket path and the name of a file it creates once it has closed its copy
@@ -71,24 +51,6 @@ function python(t: Test, code: string, socketPath: string) {
     while (!existsSync(closed) && performance.now() < deadline) holdLoop(10);
   };
   return { child, line, passWhileHeld };
-}
-
-/** The longest gap between 10 ms timer ticks until stop() is called. */
-function gapMeter(t: Test) {
-  let maxGap = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - last);
-    last = now;
-  }, 10);
-  t.teardown(() => clearInterval(timer));
-  return {
-    stop: (): number => {
-      clearInterval(timer);
-      return Math.max(maxGap, performance.now() - last);
-    },
-  };
 }
 
 // A TCP socket with SO_LINGER {1, 30} whose send buffer is full and stays full (the listener never
