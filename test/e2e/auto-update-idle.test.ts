@@ -12,11 +12,12 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { imageLockPath, serviceLockPath } from '../../src/autoupdate/lock.js';
 import { childEnv, containerExists, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
 import { buildImage, containerImage, imageId, imagesOf, podmanReg, push, registryFacts, type Registry } from './registry.js';
+import { autoUpdateContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 const reg = h === null ? null : registryFacts(t);
@@ -83,21 +84,7 @@ if (h !== null && reg !== null) {
     t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
 
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${ref}`,
-        'Network=none',
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        'AutoUpdate=registry',
-        '[Podsock]',
-        'Ready=notify',
-        'StartTimeout=5s',
-        'StopTimeout=2s',
-        'IdleTimeout=2s',
-        '',
-      ].join('\n'),
+      containerFile: autoUpdateContainerFile(h, name, ref, 'registry', ['StartTimeout=5s', 'IdleTimeout=2s']),
     });
 
     // Active: skipped, and said so.
@@ -155,21 +142,7 @@ if (h !== null && reg !== null) {
     });
     const v1 = await buildImage(t, h, ref, [`LABEL io.podsock.test=${name}-v1`]);
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${ref}`,
-        'Network=none',
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        'AutoUpdate=local',
-        '[Podsock]',
-        'Ready=notify',
-        'StartTimeout=5s',
-        'StopTimeout=2s',
-        'IdleTimeout=2s',
-        '',
-      ].join('\n'),
+      containerFile: autoUpdateContainerFile(h, name, ref, 'local', ['StartTimeout=5s', 'IdleTimeout=2s']),
     });
     const first = await podsockAutoUpdate(h, reg, svc);
     t.match(first.rows, [{ service: name, policy: 'local', status: 'not-updated', message: /first look/, imageId: v1 }], first.stderr);
@@ -192,36 +165,32 @@ if (h !== null && reg !== null) {
   });
 }
 
+/**
+ * An idle AutoUpdate=registry service on the image the registry had first (v1), while the registry
+ * already has a new image that never becomes ready (`bad`, removed from local storage so only a pull
+ * brings it back). Its image, state and lock files are removed at the end of the test.
+ */
+async function serviceWithNeverReadyUpdate(t: Test, h: HostEnv, reg: Registry, prefix: string): Promise<{ name: string; repo: string; ref: string; v1: string; bad: string; svc: PodsockService }> {
+  const name = uniqueName(prefix);
+  const repo = `${reg.address}/${name}`;
+  const ref = `${repo}:latest`;
+  t.teardown(async () => {
+    await podman(h, 'rmi', '--force', ref);
+    await removeStateFiles(name, ref);
+  });
+  const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
+  const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
+  await push(h, reg, v1, ref);
+  t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
+  await push(h, reg, bad, ref);
+  await podman(h, 'rmi', bad);
+  const svc = await installPodsockService(t, h, name, { containerFile: autoUpdateContainerFile(h, name, ref, 'registry', ['StartTimeout=60s']) });
+  return { name, repo, ref, v1, bad, svc };
+}
+
 if (h !== null && reg !== null) {
   await t.test('interrupted while the new image is tried: the trial container goes, the image is rolled back and removed', async (t) => {
-    const name = uniqueName('au-int');
-    const repo = `${reg.address}/${name}`;
-    const ref = `${repo}:latest`;
-    t.teardown(async () => {
-      await podman(h, 'rmi', '--force', ref);
-      await removeStateFiles(name, ref);
-    });
-    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
-    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
-    await push(h, reg, v1, ref);
-    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
-    await push(h, reg, bad, ref);
-    await podman(h, 'rmi', bad);
-    const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${ref}`,
-        'Network=none',
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        'AutoUpdate=registry',
-        '[Podsock]',
-        'Ready=notify',
-        'StartTimeout=60s',
-        'StopTimeout=2s',
-        '',
-      ].join('\n'),
-    });
+    const { name, repo, ref, v1, svc } = await serviceWithNeverReadyUpdate(t, h, reg, 'au-int');
     const run = startAutoUpdate(h, reg, svc);
     await waitFor('the trial container', async () => containerExists(h, `${svc.containerName}-update`), 60_000);
     run.kill('SIGTERM');
@@ -236,35 +205,8 @@ if (h !== null && reg !== null) {
 
 if (h !== null && reg !== null) {
   await t.test('two runs at once: the second skips the service the first is updating, naming its pid, and changes nothing', async (t) => {
-    const name = uniqueName('au-lock');
-    const repo = `${reg.address}/${name}`;
-    const ref = `${repo}:latest`;
+    const { name, repo, ref, v1, bad, svc } = await serviceWithNeverReadyUpdate(t, h, reg, 'au-lock');
     const record = join('/run/podsock/state', `${name}.auto-update.json`);
-    t.teardown(async () => {
-      await podman(h, 'rmi', '--force', ref);
-      await removeStateFiles(name, ref);
-    });
-    const v1 = await buildImage(t, h, `localhost/${name}:v1`, [`LABEL io.podsock.test=${name}-v1`]);
-    const bad = await buildImage(t, h, `localhost/${name}:bad`, [`LABEL io.podsock.test=${name}-bad`, 'ENV FIXTURE_NEVER_READY=1']);
-    await push(h, reg, v1, ref);
-    t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
-    await push(h, reg, bad, ref);
-    await podman(h, 'rmi', bad);
-    const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${ref}`,
-        'Network=none',
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        'AutoUpdate=registry',
-        '[Podsock]',
-        'Ready=notify',
-        'StartTimeout=60s',
-        'StopTimeout=2s',
-        '',
-      ].join('\n'),
-    });
     // The first run pulls the new image and tries it (it never becomes ready): it holds the service.
     const first = startAutoUpdate(h, reg, svc);
     t.teardown(() => void first.kill('SIGKILL'));

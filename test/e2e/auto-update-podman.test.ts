@@ -10,6 +10,7 @@ import t from 'tap';
 import { hostEnv, httpGet, podman, uniqueName } from './harness.js';
 import { installPodsockService, serviceState } from './podsock-units.js';
 import { buildImage, containerImage, imageId, imagesOf, podmanAutoUpdate, podmanReg, push, registryFacts } from './registry.js';
+import { autoUpdateContainerFile } from './service-files.js';
 
 const h = hostEnv(t);
 const reg = h === null ? null : registryFacts(t);
@@ -31,21 +32,7 @@ if (h !== null && reg !== null) {
     t.equal(pulled.exitCode, 0, `pulled ${ref}: ${pulled.stderr}`);
 
     const svc = await installPodsockService(t, h, name, {
-      containerFile: [
-        '[Container]',
-        `Image=${ref}`,
-        'Network=none',
-        'Pull=never',
-        `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
-        `Environment=FIXTURE_NAME=${name}`,
-        'AutoUpdate=registry',
-        '[Podsock]',
-        'Ready=notify',
-        'StartTimeout=5s',
-        'StopTimeout=2s',
-        'IdleTimeout=infinity',
-        '',
-      ].join('\n'),
+      containerFile: autoUpdateContainerFile(h, name, ref, 'registry', ['StartTimeout=5s', 'IdleTimeout=infinity']),
     });
     const first = await httpGet(svc.url('/v1'), 60_000);
     t.equal(first.status, 200, 'the service serves from the first image');

@@ -59,6 +59,28 @@ export function proxyContainerFile(h: FixtureHost, name: string, o: FixtureLines
   ].join('\n');
 }
 
+/**
+ * A handover-mode .container file for an image of the fixture (built by the auto-update tests) that
+ * opts in with AutoUpdate=`policy`: Network=none, Ready=notify, StopTimeout=2s; the [Podsock] lines
+ * follow (StartTimeout=, IdleTimeout=, …).
+ */
+export function autoUpdateContainerFile(h: FixtureHost, name: string, image: string, policy: 'registry' | 'local', podsock: string[]): string {
+  return [
+    '[Container]',
+    `Image=${image}`,
+    'Network=none',
+    'Pull=never',
+    `Volume=${h.podmanRunArgs[1] ?? '/usr:/usr:ro'}`,
+    `Environment=FIXTURE_NAME=${name}`,
+    `AutoUpdate=${policy}`,
+    '[Podsock]',
+    'Ready=notify',
+    'StopTimeout=2s',
+    ...podsock,
+    '',
+  ].join('\n');
+}
+
 export interface PodsockServiceUnit {
   /** The ExecStart= command line: podsock run NAME and its arguments. */
   execStart: string;
