@@ -23,11 +23,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { childEnv, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
-import { intOption } from './options.js';
+import { exitOnHelp, intOption } from './options.js';
 import { formatRatio, median, ratio, statCpuTicks, table } from './stats.js';
 import { requestResponse, udpSocket } from './udp-load.js';
 
-const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients N] [--image IMAGE]
+const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients LIST] [--image IMAGE]
   --rounds    rounds over both variants (default 5)
   --duration  seconds per measure (default 3)
   --clients   request/response client counts, comma-separated (default 1,8,32)
@@ -52,10 +52,7 @@ function options(): { rounds: number; durationMs: number; clients: number[]; ima
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string): number => intOption(name, v, 1, USAGE);
   const clients = values.clients.split(',').map((c) => int('clients', c.trim()));
   return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, image: values.image };
