@@ -22,9 +22,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { childEnv, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
+import { childEnv, cpuSeconds, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
 import { exitOnHelp, intOption } from './options.js';
-import { formatRatio, median, ratio, statCpuTicks, table } from './stats.js';
+import { formatRatio, median, ratio, table } from './stats.js';
 import { requestResponse, udpSocket } from './udp-load.js';
 
 const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients LIST] [--image IMAGE]
@@ -77,11 +77,6 @@ function cpuJiffies(): { idle: number; total: number } {
   return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
 }
 
-/** CPU ticks of a process (utime + stime); 0 when there is none to look at. */
-function processTicks(pid: number | null): number {
-  return pid === null ? 0 : statCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-}
-
 /** The processes a request/response measure spends CPU in (null: not part of this variant). */
 interface Processes {
   generator: number;
@@ -99,13 +94,16 @@ interface RrSample {
 
 /** One request/response measure, with what each process and the machine spent on it. */
 async function rrSample(t: Target, clients: number, durationMs: number, procs: Processes): Promise<RrSample> {
-  const tick = 1e6 / 100; // microseconds per clock tick (USER_HZ is 100 on Linux)
   const c0 = cpuJiffies();
-  const before = { generator: processTicks(procs.generator), echo: processTicks(procs.echo), podsock: processTicks(procs.podsock) };
+  const before = { generator: await cpuSeconds(procs.generator), echo: await cpuSeconds(procs.echo), podsock: procs.podsock === null ? 0 : await cpuSeconds(procs.podsock) };
   const r = await requestResponse(t, clients, durationMs);
   const c1 = cpuJiffies();
-  const per = (pid: number | null, t0: number): number => ((processTicks(pid) - t0) * tick) / Math.max(1, r.answered);
-  const cpuUs = { generator: per(procs.generator, before.generator), echo: per(procs.echo, before.echo), podsock: procs.podsock === null ? null : per(procs.podsock, before.podsock) };
+  const per = async (pid: number, s0: number): Promise<number> => ((await cpuSeconds(pid)) - s0) * 1e6 / Math.max(1, r.answered);
+  const cpuUs = {
+    generator: await per(procs.generator, before.generator),
+    echo: await per(procs.echo, before.echo),
+    podsock: procs.podsock === null ? null : await per(procs.podsock, before.podsock),
+  };
   const idle = (100 * (c1.idle - c0.idle)) / Math.max(1, c1.total - c0.total);
   return { rate: r.rate, cpuUs, idle };
 }
