@@ -5,7 +5,8 @@
  * - rr: request/response rate, for each count in `--clients`: that many sockets, each with exactly one
  *   64-byte datagram in flight (udp-load.ts), for `--duration` seconds; answered round trips per second,
  *   with the CPU time per round trip of each process (this load generator, the echo app, podsock), the
- *   share of the cores left idle, and the rate that CPU time allows at most on two cores;
+ *   share of the cores left idle, the rate that CPU time allows at most on two cores, and how many
+ *   datagrams were sent again for want of an answer (a loss on the way, e.g. a full receive buffer);
  * - oneway: one-way throughput: one socket sends 1200-byte datagrams as fast as the kernel takes them
  *   for `--duration` seconds; the backend counts what arrived (MB/s received, so loss counts against).
  * Rounds alternate the two variants (their order flips every round); the summary gives medians and the
@@ -90,6 +91,8 @@ interface RrSample {
   cpuUs: { generator: number; echo: number; podsock: number | null };
   /** The share of both cores left idle meanwhile, in percent. */
   idle: number;
+  /** Datagrams sent again because no answer came within 200 ms (a datagram lost on the way). */
+  resent: number;
 }
 
 /** One request/response measure, with what each process and the machine spent on it. */
@@ -105,7 +108,7 @@ async function rrSample(t: Target, clients: number, durationMs: number, procs: P
     podsock: procs.podsock === null ? null : await per(procs.podsock, before.podsock),
   };
   const idle = (100 * (c1.idle - c0.idle)) / Math.max(1, c1.total - c0.total);
-  return { rate: r.rate, cpuUs, idle };
+  return { rate: r.rate, cpuUs, idle, resent: r.resent };
 }
 
 /** The host pid of a container's first process. */
@@ -188,7 +191,7 @@ async function main(): Promise<void> {
     }
     // CPU per round trip, medians in µs: generator + echo (+ podsock). On two cores the most round
     // trips per second the three processes can make is 2 s / (their sum), however well they are scheduled.
-    const rows = [['measure', 'direct', 'podsock', 'podsock/direct', 'CPU/rt direct (gen+echo)', 'CPU/rt podsock (gen+echo+podsock)', 'two-core ceiling', 'idle direct/podsock']];
+    const rows = [['measure', 'direct', 'podsock', 'podsock/direct', 'CPU/rt direct (gen+echo)', 'CPU/rt podsock (gen+echo+podsock)', 'two-core ceiling', 'idle direct/podsock', 'resent direct/podsock']];
     const verdicts: string[] = [];
     for (const [c, both] of rr) {
       const d = median(both.direct.map((x) => x.rate));
@@ -210,13 +213,14 @@ async function main(): Promise<void> {
         `${pg.toFixed(1)}+${pe.toFixed(1)}+${pp.toFixed(1)} µs`,
         `${ceiling.toFixed(0)} (${formatRatio(ratio(ceiling, d))})`,
         `${pct(both.direct)}/${pct(both.podsock)}`,
+        `${median(both.direct.map((x) => x.resent))}/${median(both.podsock.map((x) => x.resent))}`,
       ]);
       const r = ratio(p, d);
       verdicts.push(`target: rr ${c} client${c === 1 ? '' : 's'} podsock/direct ${formatRatio(r)} >= ${RR_TARGET.toFixed(2)}x ${r !== null && r >= RR_TARGET ? 'ok' : 'MISSED'}`);
     }
     const d = median(oneway.direct);
     const p = median(oneway.podsock);
-    rows.push(['oneway (MB/s received)', d.toFixed(1), p.toFixed(1), formatRatio(ratio(p, d)), '', '', '', '']);
+    rows.push(['oneway (MB/s received)', d.toFixed(1), p.toFixed(1), formatRatio(ratio(p, d)), '', '', '', '', '']);
     console.log(table(rows));
     console.log(`samples: ${JSON.stringify({ rr: Object.fromEntries(rr), oneway })}`);
     for (const v of verdicts) console.log(v);
