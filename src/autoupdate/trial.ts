@@ -6,6 +6,10 @@
  * `CONTAINER-update`, so it never meets the service's own container, and carries no
  * io.containers.autoupdate label (podman refuses that label on an image given by id, and the trial
  * is nobody's to update). It is stopped and removed as soon as it is ready, and on every failure.
+ * It also carries `--timeout` (podman-run(1): conmon kills the container when it expires, and `--rm`
+ * removes it) of StartTimeout + StopTimeout + TRIAL_SLACK_S: a trial whose `podsock auto-update` was
+ * killed (SIGKILL, no handler runs) ends by itself instead of running on beside the service. Placed
+ * after the service's own options, it is the one podman takes.
  *
  * An app that needs its socket on a particular address (nginx's `listen` must match a handed-over
  * socket) fails here; such a service is better updated while it runs, by `podman auto-update`.
@@ -60,13 +64,21 @@ export function withoutAutoUpdateLabel(options: readonly string[]): string[] {
   return out;
 }
 
-/** The configuration of the trial container: the service's, with the image, name and label changed. */
+/** Seconds a trial container may run beyond StartTimeout + StopTimeout before conmon kills it. */
+export const TRIAL_SLACK_S = 10;
+
+/** The trial container's `--timeout`, in seconds (see the module comment). */
+export function trialTimeoutSeconds(cfg: Pick<ServiceConfig, 'startTimeoutMs' | 'stopTimeoutMs'>): number {
+  return Math.ceil((cfg.startTimeoutMs + cfg.stopTimeoutMs) / 1000) + TRIAL_SLACK_S;
+}
+
+/** The configuration of the trial container: the service's, with the image, name and label changed, and a time limit. */
 export function trialConfig(cfg: ServiceConfig, imageId: string): ServiceConfig {
   return Object.freeze({
     ...cfg,
     image: imageId,
     containerName: `${cfg.containerName}-update`,
-    podmanOptions: withoutAutoUpdateLabel(cfg.podmanOptions),
+    podmanOptions: [...withoutAutoUpdateLabel(cfg.podmanOptions), `--timeout=${trialTimeoutSeconds(cfg)}`],
     idleTimeoutMs: null,
   });
 }

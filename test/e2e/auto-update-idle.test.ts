@@ -5,16 +5,19 @@
  * activation runs it; a new image that never becomes ready is refused at StartTimeout, removed, the
  * name stays on the previous image, the exit status is 1 and the state directory records why.
  * After each step no container and no image of the trial is left. AutoUpdate=local the same way,
- * against the image the first run recorded; a run interrupted (SIGTERM) during a trial rolls back; and
- * a second run while the first tries an image skips the service, naming the first run's pid.
+ * against the image the first run recorded; a run interrupted (SIGTERM) during a trial rolls back; a
+ * run killed (SIGKILL) during a trial leaves a trial container that ends by itself, and the next run
+ * tries the new image again; and a second run while the first tries an image skips the service,
+ * naming the first run's pid.
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import t, { type Test } from 'tap';
 import { imageLockPath, serviceLockPath } from '../../src/autoupdate/lock.js';
-import { childEnv, containerExists, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
+import { childEnv, containerExists, descendants, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
 import { buildImage, containerImage, imageId, imagesOf, podmanReg, push, registryFacts, type Registry } from './registry.js';
 import { autoUpdateContainerFile } from './service-files.js';
@@ -170,7 +173,7 @@ if (h !== null && reg !== null) {
  * already has a new image that never becomes ready (`bad`, removed from local storage so only a pull
  * brings it back). Its image, state and lock files are removed at the end of the test.
  */
-async function serviceWithNeverReadyUpdate(t: Test, h: HostEnv, reg: Registry, prefix: string): Promise<{ name: string; repo: string; ref: string; v1: string; bad: string; svc: PodsockService }> {
+async function serviceWithNeverReadyUpdate(t: Test, h: HostEnv, reg: Registry, prefix: string, startTimeout = '60s'): Promise<{ name: string; repo: string; ref: string; v1: string; bad: string; svc: PodsockService }> {
   const name = uniqueName(prefix);
   const repo = `${reg.address}/${name}`;
   const ref = `${repo}:latest`;
@@ -184,7 +187,7 @@ async function serviceWithNeverReadyUpdate(t: Test, h: HostEnv, reg: Registry, p
   t.equal((await podmanReg(h, reg, 'pull', '--quiet', ref)).exitCode, 0, `pulled ${ref}`);
   await push(h, reg, bad, ref);
   await podman(h, 'rmi', bad);
-  const svc = await installPodsockService(t, h, name, { containerFile: autoUpdateContainerFile(h, name, ref, 'registry', ['StartTimeout=60s']) });
+  const svc = await installPodsockService(t, h, name, { containerFile: autoUpdateContainerFile(h, name, ref, 'registry', [`StartTimeout=${startTimeout}`, 'StopTimeout=2s']) });
   return { name, repo, ref, v1, bad, svc };
 }
 
@@ -199,6 +202,40 @@ if (h !== null && reg !== null) {
     t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1, message: /did not become ready: interrupted/ }]);
     t.equal(await imageId(h, ref), v1, `${ref} names the previous image`);
     t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'the refused image is not left in storage');
+    t.ok(await noContainers(h, svc), 'no trial container is left');
+  });
+}
+
+if (h !== null && reg !== null) {
+  await t.test('killed while the new image is tried: the trial container ends by itself, and the next run tries the image again', async (t) => {
+    // StartTimeout=4s, StopTimeout=2s: the trial container's --timeout is 4 + 2 + 10 seconds.
+    const { name, repo, ref, v1, bad, svc } = await serviceWithNeverReadyUpdate(t, h, reg, 'au-kill', '4s');
+    const run = startAutoUpdate(h, reg, svc);
+    // The trial container runs: conmon is podsock's child and `podman run --detach` has exited (killed
+    // before, podman itself would fail and remove the container).
+    await waitFor(
+      'the trial container to run under conmon',
+      async () => {
+        const procs = descendants(run.pid!).map((p) => p.comm);
+        return procs.includes('conmon') && !procs.includes('podman') && (await containerExists(h, `${svc.containerName}-update`));
+      },
+      60_000,
+    );
+    run.kill('SIGKILL');
+    // Not awaited yet: the container's output still holds the run's stderr pipe, so the run only
+    // finishes when the container does.
+    await sleep(3000);
+    t.ok(await containerExists(h, `${svc.containerName}-update`), 'no handler ran: the trial container is still there 3 s later');
+    await waitFor('the trial container to end at its --timeout', async () => !(await containerExists(h, `${svc.containerName}-update`)), 60_000);
+    t.equal((await finished(run)).exitCode, -1, 'the killed run has no exit status');
+    t.ok(await noContainers(h, svc), 'the trial container ended and was removed without podsock');
+    t.equal(await imageId(h, ref), v1, `${ref} still names the previous image`);
+
+    // The pulled image is left unnamed by the killed run; the next run pulls it again and refuses it.
+    const r = await podsockAutoUpdate(h, reg, svc);
+    t.equal(r.exitCode, 1, r.stderr);
+    t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1, message: new RegExp(`image ${bad.slice(0, 12)} did not become ready`) }], r.stderr);
+    t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'nothing of the new image is left');
     t.ok(await noContainers(h, svc), 'no trial container is left');
   });
 }
