@@ -14,7 +14,8 @@
  * An app that needs its socket on a particular address (nginx's `listen` must match a handed-over
  * socket) fails here; such a service is better updated while it runs, by `podman auto-update`.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceConfig } from '../config/load.js';
 import { PodsockError } from '../errors.js';
@@ -36,7 +37,7 @@ export interface TrialOptions {
   imageId: string;
   podman: Podman;
   log: Logger;
-  /** A private directory for the trial's runtime files (removed afterwards). */
+  /** The private directory in which the trial's runtime directory is made (trialRuntimeDir). */
   runtimeParent: string;
   /** Whether podsock runs rootless (published ports instead of the container's namespace). */
   rootless: boolean;
@@ -83,10 +84,22 @@ export function trialConfig(cfg: ServiceConfig, imageId: string): ServiceConfig 
   });
 }
 
+/**
+ * The trial's runtime directory (its notify sockets, failure file), one per service and removed after
+ * the trial: `update-HASH` (HASH: SHA-256 of the service's name, short enough for a unix socket path
+ * below it). Its name is fixed so that what a killed run left is found and removed by the next trial;
+ * no other run uses it meanwhile, because a trial runs only under the service's update lock (lock.ts).
+ */
+export function trialRuntimeDir(runtimeParent: string, service: string): string {
+  return join(runtimeParent, `update-${createHash('sha256').update(service).digest('hex').slice(0, 16)}`);
+}
+
 /** Start the image once and wait for readiness within StartTimeout (see the module comment). Never throws for the container's failures. */
 export async function tryImage(o: TrialOptions): Promise<TrialResult> {
   const owned: number[] = [];
-  const dir = mkdtempSync(join(o.runtimeParent, 'update-'));
+  const dir = trialRuntimeDir(o.runtimeParent, o.cfg.name);
+  rmSync(dir, { recursive: true, force: true }); // a killed run's (see trialRuntimeDir)
+  mkdirSync(dir, { mode: 0o700 });
   const cfg = trialConfig(o.cfg, o.imageId);
   let frontend: Frontend | null = null;
   try {

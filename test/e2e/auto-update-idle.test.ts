@@ -10,13 +10,14 @@
  * tries the new image again; and a second run while the first tries an image skips the service,
  * naming the first run's pid.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import t, { type Test } from 'tap';
 import { imageLockPath, serviceLockPath } from '../../src/autoupdate/lock.js';
+import { trialRuntimeDir } from '../../src/autoupdate/trial.js';
 import { childEnv, containerExists, descendants, hostEnv, httpGet, podman, uniqueName, waitFor, type HostEnv } from './harness.js';
 import { installPodsockService, podsockBin, waitState, type PodsockService } from './podsock-units.js';
 import { buildImage, containerImage, imageId, imagesOf, podmanReg, push, registryFacts, type Registry } from './registry.js';
@@ -226,6 +227,8 @@ if (h !== null && reg !== null) {
     // finishes when the container does.
     await sleep(3000);
     t.ok(await containerExists(h, `${svc.containerName}-update`), 'no handler ran: the trial container is still there 3 s later');
+    const trialDir = trialRuntimeDir('/run/podsock', name);
+    t.ok(existsSync(trialDir), "the killed run's runtime directory is left");
     await waitFor('the trial container to end at its --timeout', async () => !(await containerExists(h, `${svc.containerName}-update`)), 60_000);
     t.equal((await finished(run)).exitCode, -1, 'the killed run has no exit status');
     t.ok(await noContainers(h, svc), 'the trial container ended and was removed without podsock');
@@ -237,6 +240,7 @@ if (h !== null && reg !== null) {
     t.match(r.rows, [{ service: name, status: 'rolled-back', imageId: v1, message: new RegExp(`image ${bad.slice(0, 12)} did not become ready`) }], r.stderr);
     t.same(await imagesOf(h, repo), [`${ref} ${v1}`], 'nothing of the new image is left');
     t.ok(await noContainers(h, svc), 'no trial container is left');
+    t.notOk(existsSync(trialDir), 'the next trial removed what the killed run left, and its own');
   });
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TRIAL_SLACK_S, trialConfig, trialTimeoutSeconds, withoutAutoUpdateLabel } from '../../../src/autoupdate/trial.js';
+import { TRIAL_SLACK_S, trialConfig, trialRuntimeDir, trialTimeoutSeconds, withoutAutoUpdateLabel } from '../../../src/autoupdate/trial.js';
 import type { ServiceConfig } from '../../../src/config/load.js';
 
 void t.test('the trial container carries no io.containers.autoupdate label, in either spelling', async (t) => {
@@ -30,4 +30,12 @@ void t.test("the trial configuration: the service's, started from the image id a
 void t.test('the trial time limit: StartTimeout + StopTimeout, rounded up to seconds, + the slack', async (t) => {
   t.equal(trialTimeoutSeconds({ startTimeoutMs: 90_000, stopTimeoutMs: 10_000 }), 100 + TRIAL_SLACK_S);
   t.equal(trialTimeoutSeconds({ startTimeoutMs: 1_500, stopTimeoutMs: 1 }), 2 + TRIAL_SLACK_S);
+});
+
+void t.test("the trial's runtime directory: fixed per service, short, and different for different services", async (t) => {
+  const a = trialRuntimeDir('/run/podsock', 'web');
+  t.equal(a, trialRuntimeDir('/run/podsock', 'web'), 'the same service, the same directory: a killed run is found');
+  t.not(a, trialRuntimeDir('/run/podsock', 'web2'));
+  t.match(a, /^\/run\/podsock\/update-[0-9a-f]{16}$/);
+  t.equal(trialRuntimeDir('/run/podsock', 'x'.repeat(200)).length, a.length, 'a long name makes no longer path');
 });
