@@ -9,9 +9,14 @@
  *   datagrams were sent again for want of an answer (a loss on the way, e.g. a full receive buffer);
  * - oneway: one-way throughput: one socket sends 1200-byte datagrams as fast as the kernel takes them
  *   for `--duration` seconds; the backend counts what arrived (MB/s received, so loss counts against).
- * Rounds alternate the two variants (their order flips every round); the summary gives medians and the
- * ratio podsock/direct, and checks the target (rr >= 0.7x direct) at every client count. Not part of
- * `npm test`.
+ * A third variant, `relay` (`--variants direct,podsock,relay`), is the floor for any user-space proxy:
+ * udp-relay.c, compiled here with `cc`, forwards by flow through the same network namespace with nothing
+ * but epoll, recvmmsg and send, so that podsock's own cost can be told from what a proxy process costs
+ * at all. A fourth, `nat`, is what forwarding in the kernel would give: an nftables DNAT rule (in a
+ * table of its own, removed at the end) from a port on the host's bridge address to the container's
+ * port, with no process in the path. Rounds alternate the variants (their order turns every round); the summary gives medians and
+ * the ratio of each to direct, and checks the target (podsock's rr >= 0.7x direct) at every client
+ * count. Not part of `npm test`.
  *
  *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/bench/udp.ts [options]
  *
@@ -19,7 +24,8 @@
  * its address), the fixture image (scripts/test-host.sh builds it), and a build (npm run build).
  */
 import type { Socket } from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -27,28 +33,34 @@ import { childEnv, cpuSeconds, freePort, repoRoot, run, startDaemon, type Daemon
 import { exitOnHelp, intOption } from './options.js';
 import { formatRatio, median, ratio, table } from './stats.js';
 import { requestResponse, udpSocket } from './udp-load.js';
+import { buildRelay, startRelay } from './udp-relay.js';
 
-const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients LIST] [--image IMAGE]
-  --rounds    rounds over both variants (default 5)
+const USAGE = `Usage: udp.ts [--rounds N] [--duration SECONDS] [--clients LIST] [--variants LIST] [--image IMAGE]
+  --rounds    rounds over all variants (default 5)
   --duration  seconds per measure (default 3)
   --clients   request/response client counts, comma-separated (default 1,8,32)
+  --variants  direct,podsock and optionally relay, nat (default direct,podsock)
   --image     the fixture image (default localhost/podsock-fixture:latest)`;
 
 const BACKEND_PORT = 9000;
 const RR_TARGET = 0.7;
 
+const VARIANTS = ['direct', 'podsock', 'relay', 'nat'] as const;
+type Variant = (typeof VARIANTS)[number];
+
 interface Target {
-  name: 'direct' | 'podsock';
+  name: Variant;
   host: string;
   port: number;
 }
 
-function options(): { rounds: number; durationMs: number; clients: number[]; image: string } {
+function options(): { rounds: number; durationMs: number; clients: number[]; variants: Variant[]; image: string } {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '5' },
       duration: { type: 'string', default: '3' },
       clients: { type: 'string', default: '1,8,32' },
+      variants: { type: 'string', default: 'direct,podsock' },
       image: { type: 'string', default: 'localhost/podsock-fixture:latest' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -56,7 +68,18 @@ function options(): { rounds: number; durationMs: number; clients: number[]; ima
   exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string): number => intOption(name, v, 1, USAGE);
   const clients = values.clients.split(',').map((c) => int('clients', c.trim()));
-  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, image: values.image };
+  const variants = values.variants.split(',').map((v) => v.trim());
+  for (const v of variants) {
+    if (!(VARIANTS as readonly string[]).includes(v)) {
+      console.error(`udp.ts: --variants: '${v}' is not one of ${VARIANTS.join(', ')}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  if (!variants.includes('direct') || !variants.includes('podsock')) {
+    console.error(`udp.ts: --variants must include direct and podsock (the ratios are to direct)\n${USAGE}`);
+    process.exit(2);
+  }
+  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, variants: variants as Variant[], image: values.image };
 }
 
 /** Send `msg` from `sock` until an answer comes (at most `deadlineMs`); the answer. */
@@ -78,17 +101,17 @@ function cpuJiffies(): { idle: number; total: number } {
   return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
 }
 
-/** The processes a request/response measure spends CPU in (null: not part of this variant). */
+/** The processes a request/response measure spends CPU in (proxy: podsock or the relay; null: direct). */
 interface Processes {
   generator: number;
   echo: number;
-  podsock: number | null;
+  proxy: number | null;
 }
 
 interface RrSample {
   rate: number;
-  /** CPU time per round trip in microseconds: the load generator, the echo app, podsock (null: direct). */
-  cpuUs: { generator: number; echo: number; podsock: number | null };
+  /** CPU time per round trip in microseconds: the load generator, the echo app, the proxy (null: direct). */
+  cpuUs: { generator: number; echo: number; proxy: number | null };
   /** The share of both cores left idle meanwhile, in percent. */
   idle: number;
   /** Datagrams sent again because no answer came within 200 ms (a datagram lost on the way). */
@@ -98,14 +121,14 @@ interface RrSample {
 /** One request/response measure, with what each process and the machine spent on it. */
 async function rrSample(t: Target, clients: number, durationMs: number, procs: Processes): Promise<RrSample> {
   const c0 = cpuJiffies();
-  const before = { generator: await cpuSeconds(procs.generator), echo: await cpuSeconds(procs.echo), podsock: procs.podsock === null ? 0 : await cpuSeconds(procs.podsock) };
+  const before = { generator: await cpuSeconds(procs.generator), echo: await cpuSeconds(procs.echo), proxy: procs.proxy === null ? 0 : await cpuSeconds(procs.proxy) };
   const r = await requestResponse(t, clients, durationMs);
   const c1 = cpuJiffies();
   const per = async (pid: number, s0: number): Promise<number> => ((await cpuSeconds(pid)) - s0) * 1e6 / Math.max(1, r.answered);
   const cpuUs = {
     generator: await per(procs.generator, before.generator),
     echo: await per(procs.echo, before.echo),
-    podsock: procs.podsock === null ? null : await per(procs.podsock, before.podsock),
+    proxy: procs.proxy === null ? null : await per(procs.proxy, before.proxy),
   };
   const idle = (100 * (c1.idle - c0.idle)) / Math.max(1, c1.total - c0.total);
   return { rate: r.rate, cpuUs, idle, resent: r.resent };
@@ -142,21 +165,36 @@ async function oneWay(t: Target, durationMs: number): Promise<number> {
   return Number(bytes) / 1e6 / seconds;
 }
 
+/** An nftables table that sends UDP to `gateway`:`port` on to `ip`:BACKEND_PORT (nft(8), "NAT STATEMENTS"). */
+async function startNat(table: string, gateway: string, port: number, ip: string): Promise<void> {
+  const rules = [
+    `table ip ${table} {`,
+    `  chain output { type nat hook output priority -100; ip daddr ${gateway} udp dport ${port} dnat to ${ip}:${BACKEND_PORT}; }`,
+    `}`,
+  ].join('\n');
+  await run('sh', ['-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
+}
+
 async function main(): Promise<void> {
   const o = options();
   const env = childEnv();
   const bin = join(repoRoot, 'dist', 'bin', 'podsock.cjs');
   if (!existsSync(bin)) throw new Error(`'${bin}' is missing: build first (npm run build)`);
   const exec = ['/usr/bin/node', '/app/udp-echo.js'];
+  const scratch = mkdtempSync(join(tmpdir(), 'podsock-bench-udp-'));
 
   // direct: the echo container's own address on podman's network.
   const directName = `podsock-bench-udp-direct-${process.pid}`;
   await run('podman', ['run', '-d', '--rm', '--name', directName, '-v', '/usr:/usr:ro', '-e', `UDP_PORT=${BACKEND_PORT}`, o.image, ...exec], { env });
   let daemon: Daemon | null = null;
+  let relay: Daemon | null = null;
+  const natTable = `podsock_bench_${process.pid}`;
+  let nat = false;
   try {
     const ip = (await run('podman', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', directName], { env })).trim();
     if (ip === '') throw new Error('the direct container has no address on a podman network (rootful podman is needed)');
     const direct: Target = { name: 'direct', host: ip, port: BACKEND_PORT };
+    const directPid = await containerPid(directName, env);
 
     // podsock: proxy mode on a UDP socket, its own container of the same image.
     const port = await freePort();
@@ -166,67 +204,90 @@ async function main(): Promise<void> {
       env,
     );
     const podsock: Target = { name: 'podsock', host: '127.0.0.1', port };
+    const targets: Target[] = [direct, podsock];
+
+    // relay: the floor of a user-space proxy, into the direct container's network namespace.
+    if (o.variants.includes('relay')) {
+      const relayPort = await freePort();
+      relay = await startRelay(await buildRelay(scratch), relayPort, `/proc/${directPid}/ns/net`, '127.0.0.1', BACKEND_PORT);
+      targets.push({ name: 'relay', host: '127.0.0.1', port: relayPort });
+    }
+
+    // nat: the kernel forwards, from the bridge's host address to the direct container.
+    if (o.variants.includes('nat')) {
+      const gateway = (await run('podman', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}', directName], { env })).trim();
+      const natPort = await freePort();
+      nat = true;
+      await startNat(natTable, gateway, natPort, ip);
+      targets.push({ name: 'nat', host: gateway, port: natPort });
+    }
 
     const warm = await udpSocket();
     await ask(warm, direct, 'e-warm', 60_000);
     await ask(warm, podsock, 'e-warm', 120_000);
+    for (const t of targets.slice(2)) await ask(warm, t, 'e-warm', 10_000);
     warm.close();
     const podsockContainers = (await run('podman', ['ps', '--format', '{{.Names}}', '--filter', `name=bench-udp-${process.pid}`], { env })).split('\n').filter((n) => n !== '');
     if (podsockContainers.length !== 1) throw new Error(`expected one container of podsock's service, found ${JSON.stringify(podsockContainers)}`);
-    const procs: Record<Target['name'], Processes> = {
-      direct: { generator: process.pid, echo: await containerPid(directName, env), podsock: null },
-      podsock: { generator: process.pid, echo: await containerPid(podsockContainers[0]!, env), podsock: daemon.pid },
+    const procs: Record<Variant, Processes> = {
+      direct: { generator: process.pid, echo: directPid, proxy: null },
+      podsock: { generator: process.pid, echo: await containerPid(podsockContainers[0]!, env), proxy: daemon.pid },
+      relay: { generator: process.pid, echo: directPid, proxy: relay?.pid ?? null },
+      nat: { generator: process.pid, echo: directPid, proxy: null },
     };
 
-    type Both<T> = Record<Target['name'], T[]>;
-    const rr = new Map<number, Both<RrSample>>(o.clients.map((c) => [c, { direct: [], podsock: [] }]));
-    const oneway: Both<number> = { direct: [], podsock: [] };
+    type All<T> = Partial<Record<Variant, T[]>>;
+    const rr = new Map<number, All<RrSample>>(o.clients.map((c) => [c, Object.fromEntries(targets.map((t) => [t.name, []]))]));
+    const oneway: All<number> = Object.fromEntries(targets.map((t) => [t.name, []]));
     for (let r = 0; r < o.rounds; r++) {
-      const order = r % 2 === 0 ? [direct, podsock] : [podsock, direct];
+      const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
       for (const t of order) {
-        for (const c of o.clients) rr.get(c)![t.name].push(await rrSample(t, c, o.durationMs, procs[t.name]));
-        oneway[t.name].push(await oneWay(t, o.durationMs));
+        for (const c of o.clients) rr.get(c)![t.name]!.push(await rrSample(t, c, o.durationMs, procs[t.name]));
+        oneway[t.name]!.push(await oneWay(t, o.durationMs));
       }
       console.error(`round ${r + 1}/${o.rounds} done`);
     }
-    // CPU per round trip, medians in µs: generator + echo (+ podsock). On two cores the most round
+    // CPU per round trip, medians in µs: generator + echo (+ the proxy). On two cores the most round
     // trips per second the three processes can make is 2 s / (their sum), however well they are scheduled.
-    const rows = [['measure', 'direct', 'podsock', 'podsock/direct', 'CPU/rt direct (gen+echo)', 'CPU/rt podsock (gen+echo+podsock)', 'two-core ceiling', 'idle direct/podsock', 'resent direct/podsock']];
+    const proxies = targets.slice(1);
+    const rows = [['measure', 'direct', ...proxies.flatMap((t) => [t.name, `${t.name}/direct`]), 'CPU/rt direct (gen+echo)', ...proxies.flatMap((t) => [`CPU/rt ${t.name} (gen+echo+proxy)`, `two-core ceiling ${t.name}`]), `idle ${targets.map((t) => t.name).join('/')}`, `resent ${targets.map((t) => t.name).join('/')}`]];
     const verdicts: string[] = [];
-    for (const [c, both] of rr) {
-      const d = median(both.direct.map((x) => x.rate));
-      const p = median(both.podsock.map((x) => x.rate));
-      const m = (xs: RrSample[], k: 'generator' | 'echo' | 'podsock'): number => median(xs.map((x) => x.cpuUs[k] ?? 0));
-      const dg = m(both.direct, 'generator');
-      const de = m(both.direct, 'echo');
-      const pg = m(both.podsock, 'generator');
-      const pe = m(both.podsock, 'echo');
-      const pp = m(both.podsock, 'podsock');
-      const ceiling = 2e6 / (pg + pe + pp);
+    for (const [c, all] of rr) {
+      const d = median(all.direct!.map((x) => x.rate));
+      const m = (xs: RrSample[], k: 'generator' | 'echo' | 'proxy'): number => median(xs.map((x) => x.cpuUs[k] ?? 0));
       const pct = (xs: RrSample[]): string => `${median(xs.map((x) => x.idle)).toFixed(0)}%`;
-      rows.push([
-        `rr ${c} client${c === 1 ? '' : 's'} (round trips/s)`,
-        d.toFixed(0),
-        p.toFixed(0),
-        formatRatio(ratio(p, d)),
-        `${dg.toFixed(1)}+${de.toFixed(1)} µs`,
-        `${pg.toFixed(1)}+${pe.toFixed(1)}+${pp.toFixed(1)} µs`,
-        `${ceiling.toFixed(0)} (${formatRatio(ratio(ceiling, d))})`,
-        `${pct(both.direct)}/${pct(both.podsock)}`,
-        `${median(both.direct.map((x) => x.resent))}/${median(both.podsock.map((x) => x.resent))}`,
-      ]);
-      const r = ratio(p, d);
+      const row = [`rr ${c} client${c === 1 ? '' : 's'} (round trips/s)`, d.toFixed(0)];
+      const cpu: string[] = [];
+      for (const t of proxies) {
+        const xs = all[t.name]!;
+        const p = median(xs.map((x) => x.rate));
+        row.push(p.toFixed(0), formatRatio(ratio(p, d)));
+        const [pg, pe, pp] = [m(xs, 'generator'), m(xs, 'echo'), m(xs, 'proxy')];
+        const ceiling = 2e6 / (pg + pe + pp);
+        cpu.push(`${pg.toFixed(1)}+${pe.toFixed(1)}+${pp.toFixed(1)} µs`, `${ceiling.toFixed(0)} (${formatRatio(ratio(ceiling, d))})`);
+      }
+      row.push(`${m(all.direct!, 'generator').toFixed(1)}+${m(all.direct!, 'echo').toFixed(1)} µs`, ...cpu);
+      row.push(targets.map((t) => pct(all[t.name]!)).join('/'), targets.map((t) => String(median(all[t.name]!.map((x) => x.resent)))).join('/'));
+      rows.push(row);
+      const r = ratio(median(all.podsock!.map((x) => x.rate)), d);
       verdicts.push(`target: rr ${c} client${c === 1 ? '' : 's'} podsock/direct ${formatRatio(r)} >= ${RR_TARGET.toFixed(2)}x ${r !== null && r >= RR_TARGET ? 'ok' : 'MISSED'}`);
     }
-    const d = median(oneway.direct);
-    const p = median(oneway.podsock);
-    rows.push(['oneway (MB/s received)', d.toFixed(1), p.toFixed(1), formatRatio(ratio(p, d)), '', '', '', '', '']);
+    const d = median(oneway.direct!);
+    const oneRow = ['oneway (MB/s received)', d.toFixed(1)];
+    for (const t of proxies) {
+      const p = median(oneway[t.name]!);
+      oneRow.push(p.toFixed(1), formatRatio(ratio(p, d)));
+    }
+    rows.push([...oneRow, ...Array.from({ length: rows[0]!.length - oneRow.length }, () => '')]);
     console.log(table(rows));
     console.log(`samples: ${JSON.stringify({ rr: Object.fromEntries(rr), oneway })}`);
     for (const v of verdicts) console.log(v);
   } finally {
+    await relay?.stop(1000);
+    if (nat) await run('nft', ['delete', 'table', 'ip', natTable]).catch(() => undefined);
     await daemon?.stop();
     await run('podman', ['rm', '--force', '--time', '0', directName], { env }).catch(() => undefined);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
