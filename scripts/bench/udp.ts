@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { childEnv, cpuSeconds, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
+import { cleanUpOnSignals } from './interrupt.js';
 import { exitOnHelp, intOption } from './options.js';
 import { formatRatio, median, ratio, table } from './stats.js';
 import { requestResponse, udpSocket } from './udp-load.js';
@@ -185,12 +186,24 @@ async function main(): Promise<void> {
 
   // direct: the echo container's own address on podman's network.
   const directName = `podsock-bench-udp-direct-${process.pid}`;
-  await run('podman', ['run', '-d', '--rm', '--name', directName, '-v', '/usr:/usr:ro', '-e', `UDP_PORT=${BACKEND_PORT}`, o.image, ...exec], { env });
   let daemon: Daemon | null = null;
   let relay: Daemon | null = null;
   const natTable = `podsock_bench_${process.pid}`;
   let nat = false;
+  // Everything this run installs, removed once: at the end, or on SIGINT/SIGTERM (the DNAT rule most of
+  // all, which would otherwise keep sending a port of the bridge's address to a container that is gone).
+  let cleaned: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    (cleaned ??= (async () => {
+      await relay?.stop(1000);
+      if (nat) await run('nft', ['delete', 'table', 'ip', natTable]).catch(() => undefined);
+      await daemon?.stop();
+      await run('podman', ['rm', '--force', '--time', '0', directName], { env }).catch(() => undefined);
+      rmSync(scratch, { recursive: true, force: true });
+    })());
+  const checkInterrupted = cleanUpOnSignals(cleanup);
   try {
+    await run('podman', ['run', '-d', '--rm', '--name', directName, '-v', '/usr:/usr:ro', '-e', `UDP_PORT=${BACKEND_PORT}`, o.image, ...exec], { env });
     const ip = (await run('podman', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', directName], { env })).trim();
     if (ip === '') throw new Error('the direct container has no address on a podman network (rootful podman is needed)');
     const direct: Target = { name: 'direct', host: ip, port: BACKEND_PORT };
@@ -242,7 +255,11 @@ async function main(): Promise<void> {
     for (let r = 0; r < o.rounds; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
       for (const t of order) {
-        for (const c of o.clients) rr.get(c)![t.name]!.push(await rrSample(t, c, o.durationMs, procs[t.name]));
+        for (const c of o.clients) {
+          checkInterrupted();
+          rr.get(c)![t.name]!.push(await rrSample(t, c, o.durationMs, procs[t.name]));
+        }
+        checkInterrupted();
         oneway[t.name]!.push(await oneWay(t, o.durationMs));
       }
       console.error(`round ${r + 1}/${o.rounds} done`);
@@ -283,11 +300,7 @@ async function main(): Promise<void> {
     console.log(`samples: ${JSON.stringify({ rr: Object.fromEntries(rr), oneway })}`);
     for (const v of verdicts) console.log(v);
   } finally {
-    await relay?.stop(1000);
-    if (nat) await run('nft', ['delete', 'table', 'ip', natTable]).catch(() => undefined);
-    await daemon?.stop();
-    await run('podman', ['rm', '--force', '--time', '0', directName], { env }).catch(() => undefined);
-    rmSync(scratch, { recursive: true, force: true });
+    await cleanup();
   }
 }
 
