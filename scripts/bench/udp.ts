@@ -14,9 +14,9 @@
  * but epoll, recvmmsg and send, so that podsock's own cost can be told from what a proxy process costs
  * at all. A fourth, `nat`, is what forwarding in the kernel would give: an nftables DNAT rule (in a
  * table of its own, removed at the end) from a port on the host's bridge address to the container's
- * port, with no process in the path. Rounds alternate the variants (their order turns every round); the summary gives medians and
- * the ratio of each to direct, and checks the target (podsock's rr >= 0.7x direct) at every client
- * count. Not part of `npm test`.
+ * port, with no process in the path. Rounds alternate the variants (their order turns every round);
+ * the summary gives medians and the ratio of each to direct, and checks the target (podsock's rr >=
+ * 0.7x direct) at every client count. Not part of `npm test`.
  *
  *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/bench/udp.ts [options]
  *
@@ -24,14 +24,14 @@
  * its address), the fixture image (scripts/test-host.sh builds it), and a build (npm run build).
  */
 import type { Socket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { childEnv, cpuSeconds, freePort, repoRoot, run, startDaemon, type Daemon } from './host.js';
 import { cleanUpOnSignals } from './interrupt.js';
-import { exitOnHelp, intOption } from './options.js';
+import { exitOnHelp, intOption, variantList } from './options.js';
 import { formatRatio, median, ratio, table } from './stats.js';
 import { requestResponse, udpSocket } from './udp-load.js';
 import { buildRelay, startRelay } from './udp-relay.js';
@@ -69,18 +69,9 @@ function options(): { rounds: number; durationMs: number; clients: number[]; var
   exitOnHelp(values.help, USAGE);
   const int = (name: string, v: string): number => intOption(name, v, 1, USAGE);
   const clients = values.clients.split(',').map((c) => int('clients', c.trim()));
-  const variants = values.variants.split(',').map((v) => v.trim());
-  for (const v of variants) {
-    if (!(VARIANTS as readonly string[]).includes(v)) {
-      console.error(`udp.ts: --variants: '${v}' is not one of ${VARIANTS.join(', ')}\n${USAGE}`);
-      process.exit(2);
-    }
-  }
-  if (!variants.includes('direct') || !variants.includes('podsock')) {
-    console.error(`udp.ts: --variants must include direct and podsock (the ratios are to direct)\n${USAGE}`);
-    process.exit(2);
-  }
-  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, variants: variants as Variant[], image: values.image };
+  const variants = variantList(values.variants, VARIANTS, USAGE);
+  if (!variants.includes('direct') || !variants.includes('podsock')) throw new Error(`Expected --variants to include direct and podsock (the ratios are to direct), got '${values.variants}'\n${USAGE}`);
+  return { rounds: int('rounds', values.rounds), durationMs: int('duration', values.duration) * 1000, clients, variants, image: values.image };
 }
 
 /** Send `msg` from `sock` until an answer comes (at most `deadlineMs`); the answer. */
@@ -166,14 +157,12 @@ async function oneWay(t: Target, durationMs: number): Promise<number> {
   return Number(bytes) / 1e6 / seconds;
 }
 
-/** An nftables table that sends UDP to `gateway`:`port` on to `ip`:BACKEND_PORT (nft(8), "NAT STATEMENTS"). */
-async function startNat(table: string, gateway: string, port: number, ip: string): Promise<void> {
-  const rules = [
-    `table ip ${table} {`,
-    `  chain output { type nat hook output priority -100; ip daddr ${gateway} udp dport ${port} dnat to ${ip}:${BACKEND_PORT}; }`,
-    `}`,
-  ].join('\n');
-  await run('sh', ['-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
+/** An nftables table that sends UDP to `gateway`:`port` on to `ip`:BACKEND_PORT (nft(8), "NAT STATEMENTS"),
+ * loaded from a file written into `dir`. */
+async function startNat(dir: string, table: string, gateway: string, port: number, ip: string): Promise<void> {
+  const file = join(dir, 'nat.nft');
+  writeFileSync(file, `table ip ${table} {\n  chain output { type nat hook output priority -100; ip daddr ${gateway} udp dport ${port} dnat to ${ip}:${BACKEND_PORT}; }\n}\n`, { flag: 'wx' });
+  await run('nft', ['-f', file]);
 }
 
 async function main(): Promise<void> {
@@ -231,7 +220,7 @@ async function main(): Promise<void> {
       const gateway = (await run('podman', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}', directName], { env })).trim();
       const natPort = await freePort();
       nat = true;
-      await startNat(natTable, gateway, natPort, ip);
+      await startNat(scratch, natTable, gateway, natPort, ip);
       targets.push({ name: 'nat', host: gateway, port: natPort });
     }
 
