@@ -243,6 +243,26 @@ static void ring_give_back(relay_ring_t *g, int bid) {
   if (err != 0) relay_finish(d->owner, -err, "io_uring_enter", true);
 }
 
+/*
+ * Directions waiting for a buffer while the pool has some: each gets one. ring_give_back wakes one waiter
+ * per buffer, but that is not always enough: a receive that failed with ENOBUFS may complete after the
+ * buffers it lacked went back (ring_give_back found nobody waiting then), and a woken receive whose relay
+ * is aborted before data comes never takes the buffer it was woken for. Run after every batch of
+ * completions, when `lent` counts every buffer the kernel handed out, so nobody waits on a pool with room.
+ */
+static void ring_wake(relay_ring_t *g) {
+  uint32_t room = g->u.nbufs > g->lent ? g->u.nbufs - g->lent : 0;
+  while (room-- > 0 && g->wait_head != NULL) {
+    relay_dir_t *d = g->wait_head;
+    ring_unwait(g, d);
+    d->owner->holds++;
+    int err = ring_recv(g, d);
+    if (err != 0) relay_finish(d->owner, -err, "io_uring_enter", true);
+    d->owner->holds--;
+    relay_maybe_release(d->owner);
+  }
+}
+
 /* The direction is done with the provided buffer it held (sent, or the send failed): back to the pool. */
 static void ring_drop_buf(relay_ring_t *g, relay_dir_t *d) {
   int bid = d->ubid;
@@ -416,6 +436,7 @@ static void ring_run(relay_ring_t *g) {
       ring_complete(g, &c);
       n++;
     }
+    if (n > 0) ring_wake(g);
     if (n == 0 && g->u.to_submit == 0 && !uring_work_pending(&g->u)) break;
   }
   g->in_run = false;

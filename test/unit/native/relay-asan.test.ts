@@ -6,8 +6,9 @@
 // wrong connection fail the fixture's own check. Once with the real ring sizes, once with a 4-entry
 // submission queue and a pool of 4 buffers (full queues and an empty pool all the time), once with every
 // 13th submission slot refused (native/uring.c URING_FAULT_SQE_EVERY: a cancel or a no-op that cannot
-// be queued, as under memory pressure), and once on the poll engine. A run that hangs (a relay waiting
-// for a completion that never comes) fails by its deadline. Needs gcc and libasan (Debian: gcc, libasan8): skipped without them, except under CI,
+// be queued, as under memory pressure), and once on the poll engine. A run that stalls (a relay waiting
+// for a completion or a buffer that never comes) exits 2 after 30 s without progress, printing the
+// engine's counters; one that hangs otherwise fails by its deadline. Needs gcc and libasan (Debian: gcc, libasan8): skipped without them, except under CI,
 // where a missing toolchain is a failure.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
