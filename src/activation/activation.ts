@@ -42,7 +42,7 @@ import { privateDir, RUNTIME_DIR_LEVELS } from '../private-files.js';
 import { Backends } from './backends.js';
 import { ContainerMessages } from './container-messages.js';
 import { exitedBeforeReady, readyTimeoutError } from './failures.js';
-import { closeNotifySockets, openNotifySockets, type NotifySockets } from './notify-sockets.js';
+import { closeNotifySockets, openNotifySockets, sweepLeftoverNotifyDirs, type NotifySockets } from './notify-sockets.js';
 import { leavePlan } from './plan.js';
 import { removeRunFiles, runFilePaths, runFilesFor, type RunFiles } from './run-files.js';
 import type { ActivationLinks, ServiceSetup, StartedPrestart } from './setup.js';
@@ -298,6 +298,7 @@ export class Activation {
   private async serve(launched: Launched): Promise<ActivationOutcome> {
     const { cfg, frontend } = this.s;
     this.announceReady(launched);
+    if (this.sockets !== null) sweepLeftoverNotifyDirs(this.s.runtimeDir, this.sockets, this.log);
     // Serving: race idle, stop and the container's own exit.
     let fireIdle!: () => void;
     const idleFired = new Promise<{ kind: 'idle' }>((resolve) => (fireIdle = () => resolve({ kind: 'idle' })));

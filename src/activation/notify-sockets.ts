@@ -5,6 +5,7 @@
  * podsock-launch, which made both before podsock started (runtime/prestart.ts).
  */
 import type { Logger } from '../log.js';
+import { q } from '../errors.js';
 import { NotifyServer, type NotifyMessage } from '../sd/notify-server.js';
 
 export interface NotifySockets {
@@ -53,4 +54,22 @@ export async function openNotifySockets(o: NotifySocketsOptions): Promise<Notify
 export function closeNotifySockets(s: NotifySockets | null): void {
   s?.container.close();
   s?.podman.close();
+}
+
+let swept = false;
+
+/**
+ * Once per process, after the service is ready (off the cold start): remove the notify directories that
+ * podsock processes killed outright left in the runtime directory (sd/notify-sweep.ts). Logged, never
+ * fatal.
+ */
+export function sweepLeftoverNotifyDirs(parentDir: string, own: NotifySockets, log: Logger): void {
+  if (swept) return;
+  swept = true;
+  // Loaded now, not at start-up: the cold start does not pay for fs/promises and net.
+  void import('../sd/notify-sweep.js').then(async ({ sweepNotifyDirs }) => {
+    const { removed, failed } = await sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
+    if (removed.length > 0) log.info({ removed }, `Removed ${removed.length} notify director${removed.length === 1 ? 'y' : 'ies'} left by podsock processes that were killed`);
+    for (const f of failed) log.warn(`Cannot remove the leftover notify directory ${q(f.dir)}: ${f.error}, ignoring`);
+  });
 }

@@ -107,7 +107,7 @@ export class TokenBucket {
  * directory). Never recursive: the directory is shared with the container, so nothing else found there
  * is podsock's to remove by path. A missing name is fine; anything else throws.
  */
-function removeOwnNames(dir: string): void {
+export function removeOwnNames(dir: string): void {
   for (const remove of [() => unlinkSync(join(dir, NOTIFY_SOCKET_NAME)), () => rmdirSync(dir)]) {
     try {
       remove();

@@ -3,7 +3,7 @@
  * left of a service's container, a connection left open across a fault, and the checks every fault
  * scenario ends with.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -33,6 +33,29 @@ export function leftovers(name: string): number[] {
     }
   }
   return found.filter((pid) => pid !== process.pid);
+}
+
+/**
+ * The notify sockets (`…/podsock-XXXXXX/notify.sock`) that process `pid` has bound: its fds name the
+ * sockets' inodes (socket:[INODE]), /proc/net/unix their paths (proc(5)).
+ */
+export function notifySocketsOf(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m !== null) inodes.add(m[1] as string);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const paths: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    const path = cols[7];
+    if (path !== undefined && inodes.has(cols[6] ?? '') && /\/podsock-[A-Za-z0-9]{6}\/notify\.sock$/.test(path)) paths.push(path);
+  }
+  return paths.sort();
 }
 
 /** "pid: command line" of a process, for messages. */

@@ -7,7 +7,9 @@
  * next connection served.
  */
 import t from 'tap';
-import { checkAfterStop, closedWithin, openEchoConnection, running } from './faults-helpers.js';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { checkAfterStop, closedWithin, notifySocketsOf, openEchoConnection, running } from './faults-helpers.js';
 import { containerExists, hostEnv, httpGet, podman, readLog, systemctl, uniqueName, waitFor } from './harness.js';
 import { installPodsockService, serviceState, waitState } from './podsock-units.js';
 import { proxyContainerFile } from './service-files.js';
@@ -36,12 +38,18 @@ if (h !== null) {
     const name = uniqueName('kl-proxy');
     const svc = await installPodsockService(t, h, name, { containerFile: proxyContainerFile(h, name, { podsock: ['IdleTimeout=infinity'] }) });
     const { closed } = await openEchoConnection(t, svc.port);
+    const notify = notifySocketsOf(Number((await serviceState(h, name)).MainPID));
+    t.equal(notify.length, 2, "podsock holds the container's notify socket and podman's");
     await systemctl(h, 'kill', '--kill-who=main', '--signal=SIGKILL', `${name}.service`);
     const s = await waitState(h, name, ['failed', 'inactive'], 30_000);
     t.equal(s.Result, 'signal');
     await closedWithin(closed, 10_000);
     t.pass('the open connection was closed with podsock');
+    t.ok(notify.every((p) => existsSync(p)), 'the killed podsock left its notify directories');
     await checkAfterStop(t, h, svc, ['failed']);
+    // The next podsock, once ready, removes what the killed one left (sd/notify-sweep.ts).
+    await waitFor('the leftover notify directories to be removed', async () => notify.every((p) => !existsSync(dirname(p))), 10_000, 100);
+    t.pass('the next activation removed the leftover notify directories');
   });
 
   await t.test('SIGKILL of the container while serving (handover): podsock fails with 137, next served', async (t) => {

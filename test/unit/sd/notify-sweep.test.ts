@@ -1,0 +1,108 @@
+// sweepNotifyDirs removes the notify directories whose socket nobody holds (a podsock killed outright
+// left them) and nothing else: live sockets (probed for real), this process's own, other names, other
+// kinds of file, a directory still being set up, and what someone else put in a leftover directory.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { openDgram } from '../../../src/native/dgram.js';
+import { NotifyServer } from '../../../src/sd/notify-server.js';
+import { EMPTY_MIN_AGE_MS, connectProbe, sweepNotifyDirs } from '../../../src/sd/notify-sweep.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
+
+const ADDON = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'build', 'Release', 'podsock_native.node');
+
+/** A notify directory whose socket was bound and is bound no more, as a killed podsock leaves it. */
+function leftover(parent: string, name: string): string {
+  const dir = join(parent, name);
+  mkdirSync(dir, { mode: 0o700 });
+  openDgram(join(dir, 'notify.sock')).close(); // close(2) leaves the socket file behind, unbound
+  return dir;
+}
+
+void t.test('the probe tells a bound datagram socket from a socket file nobody holds', async (t) => {
+  const dir = tmpDir(t);
+  const live = openDgram(join(dir, 'live.sock'));
+  t.teardown(() => live.close());
+  openDgram(join(dir, 'dead.sock')).close();
+  writeFileSync(join(dir, 'file'), '');
+  t.equal(await connectProbe(join(dir, 'live.sock')), 'bound');
+  t.equal(await connectProbe(join(dir, 'dead.sock')), 'unbound');
+  t.equal(await connectProbe(join(dir, 'file')), 'unbound', 'connect(2) on a file that is no socket: ECONNREFUSED too');
+  t.equal(await connectProbe(join(dir, 'missing')), 'unknown', 'ENOENT is not taken for gone');
+});
+
+void t.test('a socket a killed process bound counts as gone', async (t) => {
+  const dir = tmpDir(t);
+  const sock = join(dir, 'notify.sock');
+  // A child binds the socket and is killed with it bound: nothing of it runs at exit.
+  const script = `const m={exports:{}};process.dlopen(m,${JSON.stringify(ADDON)});m.exports.dgramOpen(${JSON.stringify(sock)});process.kill(process.pid,'SIGKILL')`;
+  const r = spawnSync(process.execPath, ['-e', script]);
+  t.equal(r.signal, 'SIGKILL');
+  t.ok(existsSync(sock), 'the socket file outlives its process');
+  t.equal(await connectProbe(sock), 'unbound');
+});
+
+void t.test('only leftovers go', async (t) => {
+  const parent = tmpDir(t);
+  const gone1 = leftover(parent, 'podsock-aB3dE9');
+  const gone2 = leftover(parent, 'podsock-ZZZZZZ');
+  const other = await NotifyServer.create({ parentDir: parent, onMessage: () => undefined });
+  t.teardown(() => other.close());
+  const mine = leftover(parent, 'podsock-mine01'); // unbound, but named as this process's own
+  const wrongName = leftover(parent, 'podsock-toolong1');
+  const notPodsock = leftover(parent, 'other-abcdef');
+  // A directory being set up (mkdtemp done, no socket yet) stays; one that old stays no longer.
+  const young = join(parent, 'podsock-young1');
+  mkdirSync(young);
+  const old = join(parent, 'podsock-old001');
+  mkdirSync(old);
+  const past = (Date.now() - EMPTY_MIN_AGE_MS - 1000) / 1000;
+  utimesSync(old, past, past);
+  // Not a socket: a regular file where the socket would be.
+  const fileDir = join(parent, 'podsock-file01');
+  mkdirSync(fileDir);
+  writeFileSync(join(fileDir, 'notify.sock'), '');
+  utimesSync(fileDir, past, past);
+  // A symbolic link with a leftover's name, pointing at a leftover elsewhere: not followed.
+  const elsewhere = tmpDir(t);
+  const target = leftover(elsewhere, 'podsock-target');
+  symlinkSync(target, join(parent, 'podsock-link01'));
+  // A leftover that holds something podsock did not put there: its socket goes, the rest stays, reported.
+  const planted = leftover(parent, 'podsock-plant1');
+  writeFileSync(join(planted, 'precious'), 'x');
+
+  const r = await sweepNotifyDirs(parent, { keep: [mine] });
+  t.same(r.removed.sort(), [gone1, gone2, old].sort(), 'the leftovers and the old empty directory');
+  t.equal(r.failed.length, 1, 'one failure');
+  t.equal(r.failed[0]?.dir, planted);
+  t.match(r.failed[0]?.error, /ENOTEMPTY/);
+  t.same(readdirSync(planted), ['precious'], 'what someone else put there stays');
+  for (const d of [other.dir, mine, wrongName, notPodsock, young, fileDir, join(parent, 'podsock-link01')]) t.ok(existsSync(d), `${d} stays`);
+  t.ok(existsSync(join(target, 'notify.sock')), 'nothing behind the link is touched');
+  t.ok(existsSync(other.socketPath), 'the live socket stays');
+});
+
+void t.test('a directory of another user is left alone', { skip: process.geteuid?.() !== 0 ? 'needs root to make one' : false }, async (t) => {
+  const parent = tmpDir(t);
+  const foreign = leftover(parent, 'podsock-forei1');
+  const r1 = spawnSync('chown', ['-R', '65534:65534', foreign]);
+  t.equal(r1.status, 0);
+  const r = await sweepNotifyDirs(parent, { keep: [] });
+  t.same(r, { removed: [], failed: [] });
+  t.ok(existsSync(join(foreign, 'notify.sock')));
+});
+
+void t.test('a missing parent directory sweeps nothing and throws nothing', async (t) => {
+  t.same(await sweepNotifyDirs(join(tmpDir(t), 'missing'), { keep: [] }), { removed: [], failed: [] });
+});
+
+void t.test('the probe decides: bound or unknown keeps the directory', async (t) => {
+  const parent = tmpDir(t);
+  const a = leftover(parent, 'podsock-aaaaaa');
+  const b = leftover(parent, 'podsock-bbbbbb');
+  const r = await sweepNotifyDirs(parent, { keep: [], probe: async (p) => (p.startsWith(a) ? 'bound' : 'unknown') });
+  t.same(r.removed, []);
+  t.ok(existsSync(a) && existsSync(b));
+});
