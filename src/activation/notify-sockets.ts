@@ -71,5 +71,5 @@ export function sweepLeftoverNotifyDirs(parentDir: string, own: NotifySockets, l
     const { removed, failed } = await sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
     if (removed.length > 0) log.info({ removed }, `Removed ${removed.length} notify director${removed.length === 1 ? 'y' : 'ies'} left by podsock processes that were killed`);
     for (const f of failed) log.warn(`Cannot remove the leftover notify directory ${q(f.dir)}: ${f.error}, ignoring`);
-  });
+  }).catch((err: unknown) => log.warn({ err }, 'Cannot sweep leftover notify directories, ignoring'));
 }
