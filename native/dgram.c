@@ -528,6 +528,37 @@ static napi_value js_dgram_fd(napi_env env, napi_callback_info info) {
 }
 
 
+/*
+ * dgramProbe(path) -> null | Error: whether a datagram socket is bound at the unix socket file `path`,
+ * asked with connect(2) from a datagram socket of our own, which sends nothing: null when one is (connect
+ * succeeds), else the Error with the errno, ECONNREFUSED when the file is there and nobody holds it (unix(7):
+ * also a file that is no socket), EPROTOTYPE when a stream socket holds it.
+ */
+static napi_value js_dgram_probe(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  char addr[STRING_ARG_MAX];
+  size_t addr_len = 0;
+  struct sockaddr_un sun;
+  socklen_t sun_len = 0;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || arg_string(env, argv[0], "connect", addr, sizeof addr, &addr_len) < 0) return NULL;
+  int rc = fill_sockaddr_un(addr, addr_len, &sun, &sun_len);
+  if (rc < 0) {
+    throw_errno(env, "connect", -rc);
+    return NULL;
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    throw_errno(env, "socket", errno);
+    return NULL;
+  }
+  int err = connect(fd, (const struct sockaddr *)&sun, sun_len) == 0 ? 0 : errno;
+  close(fd);
+  if (err == 0) NAPI_CALL(env, napi_get_null(env, &result));
+  else result = errno_error(env, "connect", err);
+  return result;
+}
 
 napi_status podsock_dgram_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -537,6 +568,7 @@ napi_status podsock_dgram_register(napi_env env, napi_value exports) {
       {"dgramClose", NULL, js_dgram_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramSetRef", NULL, js_dgram_set_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramFd", NULL, js_dgram_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramProbe", NULL, js_dgram_probe, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

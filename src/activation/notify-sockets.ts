@@ -7,6 +7,7 @@
 import type { Logger } from '../log.js';
 import { q } from '../errors.js';
 import { NotifyServer, type NotifyMessage } from '../sd/notify-server.js';
+import { sweepNotifyDirs } from '../sd/notify-sweep.js';
 
 export interface NotifySockets {
   container: NotifyServer;
@@ -66,10 +67,11 @@ let swept = false;
 export function sweepLeftoverNotifyDirs(parentDir: string, own: NotifySockets, log: Logger): void {
   if (swept) return;
   swept = true;
-  // Loaded now, not at start-up: the cold start does not pay for fs/promises and net.
-  void import('../sd/notify-sweep.js').then(async ({ sweepNotifyDirs }) => {
-    const { removed, failed } = await sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
+  try {
+    const { removed, failed } = sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
     if (removed.length > 0) log.info({ removed }, `Removed ${removed.length} notify director${removed.length === 1 ? 'y' : 'ies'} left by podsock processes that were killed`);
     for (const f of failed) log.warn(`Cannot remove the leftover notify directory ${q(f.dir)}: ${f.error}, ignoring`);
-  }).catch((err: unknown) => log.warn({ err }, 'Cannot sweep leftover notify directories, ignoring'));
+  } catch (err) {
+    log.warn({ err }, 'Cannot sweep leftover notify directories, ignoring');
+  }
 }

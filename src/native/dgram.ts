@@ -28,6 +28,7 @@ interface DgramBinding {
   dgramClose(handle: DgramHandle): void;
   dgramSetRef(handle: DgramHandle, on: boolean): void;
   dgramFd(handle: DgramHandle): number;
+  dgramProbe(path: string): RawError | null;
 }
 
 /**
@@ -131,4 +132,18 @@ export function adoptDgram(fd: number, address: string): DgramSocket {
   checkUnixAddress(operation, address);
   const handle = call(operation, String(fd), (b: DgramBinding) => b.dgramOpen(fd));
   return new DgramSocket(handle, address);
+}
+
+/**
+ * Whether a socket is bound at the unix socket file `path`, asked with a datagram connect(2) that sends
+ * nothing: 'bound' (a datagram socket, or a stream socket: EPROTOTYPE), 'unbound' (ECONNREFUSED: the file
+ * is there and nobody holds it, unix(7)), 'unknown' for anything else (ENOENT, EACCES...). Throws
+ * PODSOCK_ERR_NATIVE only for an address that cannot be a unix socket address.
+ */
+export function probeUnixSocket(path: string): 'bound' | 'unbound' | 'unknown' {
+  const operation = 'probe unix socket';
+  checkUnixAddress(operation, path);
+  const err = call(operation, path, (b: DgramBinding) => b.dgramProbe(path));
+  if (err === null || err.code === 'EPROTOTYPE') return 'bound';
+  return err.code === 'ECONNREFUSED' ? 'unbound' : 'unknown';
 }

@@ -3,18 +3,22 @@
  * own two `podsock-XXXXXX` directories (NotifyServer.close); one killed outright (SIGKILL, OOM killer,
  * power cut without a tmpfs) leaves them in the runtime directory, and they would pile up there. A
  * directory is another process's leftover when the socket in it is bound by nobody: connect(2) to a
- * unix socket file that no socket is bound to fails with ECONNREFUSED, and to one bound by a datagram
- * socket from a stream socket with EPROTOTYPE, without the bound socket seeing anything (unix(7)).
- * So the probe is a stream connect, and only ECONNREFUSED counts as gone.
+ * unix socket file that no socket is bound to fails with ECONNREFUSED (unix(7)); a datagram connect to a
+ * bound one succeeds and sends nothing (native/dgram.c dgramProbe). Only ECONNREFUSED counts as gone.
+ * connect(2) finds the socket by its file, so a podsock in another network namespace counts as alive,
+ * which /proc/net/unix (this namespace's sockets only) would not give.
  *
+ * Synchronous: it runs once, after the service is ready, and reads a directory podsock owns; Node's
+ * fs/promises and net are not loaded for it (memory is what a running service is judged by).
  * Only names podsock makes are looked at (`podsock-` and six characters, as mkdtemp(3) makes them), only
  * directories of this user, and only what podsock put there is removed (`notify.sock`, then the directory
  * if that left it empty: removeOwnNames). A directory without a socket may be one being set up right now
  * (mkdtemp(3) comes before bind(2)): it goes only once it is older than EMPTY_MIN_AGE_MS, and rmdir(2)
  * removes nothing but an empty directory.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { probeUnixSocket } from '../native/dgram.js';
 import { NOTIFY_SOCKET_NAME, removeOwnNames } from './notify-server.js';
 
 /** mkdtemp(3)'s names under the prefix NotifyServer uses. */
@@ -25,7 +29,7 @@ export const EMPTY_MIN_AGE_MS = 60_000;
 export const SWEEP_MAX_DIRS = 4096;
 
 /** Whether a socket is bound to the unix socket file at `path`. */
-export type SocketProbe = (path: string) => Promise<'bound' | 'unbound' | 'unknown'>;
+export type SocketProbe = (path: string) => 'bound' | 'unbound' | 'unknown';
 
 export interface SweepOptions {
   /** Directories of this process's own: never touched, whatever the probe says. */
@@ -41,34 +45,18 @@ export interface SweepResult {
   failed: Array<{ dir: string; error: string }>;
 }
 
-/** The real probe: a stream connect to the file (see the file comment). */
-export const connectProbe: SocketProbe = async (path) => {
-  const { connect } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve('bound'); // a stream socket there: not one of podsock's, but someone's
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      s.destroy();
-      resolve(err.code === 'ECONNREFUSED' ? 'unbound' : err.code === 'EPROTOTYPE' ? 'bound' : 'unknown');
-    });
-  });
-};
-
 /**
  * Remove the notify directories in `parentDir` whose socket nobody holds any more. Never throws: what
  * cannot be read is skipped, what cannot be removed is reported in `failed`.
  */
-export async function sweepNotifyDirs(parentDir: string, o: SweepOptions): Promise<SweepResult> {
-  const probe = o.probe ?? connectProbe;
+export function sweepNotifyDirs(parentDir: string, o: SweepOptions): SweepResult {
+  const probe = o.probe ?? probeUnixSocket;
   const now = o.now ?? Date.now;
   const uid = process.geteuid?.() ?? 0;
   const result: SweepResult = { removed: [], failed: [] };
   let names: string[];
   try {
-    names = await readdir(parentDir);
+    names = readdirSync(parentDir);
   } catch {
     return result;
   }
@@ -80,16 +68,13 @@ export async function sweepNotifyDirs(parentDir: string, o: SweepOptions): Promi
     if (keep.has(dir)) continue;
     if (++looked > SWEEP_MAX_DIRS) break;
     try {
-      const st = await lstat(dir);
+      const st = lstatSync(dir);
       if (!st.isDirectory() || st.uid !== uid) continue;
       const sock = join(dir, NOTIFY_SOCKET_NAME);
-      const sst = await lstat(sock).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return null;
-        throw err;
-      });
-      if (sst === null) {
+      const sst = lstatSync(sock, { throwIfNoEntry: false });
+      if (sst === undefined) {
         if (now() - st.mtimeMs < EMPTY_MIN_AGE_MS) continue;
-      } else if (!sst.isSocket() || (await probe(sock)) !== 'unbound') {
+      } else if (!sst.isSocket() || probe(sock) !== 'unbound') {
         continue;
       }
       removeOwnNames(dir);

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileS
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { openDgram } from '../../../src/native/dgram.js';
+import { openDgram, probeUnixSocket } from '../../../src/native/dgram.js';
 import { NotifyServer } from '../../../src/sd/notify-server.js';
-import { EMPTY_MIN_AGE_MS, connectProbe, sweepNotifyDirs } from '../../../src/sd/notify-sweep.js';
+import { EMPTY_MIN_AGE_MS, sweepNotifyDirs } from '../../../src/sd/notify-sweep.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const ADDON = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'build', 'Release', 'podsock_native.node');
@@ -27,10 +27,21 @@ void t.test('the probe tells a bound datagram socket from a socket file nobody h
   t.teardown(() => live.close());
   openDgram(join(dir, 'dead.sock')).close();
   writeFileSync(join(dir, 'file'), '');
-  t.equal(await connectProbe(join(dir, 'live.sock')), 'bound');
-  t.equal(await connectProbe(join(dir, 'dead.sock')), 'unbound');
-  t.equal(await connectProbe(join(dir, 'file')), 'unbound', 'connect(2) on a file that is no socket: ECONNREFUSED too');
-  t.equal(await connectProbe(join(dir, 'missing')), 'unknown', 'ENOENT is not taken for gone');
+  t.equal(probeUnixSocket(join(dir, 'live.sock')), 'bound');
+  t.equal(probeUnixSocket(join(dir, 'dead.sock')), 'unbound');
+  t.equal(probeUnixSocket(join(dir, 'file')), 'unbound', 'connect(2) on a file that is no socket: ECONNREFUSED too');
+  t.equal(probeUnixSocket(join(dir, 'missing')), 'unknown', 'ENOENT is not taken for gone');
+  // A stream socket there is someone's too (EPROTOTYPE).
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(join(dir, 'stream.sock'), resolve));
+  t.teardown(() => server.close());
+  t.equal(probeUnixSocket(join(dir, 'stream.sock')), 'bound');
+  // The probe sends nothing: the live socket's queue stays empty.
+  const got: unknown[] = [];
+  live.startReceiving((batch) => got.push(...batch), () => undefined);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(got, [], 'nothing reached the bound socket');
 });
 
 void t.test('a socket a killed process bound counts as gone', async (t) => {
@@ -41,7 +52,7 @@ void t.test('a socket a killed process bound counts as gone', async (t) => {
   const r = spawnSync(process.execPath, ['-e', script]);
   t.equal(r.signal, 'SIGKILL');
   t.ok(existsSync(sock), 'the socket file outlives its process');
-  t.equal(await connectProbe(sock), 'unbound');
+  t.equal(probeUnixSocket(sock), 'unbound');
 });
 
 void t.test('only leftovers go', async (t) => {
@@ -73,7 +84,7 @@ void t.test('only leftovers go', async (t) => {
   const planted = leftover(parent, 'podsock-plant1');
   writeFileSync(join(planted, 'precious'), 'x');
 
-  const r = await sweepNotifyDirs(parent, { keep: [mine] });
+  const r = sweepNotifyDirs(parent, { keep: [mine] });
   t.same(r.removed.sort(), [gone1, gone2, old].sort(), 'the leftovers and the old empty directory');
   t.equal(r.failed.length, 1, 'one failure');
   t.equal(r.failed[0]?.dir, planted);
@@ -89,20 +100,20 @@ void t.test('a directory of another user is left alone', { skip: process.geteuid
   const foreign = leftover(parent, 'podsock-forei1');
   const r1 = spawnSync('chown', ['-R', '65534:65534', foreign]);
   t.equal(r1.status, 0);
-  const r = await sweepNotifyDirs(parent, { keep: [] });
+  const r = sweepNotifyDirs(parent, { keep: [] });
   t.same(r, { removed: [], failed: [] });
   t.ok(existsSync(join(foreign, 'notify.sock')));
 });
 
 void t.test('a missing parent directory sweeps nothing and throws nothing', async (t) => {
-  t.same(await sweepNotifyDirs(join(tmpDir(t), 'missing'), { keep: [] }), { removed: [], failed: [] });
+  t.same(sweepNotifyDirs(join(tmpDir(t), 'missing'), { keep: [] }), { removed: [], failed: [] });
 });
 
 void t.test('the probe decides: bound or unknown keeps the directory', async (t) => {
   const parent = tmpDir(t);
   const a = leftover(parent, 'podsock-aaaaaa');
   const b = leftover(parent, 'podsock-bbbbbb');
-  const r = await sweepNotifyDirs(parent, { keep: [], probe: async (p) => (p.startsWith(a) ? 'bound' : 'unknown') });
+  const r = sweepNotifyDirs(parent, { keep: [], probe: (p) => (p.startsWith(a) ? 'bound' : 'unknown') });
   t.same(r.removed, []);
   t.ok(existsSync(a) && existsSync(b));
 });
