@@ -3,7 +3,7 @@
 // The proxy runs in a child process whose fd limit is set with prlimit(1); the clients and the backend
 // live in this process, so only the proxy hits the limit.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -82,8 +82,11 @@ if (process.env[CHILD_ENV] === '1') {
     const [, portText, , fdsText] = ready.split(' ');
     const port = Number(portText);
     const limit = Number(fdsText) + HEADROOM;
-    // Lower the running child's limit (prlimit --pid) now that it has everything it needs to run.
-    const pl = spawn('/usr/bin/prlimit', [`--pid=${child.pid}`, `--nofile=${limit}:${limit}`], { stdio: 'inherit' });
+    // Lower the running child's soft limit (prlimit --pid) now that it has everything it needs to run;
+    // the hard limit stays, so that the soft one can be put back (raising a hard limit needs
+    // CAP_SYS_RESOURCE, setrlimit(2)).
+    const soft = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/limits`, 'utf8'))?.[1] ?? '1024';
+    const pl = spawn('/usr/bin/prlimit', [`--pid=${child.pid}`, `--nofile=${limit}:`], { stdio: 'inherit' });
     const [code] = (await once(pl, 'close')) as [number];
     t.equal(code, 0, 'prlimit lowered the limit');
 
@@ -117,7 +120,8 @@ if (process.env[CHILD_ENV] === '1') {
     t.equal(Buffer.concat(chunks).toString(), 'pong', 'served again');
     t.equal(child.exitCode, null, 'the proxy is still running');
     // Give the fds back before it exits: the test runner's hook in the child writes a file at exit.
-    await once(spawn('/usr/bin/prlimit', [`--pid=${child.pid}`, '--nofile=4096:4096'], { stdio: 'inherit' }), 'close');
+    const [back] = (await once(spawn('/usr/bin/prlimit', [`--pid=${child.pid}`, `--nofile=${soft}:`], { stdio: 'inherit' }), 'close')) as [number];
+    t.equal(back, 0, 'prlimit gave the fds back');
     child.stdin?.end();
     await once(child, 'close');
   });
