@@ -58,20 +58,25 @@ export function closeNotifySockets(s: NotifySockets | null): void {
 }
 
 let swept = false;
+/** How long after ready the sweep waits: the request that started the service goes first. */
+export const SWEEP_DELAY_MS = 2000;
 
 /**
- * Once per process, after the service is ready (off the cold start): remove the notify directories that
- * podsock processes killed outright left in the runtime directory (sd/notify-sweep.ts). Logged, never
- * fatal.
+ * Once per process, a moment after the service is ready (off the cold start and the first request):
+ * remove the notify directories that podsock processes killed outright left in the runtime directory
+ * (sd/notify-sweep.ts). Logged, never fatal; the timer does not keep podsock alive.
  */
 export function sweepLeftoverNotifyDirs(parentDir: string, own: NotifySockets, log: Logger): void {
   if (swept) return;
   swept = true;
-  try {
-    const { removed, failed } = sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
-    if (removed.length > 0) log.info({ removed }, `Removed ${removed.length} notify director${removed.length === 1 ? 'y' : 'ies'} left by podsock processes that were killed`);
-    for (const f of failed) log.warn(`Cannot remove the leftover notify directory ${q(f.dir)}: ${f.error}, ignoring`);
-  } catch (err) {
-    log.warn({ err }, 'Cannot sweep leftover notify directories, ignoring');
-  }
+  const sweep = (): void => {
+    try {
+      const { removed, failed } = sweepNotifyDirs(parentDir, { keep: [own.container.dir, own.podman.dir] });
+      if (removed.length > 0) log.info({ removed }, `Removed ${removed.length} notify director${removed.length === 1 ? 'y' : 'ies'} left by podsock processes that were killed`);
+      for (const f of failed) log.warn(`Cannot remove the leftover notify directory ${q(f.dir)}: ${f.error}, ignoring`);
+    } catch (err) {
+      log.warn({ err }, 'Cannot sweep leftover notify directories, ignoring');
+    }
+  };
+  setTimeout(sweep, SWEEP_DELAY_MS).unref();
 }

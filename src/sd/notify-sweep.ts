@@ -12,9 +12,12 @@
  * fs/promises and net are not loaded for it (memory is what a running service is judged by).
  * Only names podsock makes are looked at (`podsock-` and six characters, as mkdtemp(3) makes them), only
  * directories of this user, and only what podsock put there is removed (`notify.sock`, then the directory
- * if that left it empty: removeOwnNames). A directory without a socket may be one being set up right now
- * (mkdtemp(3) comes before bind(2)): it goes only once it is older than EMPTY_MIN_AGE_MS, and rmdir(2)
- * removes nothing but an empty directory.
+ * if that left it empty: removeOwnNames). Another podsock may be setting one up right now: mkdtemp(3)
+ * comes before bind(2), and bind(2) makes the socket's file before the socket can be found through it
+ * (net/unix/af_unix.c unix_bind_bsd: the mknod, then the hash insert). So a directory without a socket
+ * goes only once it is older than EMPTY_MIN_AGE_MS, one with a socket nobody holds once the socket is
+ * older than SOCKET_MIN_AGE_MS, and rmdir(2) removes nothing but an empty directory. A probe that cannot
+ * be made at all (no fd left) ends the sweep: it would say the same of every directory.
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +28,8 @@ import { NOTIFY_SOCKET_NAME, removeOwnNames } from './notify-server.js';
 const NOTIFY_DIR_NAME = /^podsock-[A-Za-z0-9]{6}$/;
 /** A directory with no socket in it younger than this may be one being set up. */
 export const EMPTY_MIN_AGE_MS = 60_000;
+/** A socket nobody holds younger than this may be one being bound. */
+export const SOCKET_MIN_AGE_MS = 5_000;
 /** At most this many directories are looked at in one sweep (the runtime directory is podsock's own). */
 export const SWEEP_MAX_DIRS = 4096;
 
@@ -37,6 +42,8 @@ export interface SweepOptions {
   probe?: SocketProbe;
   /** Wall clock in ms (injectable for tests). */
   now?: () => number;
+  /** The user whose directories may go (default: this process's effective uid). */
+  uid?: number;
 }
 
 export interface SweepResult {
@@ -52,7 +59,7 @@ export interface SweepResult {
 export function sweepNotifyDirs(parentDir: string, o: SweepOptions): SweepResult {
   const probe = o.probe ?? probeUnixSocket;
   const now = o.now ?? Date.now;
-  const uid = process.geteuid?.() ?? 0;
+  const uid = o.uid ?? process.geteuid?.() ?? 0;
   const result: SweepResult = { removed: [], failed: [] };
   let names: string[];
   try {
@@ -74,8 +81,16 @@ export function sweepNotifyDirs(parentDir: string, o: SweepOptions): SweepResult
       const sst = lstatSync(sock, { throwIfNoEntry: false });
       if (sst === undefined) {
         if (now() - st.mtimeMs < EMPTY_MIN_AGE_MS) continue;
-      } else if (!sst.isSocket() || probe(sock) !== 'unbound') {
-        continue;
+      } else {
+        if (!sst.isSocket() || now() - Math.max(st.mtimeMs, sst.ctimeMs) < SOCKET_MIN_AGE_MS) continue;
+        let state: ReturnType<SocketProbe>;
+        try {
+          state = probe(sock);
+        } catch (err) {
+          result.failed.push({ dir, error: `cannot probe ${NOTIFY_SOCKET_NAME}, the sweep stops: ${(err as Error).message}` });
+          break;
+        }
+        if (state !== 'unbound') continue;
       }
       removeOwnNames(dir);
       result.removed.push(dir);

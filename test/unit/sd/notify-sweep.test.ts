@@ -8,10 +8,13 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { openDgram, probeUnixSocket } from '../../../src/native/dgram.js';
 import { NotifyServer } from '../../../src/sd/notify-server.js';
-import { EMPTY_MIN_AGE_MS, sweepNotifyDirs } from '../../../src/sd/notify-sweep.js';
+import { EMPTY_MIN_AGE_MS, SOCKET_MIN_AGE_MS, sweepNotifyDirs } from '../../../src/sd/notify-sweep.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const ADDON = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'build', 'Release', 'podsock_native.node');
+
+/** The clock of a sweep that runs once the sockets made in the test are old enough to be looked at. */
+const later = (): number => Date.now() + SOCKET_MIN_AGE_MS + 1000;
 
 /** A notify directory whose socket was bound and is bound no more, as a killed podsock leaves it. */
 function leftover(parent: string, name: string): string {
@@ -84,7 +87,7 @@ void t.test('only leftovers go', async (t) => {
   const planted = leftover(parent, 'podsock-plant1');
   writeFileSync(join(planted, 'precious'), 'x');
 
-  const r = sweepNotifyDirs(parent, { keep: [mine] });
+  const r = sweepNotifyDirs(parent, { keep: [mine], now: later });
   t.same(r.removed.sort(), [gone1, gone2, old].sort(), 'the leftovers and the old empty directory');
   t.equal(r.failed.length, 1, 'one failure');
   t.equal(r.failed[0]?.dir, planted);
@@ -95,14 +98,39 @@ void t.test('only leftovers go', async (t) => {
   t.ok(existsSync(other.socketPath), 'the live socket stays');
 });
 
-void t.test('a directory of another user is left alone', { skip: process.geteuid?.() !== 0 ? 'needs root to make one' : false }, async (t) => {
+void t.test('a directory of another user is left alone', async (t) => {
   const parent = tmpDir(t);
-  const foreign = leftover(parent, 'podsock-forei1');
-  const r1 = spawnSync('chown', ['-R', '65534:65534', foreign]);
-  t.equal(r1.status, 0);
-  const r = sweepNotifyDirs(parent, { keep: [] });
+  const dir = leftover(parent, 'podsock-forei1');
+  const r = sweepNotifyDirs(parent, { keep: [], now: later, uid: (process.geteuid?.() ?? 0) + 1 });
   t.same(r, { removed: [], failed: [] });
-  t.ok(existsSync(join(foreign, 'notify.sock')));
+  t.ok(existsSync(join(dir, 'notify.sock')));
+  t.same(sweepNotifyDirs(parent, { keep: [], now: later }).removed, [dir], 'the same directory goes for its owner');
+});
+
+void t.test('a socket nobody holds that is younger than SOCKET_MIN_AGE_MS stays (it may be being bound)', async (t) => {
+  const parent = tmpDir(t);
+  const dir = leftover(parent, 'podsock-young2');
+  t.same(sweepNotifyDirs(parent, { keep: [] }).removed, [], 'just made: stays');
+  t.same(sweepNotifyDirs(parent, { keep: [], now: later }).removed, [dir], 'old enough: goes');
+});
+
+void t.test('a probe that cannot be made ends the sweep with one failure', async (t) => {
+  const parent = tmpDir(t);
+  leftover(parent, 'podsock-aaaaa1');
+  leftover(parent, 'podsock-aaaaa2');
+  let calls = 0;
+  const r = sweepNotifyDirs(parent, {
+    keep: [],
+    now: later,
+    probe: () => {
+      calls++;
+      throw new Error('EMFILE');
+    },
+  });
+  t.equal(calls, 1, 'one probe, then it stops');
+  t.equal(r.failed.length, 1);
+  t.match(r.failed[0]?.error, /cannot probe notify\.sock, the sweep stops: EMFILE/);
+  t.same(r.removed, []);
 });
 
 void t.test('a missing parent directory sweeps nothing and throws nothing', async (t) => {
@@ -113,7 +141,7 @@ void t.test('the probe decides: bound or unknown keeps the directory', async (t)
   const parent = tmpDir(t);
   const a = leftover(parent, 'podsock-aaaaaa');
   const b = leftover(parent, 'podsock-bbbbbb');
-  const r = sweepNotifyDirs(parent, { keep: [], probe: (p) => (p.startsWith(a) ? 'bound' : 'unknown') });
+  const r = sweepNotifyDirs(parent, { keep: [], now: later, probe: (p) => (p.startsWith(a) ? 'bound' : 'unknown') });
   t.same(r.removed, []);
   t.ok(existsSync(a) && existsSync(b));
 });
