@@ -232,34 +232,48 @@ static void ring_unwait(relay_ring_t *g, relay_dir_t *d) {
   g->waiting--;
 }
 
+/* Put d first in line again: its receive could not be queued. */
+static void ring_wait_first(relay_ring_t *g, relay_dir_t *d) {
+  d->uwaiting = true;
+  d->uprev = NULL;
+  d->unext = g->wait_head;
+  if (g->wait_head != NULL) g->wait_head->uprev = d;
+  else g->wait_tail = d;
+  g->wait_head = d;
+  g->waiting++;
+}
+
+/* The oldest direction waiting for a buffer receives again. When its receive cannot be queued (the
+ * submission queue is full and the kernel took nothing: EBUSY, EAGAIN) it stays first in line, for
+ * ring_run's next pass (ring_flush signals the eventfd while submissions are left): a full queue is a
+ * moment's congestion, not the connection's fault. Whether one was woken. */
+static bool ring_wake_one(relay_ring_t *g) {
+  relay_dir_t *d = g->wait_head;
+  if (d == NULL) return false;
+  ring_unwait(g, d);
+  if (ring_recv(g, d) == 0) return true;
+  ring_wait_first(g, d);
+  return false;
+}
+
 /* Give a buffer back to the pool; the oldest direction waiting for one gets to receive again. */
 static void ring_give_back(relay_ring_t *g, int bid) {
   uring_buf_return(&g->u, (unsigned)bid);
   g->lent--;
-  relay_dir_t *d = g->wait_head;
-  if (d == NULL) return;
-  ring_unwait(g, d);
-  int err = ring_recv(g, d);
-  if (err != 0) relay_finish(d->owner, -err, "io_uring_enter", true);
+  ring_wake_one(g);
 }
 
 /*
  * Directions waiting for a buffer while the pool has some: each gets one. ring_give_back wakes one waiter
  * per buffer, but that is not always enough: a receive that failed with ENOBUFS may complete after the
- * buffers it lacked went back (ring_give_back found nobody waiting then), and a woken receive whose relay
- * is aborted before data comes never takes the buffer it was woken for. Run after every batch of
- * completions, when `lent` counts every buffer the kernel handed out, so nobody waits on a pool with room.
+ * buffers it lacked went back (ring_give_back found nobody waiting then), a woken receive whose relay
+ * is aborted before data comes never takes the buffer it was woken for, and a wake-up may have found the
+ * submission queue full. Run on every pass of ring_run, after its completions were taken, when `lent`
+ * counts every buffer the kernel handed out, so nobody waits on a pool with room.
  */
 static void ring_wake(relay_ring_t *g) {
   uint32_t room = g->u.nbufs > g->lent ? g->u.nbufs - g->lent : 0;
-  while (room-- > 0 && g->wait_head != NULL) {
-    relay_dir_t *d = g->wait_head;
-    ring_unwait(g, d);
-    d->owner->holds++;
-    int err = ring_recv(g, d);
-    if (err != 0) relay_finish(d->owner, -err, "io_uring_enter", true);
-    d->owner->holds--;
-    relay_maybe_release(d->owner);
+  while (room-- > 0 && ring_wake_one(g)) {
   }
 }
 
@@ -278,6 +292,9 @@ void ring_forget(relay_t *r) {
   for (int k = 0; k < 2; k++) {
     if (r->dir[k].ubid >= 0) ring_drop_buf(&relay_ring, &r->dir[k]);
   }
+  /* Outside ring_run (a relay freed from a close callback): submit the receive a buffer given back here
+   * may have queued for a waiting direction, or nothing would. */
+  ring_flush(&relay_ring);
 }
 
 /*
@@ -436,7 +453,7 @@ static void ring_run(relay_ring_t *g) {
       ring_complete(g, &c);
       n++;
     }
-    if (n > 0) ring_wake(g);
+    ring_wake(g);
     if (n == 0 && g->u.to_submit == 0 && !uring_work_pending(&g->u)) break;
   }
   g->in_run = false;

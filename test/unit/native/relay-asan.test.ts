@@ -6,7 +6,8 @@
 // wrong connection fail the fixture's own check. Once with the real ring sizes, once with a 4-entry
 // submission queue and a pool of 4 buffers (full queues and an empty pool all the time), once with every
 // 13th submission slot refused (native/uring.c URING_FAULT_SQE_EVERY: a cancel or a no-op that cannot
-// be queued, as under memory pressure), and once on the poll engine. A run that stalls (a relay waiting
+// be queued, as under memory pressure), once with both (a buffer given back whose waiter's receive cannot
+// be queued), and once on the poll engine. A run that stalls (a relay waiting
 // for a completion or a buffer that never comes) exits 2 after 30 s without progress, printing the
 // engine's counters; one that hangs otherwise fails by its deadline. Needs gcc and libasan (Debian: gcc, libasan8): skipped without them, except under CI,
 // where a missing toolchain is a failure.
@@ -20,6 +21,8 @@ import { addonSources, nodeDir, root } from './addon-sources.js';
 const SOURCES = addonSources();
 const STRESS = join(root, 'test', 'fixtures', 'relay-stress.mjs');
 const CONNECTIONS = 3000;
+/** A 4-entry submission queue and a pool of 4 buffers. */
+const TINY = ['-DURING_SQ_ENTRIES=4', '-DURING_CQ_ENTRIES=8', '-DURING_BUFS=4'];
 
 /** libasan's path from gcc, or why it cannot be had. */
 function toolchain(): { libasan: string } | { missing: string } {
@@ -57,13 +60,15 @@ void t.test('the relay under AddressSanitizer: many short connections and aborts
     return out;
   };
   const real = build('real', []);
-  const tiny = build('tiny', ['-DURING_SQ_ENTRIES=4', '-DURING_CQ_ENTRIES=8', '-DURING_BUFS=4']);
+  const tiny = build('tiny', TINY);
   const refusing = build('refusing', ['-DURING_FAULT_SQE_EVERY=13']);
+  const both = build('tiny-refusing', [...TINY, '-DURING_FAULT_SQE_EVERY=13']);
 
   const runs: Array<[string, string, string]> = [
     ['io_uring', real, 'auto'],
     ['io_uring with tiny queues and pool', tiny, 'auto'],
     ['io_uring refusing every 13th submission slot', refusing, 'auto'],
+    ['io_uring with tiny queues and pool, refusing every 13th slot', both, 'auto'],
     ['poll engine', real, 'poll'],
   ];
   for (const [what, addon, engine] of runs) {
